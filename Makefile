@@ -1,0 +1,31 @@
+# make demo: run the pipeline on the embedded demo world. make test: the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# Where ImageNet weights are looked for before any download (air-gapped machines).
+# In this project's own checkout the shared folder beside it has MobileNet 0.25's weights.
+POVERTY_PIPELINE_WEIGHTS_DIR ?= $(wildcard ../shared/data/weights)
+export POVERTY_PIPELINE_WEIGHTS_DIR
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: demo test install bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(BIN)/poverty-pipeline demo data/demo
+	$(BIN)/poverty-pipeline run configs/demo.yaml
+
+test: install
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf runs data/demo

@@ -1,0 +1,263 @@
+"""Typed configuration: YAML (safe-loaded) validated into frozen pydantic models.
+
+One submodel per stage section. Unknown keys and wrong types are :class:`ConfigError`s that name
+the file and the key path; every path is resolved relative to the config file. Fields marked
+``cosmetic`` (batch sizes, worker counts) change how a stage runs, not what it produces, so they
+are left out of stage fingerprints.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
+from pipeline.errors import ConfigError
+
+WEIGHTS_DIR_ENV = "POVERTY_PIPELINE_WEIGHTS_DIR"
+COSMETIC = {"cosmetic": True}
+
+
+def _resolve(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get("base_dir")
+    if base is not None and not value.is_absolute():
+        value = Path(base) / value
+    return Path(os.path.normpath(value))
+
+
+RelPath = Annotated[Path, AfterValidator(_resolve)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TilesConfig(Section):
+    """A folder of GeoTIFF tiles (searched recursively for *.tif / *.tiff)."""
+
+    path: RelPath
+    bands: tuple[int, ...] = Field((1, 2, 3), min_length=3, max_length=3)
+    scale: tuple[float, float] | None = None
+    tile_size_px: int = Field(64, ge=16, le=1024)
+    min_valid_share: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class NightlightsConfig(Section):
+    """One nightlight raster (VIIRS radiance or DMSP digital numbers), any CRS."""
+
+    path: RelPath
+    band: int = Field(1, ge=1)
+
+
+class SurveyConfig(Section):
+    """A survey cluster table (CSV, GeoPackage or GeoParquet) and its column names."""
+
+    path: RelPath
+    id: str = "cluster_id"
+    lat: str = "lat"
+    lon: str = "lon"
+    outcomes: tuple[str, ...] = Field(min_length=1)
+    urban: str | None = None
+    country: str | None = None
+    year: str | None = None
+    weight: str | None = None
+
+
+class DataConfig(Section):
+    tiles: TilesConfig
+    nightlights: NightlightsConfig
+    survey: SurveyConfig
+    shard_size: int = Field(512, ge=1, le=100_000)
+
+
+class LabelsConfig(Section):
+    method: Literal["gmm", "quantile"] = "gmm"
+    n_classes: int = Field(3, ge=2, le=5)
+
+
+class ModelConfig(Section):
+    backbone: str = "mobilenet_0.25"
+    weights: str = "imagenet"
+    weights_dir: RelPath | None = None
+    input_size_px: int = Field(64, ge=32, le=1024)
+    batch_size: int = Field(64, ge=1)
+    head_epochs: int = Field(3, ge=0)
+    finetune_epochs: int = Field(3, ge=0)
+    unfreeze_layers: int = Field(10, ge=0)
+    learning_rate: float = Field(1e-3, gt=0)
+    finetune_learning_rate: float = Field(1e-4, gt=0)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    validation_share: float = Field(0.2, gt=0.0, lt=0.9)
+    validation_block_km: float = Field(5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _weights_is_keyword_or_path(self, info: ValidationInfo) -> ModelConfig:
+        if self.weights not in ("imagenet", "none"):
+            object.__setattr__(self, "weights", str(_resolve(Path(self.weights), info)))
+        return self
+
+
+class FeaturesConfig(Section):
+    batch_size: int = Field(256, ge=1, json_schema_extra=COSMETIC)
+
+
+class AggregateConfig(Section):
+    radius_km: float = Field(5.0, gt=0, le=50)
+    min_tiles: int = Field(1, ge=1)
+
+
+class TargetConfig(Section):
+    column: str
+    log: bool = False
+
+
+class RegressionConfig(Section):
+    targets: tuple[TargetConfig, ...] = Field(min_length=1)
+    alphas: tuple[float, ...] = Field(
+        (1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5), min_length=1
+    )
+    folds: int = Field(5, ge=2, le=50)
+    schemes: tuple[Literal["random", "spatial"], ...] = Field(("random", "spatial"), min_length=1)
+    spatial_block_km: float = Field(10.0, gt=0)
+    poor_percentiles: tuple[float, ...] = (50.0,)
+
+
+class PredictConfig(Section):
+    radius_km: float | None = Field(None, gt=0, le=50)
+
+
+class ExportConfig(Section):
+    target: str | None = None
+
+
+class LocalExecutor(Section):
+    kind: Literal["local"] = "local"
+
+
+class DaskExecutor(Section):
+    kind: Literal["dask"]
+    address: str | None = None
+    workers: int = Field(2, ge=1, json_schema_extra=COSMETIC)
+    threads_per_worker: int = Field(1, ge=1, json_schema_extra=COSMETIC)
+
+
+class Config(Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    run_dir: RelPath
+    seed: int = 0
+    data: DataConfig
+    labels: LabelsConfig = LabelsConfig()
+    model: ModelConfig = ModelConfig()
+    features: FeaturesConfig = FeaturesConfig()
+    aggregate: AggregateConfig = AggregateConfig()
+    regression: RegressionConfig
+    predict: PredictConfig = PredictConfig()
+    export: ExportConfig = ExportConfig()
+    executor: Annotated[LocalExecutor | DaskExecutor, Field(discriminator="kind")] = (
+        LocalExecutor()
+    )
+    source: Path | None = Field(None, exclude=True, json_schema_extra=COSMETIC)
+
+    def section(self, dotted: str) -> BaseModel:
+        """Return the submodel at a dotted key path such as ``"data.tiles"``."""
+        node: Any = self
+        for part in dotted.split("."):
+            node = getattr(node, part)
+        return node
+
+    @model_validator(mode="after")
+    def _targets_are_outcomes(self) -> Config:
+        outcomes = set(self.data.survey.outcomes)
+        for i, target in enumerate(self.regression.targets):
+            if target.column not in outcomes:
+                raise ValueError(
+                    f"regression.targets[{i}].column: {target.column!r} is not one of "
+                    f"data.survey.outcomes {sorted(outcomes)}"
+                )
+        if self.export.target is not None and self.export.target not in outcomes:
+            raise ValueError(f"export.target: {self.export.target!r} is not a survey outcome")
+        return self
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Load and validate a YAML config file.
+
+    Args:
+        path: the YAML file; relative paths inside it are resolved against its folder.
+        env: environment used for defaults (``POVERTY_PIPELINE_WEIGHTS_DIR``); ``os.environ``
+            when None. This is the only place the environment is read.
+
+    Raises:
+        ConfigError: unreadable file, invalid YAML, unknown key, wrong type or value.
+    """
+    path = Path(path)
+    env = os.environ if env is None else env
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc}).") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the config must be a YAML mapping; got {type(data).__name__}.")
+    model = data.get("model")
+    if isinstance(model, dict) and model.get("weights_dir") is None and env.get(WEIGHTS_DIR_ENV):
+        model["weights_dir"] = str(Path(env[WEIGHTS_DIR_ENV]).absolute())
+    data["source"] = str(path.absolute())
+    return parse_config(data, base_dir=path.parent.absolute(), origin=str(path))
+
+
+def parse_config(data: Mapping[str, Any], base_dir: Path, origin: str = "config") -> Config:
+    """Validate an already-parsed mapping; errors are prefixed with ``origin``."""
+    try:
+        return Config.model_validate(dict(data), context={"base_dir": base_dir})
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {_describe(exc, data)}") from None
+
+
+def _describe(exc: ValidationError, data: Mapping[str, Any]) -> str:
+    """One line per problem: the key path, what is wrong, what was found."""
+    lines = []
+    for err in exc.errors():
+        loc = [str(p) for p in err["loc"] if not str(p).endswith("Executor")]
+        key = ".".join(loc) or "(top level)"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{key}: unknown key{_did_you_mean(loc, data)}")
+        elif err["type"] == "missing":
+            lines.append(f"{key}: required key is missing")
+        else:
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "value_error" and ":" in msg.split(" ")[0]:
+                lines.append(msg)
+            else:
+                lines.append(f"{key}: {msg}; got {err.get('input')!r}")
+    return "; ".join(lines)
+
+
+def _did_you_mean(loc: list[str], data: Mapping[str, Any]) -> str:
+    fields: Any = Config.model_fields
+    for part in loc[:-1]:
+        field = fields.get(part) if isinstance(fields, dict) else None
+        annotation = getattr(field, "annotation", None)
+        fields = getattr(annotation, "model_fields", None)
+        if fields is None:
+            return ""
+    close = difflib.get_close_matches(loc[-1], list(fields), n=1)
+    allowed = ", ".join(sorted(fields))
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{hint} (allowed: {allowed})"

@@ -1,0 +1,44 @@
+"""The project's exception hierarchy.
+
+Every error a user can cause derives from :class:`PipelineError` and carries a message that says
+what is wrong, where (file, row, config key), what was found and how to fix it. The CLI maps them
+to exit codes (see ``pipeline.cli``).
+"""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Root of every error raised on purpose by poverty-pipeline."""
+
+    exit_code = 4
+
+
+class ConfigError(PipelineError, ValueError):
+    """The configuration is invalid (unknown key, wrong type, value out of range)."""
+
+    exit_code = 2
+
+
+class InputDataError(PipelineError, ValueError):
+    """An input file is unusable as a whole (no usable tiles, unreadable survey, ...)."""
+
+    exit_code = 2
+
+
+class MissingArtifactError(PipelineError, FileNotFoundError):
+    """A file the pipeline needs is absent (an input, weights, or an upstream artifact)."""
+
+    exit_code = 2
+
+
+class StageError(PipelineError):
+    """A stage failed while running."""
+
+    exit_code = 4
+
+
+class LockError(PipelineError):
+    """Another live run holds the run directory's lock."""
+
+    exit_code = 5
