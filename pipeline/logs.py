@@ -1,0 +1,54 @@
+"""Run logging: one JSON object per line in ``run.log``, short human lines on the console."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+LOGGER = "pipeline"
+_FIELDS = ("stage", "shard", "counts", "seconds", "reason", "fingerprint", "status")
+
+
+class JsonLines(logging.Formatter):
+    """Formats a record as one JSON object: time, level, message and known extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "level": record.levelname.lower(),
+            "message": record.getMessage(),
+        }
+        entry.update({k: getattr(record, k) for k in _FIELDS if hasattr(record, k)})
+        return json.dumps(entry, default=str)
+
+
+class Console(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stage = getattr(record, "stage", None)
+        prefix = f"[{stage}] " if stage else ""
+        return f"{prefix}{record.getMessage()}"
+
+
+def open_run_log(run_dir: Path, quiet: bool = False) -> logging.Logger:
+    """The ``pipeline`` logger, writing to ``run_dir/run.log`` (appended) and to stderr."""
+    logger = logging.getLogger(LOGGER)
+    close_run_log(logger)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    file_handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
+    file_handler.setFormatter(JsonLines())
+    logger.addHandler(file_handler)
+    if not quiet:
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(Console())
+        logger.addHandler(console)
+    return logger
+
+
+def close_run_log(logger: logging.Logger) -> None:
+    for handler in list(logger.handlers):
+        handler.close()
+        logger.removeHandler(handler)

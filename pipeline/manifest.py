@@ -1,0 +1,76 @@
+"""``manifest.json``: per stage, its fingerprint, status, times, counts and outputs.
+
+Written atomically (temporary file + ``os.replace``) after every change, so a crash leaves
+either the previous manifest or the new one, never a torn file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import InputDataError
+
+DONE, SKIPPED, RUNNING, FAILED = "done", "skipped", "running", "failed"
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("poverty-pipeline")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def versions() -> dict[str, str]:
+    names = ("tensorflow", "keras", "rasterio", "geopandas", "scikit-learn", "numpy")
+    out = {"python": platform.python_version(), "poverty-pipeline": package_version()}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "absent"
+    return out
+
+
+@dataclass
+class Manifest:
+    """The run directory's manifest; ``stages`` maps a stage name to its entry (a dict)."""
+
+    path: Path
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> Manifest:
+        path = run_dir / "manifest.json"
+        if not path.exists():
+            return cls(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputDataError(
+                f"{path}: unreadable manifest ({exc}). Delete it to rerun every stage."
+            ) from exc
+        return cls(path, dict(data.get("stages", {})))
+
+    def save(self) -> None:
+        tmp = self.path.with_suffix(".json.tmp")
+        payload = {"versions": versions(), "stages": self.stages}
+        tmp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
+        os.replace(tmp, self.path)
+
+    def entry(self, stage: str) -> dict[str, Any]:
+        return self.stages.get(stage, {})
+
+    def update(self, stage: str, **values: Any) -> None:
+        self.stages.setdefault(stage, {}).update(values)
+        self.save()

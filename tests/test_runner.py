@@ -1,0 +1,140 @@
+"""Runner behaviour on a graph of tiny fake stages: skipping, reruns, atomicity, lock."""
+
+import json
+import os
+import types
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import parse_config
+from pipeline.errors import ConfigError, LockError, StageError
+from pipeline.runner import run_pipeline
+
+CALLS: list[str] = []
+
+
+def make_stage(name, inputs, config_keys, fail=None):
+    def run(ctx):
+        CALLS.append(name)
+        if fail is not None and fail():
+            raise RuntimeError("boom")
+        for up in inputs:
+            ctx.input(up, "out.txt")
+        (ctx.out / "out.txt").write_text(f"{name} {ctx.config.aggregate.radius_km}")
+        return {"n": 1}
+
+    return types.SimpleNamespace(NAME=name, VERSION=1, INPUTS=inputs, OUTPUTS=("out.txt",),
+                                 CONFIG=config_keys, input_files=lambda config: [], run=run)
+
+
+@pytest.fixture
+def graph():
+    CALLS.clear()
+    return [
+        make_stage("a", (), ("data.tiles",)),
+        make_stage("b", ("a",), ("aggregate",)),
+        make_stage("c", ("b",), ("regression",)),
+    ]
+
+
+def config(tmp_path, **overrides):
+    data = {
+        "name": "t", "run_dir": "run",
+        "data": {"tiles": {"path": "tiles"}, "nightlights": {"path": "nl.tif"},
+                 "survey": {"path": "s.csv", "outcomes": ["y"]}},
+        "regression": {"targets": [{"column": "y"}]},
+    }
+    data.update(overrides)
+    return parse_config(data, base_dir=tmp_path)
+
+
+def test_second_run_skips_everything(tmp_path, graph):
+    run_pipeline(config(tmp_path), stages=graph, quiet=True)
+    assert CALLS == ["a", "b", "c"]
+    outcomes = run_pipeline(config(tmp_path), stages=graph, quiet=True)
+    assert CALLS == ["a", "b", "c"]
+    assert [o.status for o in outcomes] == ["skipped"] * 3
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert {s["status"] for s in manifest["stages"].values()} == {"skipped"}
+
+
+def test_changing_one_section_reruns_downstream_only(tmp_path, graph):
+    run_pipeline(config(tmp_path), stages=graph, quiet=True)
+    CALLS.clear()
+    run_pipeline(config(tmp_path, aggregate={"radius_km": 2}), stages=graph, quiet=True)
+    assert CALLS == ["b", "c"]
+    assert (tmp_path / "run" / "b" / "out.txt").read_text() == "b 2.0"
+    log = [json.loads(line) for line in (tmp_path / "run" / "run.log").read_text().splitlines()]
+    reasons = [e.get("reason") for e in log if e.get("stage") == "b" and e.get("reason")]
+    assert reasons[-1] == "config aggregate.radius_km changed"
+    assert [e["reason"] for e in log if e.get("stage") == "c" and "reason" in e][-1] == "upstream b changed"
+
+
+def test_cosmetic_field_does_not_rerun(tmp_path, graph):
+    graph[1].CONFIG = ("features",)
+    run_pipeline(config(tmp_path), stages=graph, quiet=True)
+    CALLS.clear()
+    run_pipeline(config(tmp_path, features={"batch_size": 7}), stages=graph, quiet=True)
+    assert CALLS == []
+
+
+def test_from_until_and_force(tmp_path, graph):
+    run_pipeline(config(tmp_path), stages=graph, quiet=True, until_stage="b")
+    assert CALLS == ["a", "b"]
+    CALLS.clear()
+    run_pipeline(config(tmp_path), stages=graph, quiet=True, from_stage="b")
+    assert CALLS == ["b", "c"]
+    CALLS.clear()
+    run_pipeline(config(tmp_path), stages=graph, quiet=True, force=True)
+    assert CALLS == ["a", "b", "c"]
+    with pytest.raises(ConfigError, match="unknown stage 'z'; choose one of: a, b, c"):
+        run_pipeline(config(tmp_path), stages=graph, quiet=True, from_stage="z")
+
+
+def test_failed_stage_keeps_previous_output_and_reruns(tmp_path, graph):
+    run_pipeline(config(tmp_path), stages=graph, quiet=True)
+    failing = [True]
+    graph[1] = make_stage("b", ("a",), ("aggregate",), fail=lambda: failing[0])
+    with pytest.raises(StageError, match="stage b failed: RuntimeError: boom"):
+        run_pipeline(config(tmp_path, aggregate={"radius_km": 3}), stages=graph, quiet=True)
+    assert (tmp_path / "run" / "b" / "out.txt").read_text() == "b 5.0"
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["stages"]["b"]["status"] == "failed"
+    failing[0] = False
+    CALLS.clear()
+    run_pipeline(config(tmp_path, aggregate={"radius_km": 3}), stages=graph, quiet=True)
+    assert CALLS == ["b", "c"]
+    assert (tmp_path / "run" / "b" / "out.txt").read_text() == "b 3.0"
+
+
+def test_missing_output_file_reruns(tmp_path, graph):
+    run_pipeline(config(tmp_path), stages=graph, quiet=True)
+    (tmp_path / "run" / "c" / "out.txt").unlink()
+    CALLS.clear()
+    run_pipeline(config(tmp_path), stages=graph, quiet=True)
+    assert CALLS == ["c"]
+
+
+def test_partial_tmp_output_is_removed(tmp_path, graph):
+    run_pipeline(config(tmp_path), stages=graph, quiet=True)
+    partial = tmp_path / "run" / ".tmp-b"
+    partial.mkdir()
+    (partial / "out.txt").write_text("half")
+    run_pipeline(config(tmp_path), stages=graph, quiet=True)
+    assert not partial.exists()
+
+
+def test_live_lock_refuses_and_stale_lock_is_taken(tmp_path, graph):
+    import socket
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    lock = run_dir / ".lock"
+    lock.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname()}))
+    with pytest.raises(LockError, match=f"pid {os.getpid()}"):
+        run_pipeline(config(tmp_path), stages=graph, quiet=True)
+    lock.write_text(json.dumps({"pid": 2**22 + 12345, "host": socket.gethostname()}))
+    run_pipeline(config(tmp_path), stages=graph, quiet=True)
+    assert CALLS == ["a", "b", "c"]
+    assert not lock.exists()
