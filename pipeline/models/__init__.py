@@ -1,0 +1,46 @@
+"""Keras backbones, ImageNet weight resolution, in-graph preprocessing and the classifier.
+
+Typical use (the train stage)::
+
+    spec = get_backbone(cfg.model.backbone)
+    path = resolve_weights(spec, cfg.model.weights, cfg.model.input_size_px, cfg.model.weights_dir)
+    model = build_classifier(spec.name, cfg.model.input_size_px, n_bands, n_classes, path)
+    set_backbone_trainable(model, 0)   # train the head, then unfreeze the top and recompile
+"""
+
+from pipeline.models.backbones import (
+    BACKBONES,
+    PREPROCESSING_MODES,
+    BackboneFactory,
+    BackboneSpec,
+    get_backbone,
+)
+from pipeline.models.classifier import (
+    backbone_layer,
+    build_classifier,
+    feature_dim,
+    feature_model,
+    set_backbone_trainable,
+)
+from pipeline.models.multiband import expand_first_conv, transfer_rgb_weights
+from pipeline.models.preprocess import ImagenetPreprocess
+from pipeline.models.weights import WEIGHTS_DIR_ENV, default_keras_cache_dir, resolve_weights
+
+__all__ = [
+    "BACKBONES",
+    "PREPROCESSING_MODES",
+    "WEIGHTS_DIR_ENV",
+    "BackboneFactory",
+    "BackboneSpec",
+    "ImagenetPreprocess",
+    "backbone_layer",
+    "build_classifier",
+    "default_keras_cache_dir",
+    "expand_first_conv",
+    "feature_dim",
+    "feature_model",
+    "get_backbone",
+    "resolve_weights",
+    "set_backbone_trainable",
+    "transfer_rgb_weights",
+]
