@@ -91,7 +91,7 @@ class LabelsConfig(Section):
 class ModelConfig(Section):
     backbone: str = "mobilenet_0.25"
     weights: str = "imagenet"
-    weights_dir: RelPath | None = None
+    weights_dir: RelPath | None = Field(None, json_schema_extra=COSMETIC)
     input_size_px: int = Field(64, ge=32, le=1024)
     batch_size: int = Field(64, ge=1)
     head_epochs: int = Field(3, ge=0)

@@ -17,8 +17,10 @@ from typing import Any
 from pydantic import BaseModel
 
 
-def config_payload(section: BaseModel) -> Any:
-    """A JSON-able view of a config section without its cosmetic fields."""
+def config_payload(section: Any) -> Any:
+    """A JSON-able view of a config section (or value) without its cosmetic fields."""
+    if not isinstance(section, BaseModel):
+        return _jsonable(section)
     out: dict[str, Any] = {}
     for name, field in type(section).model_fields.items():
         extra = field.json_schema_extra

@@ -26,6 +26,8 @@ class JsonLines(logging.Formatter):
 
 
 class Console(logging.Formatter):
+    """``[stage] message``; stage failures are left to the CLI, which prints them once."""
+
     def format(self, record: logging.LogRecord) -> str:
         stage = getattr(record, "stage", None)
         prefix = f"[{stage}] " if stage else ""
@@ -44,6 +46,7 @@ def open_run_log(run_dir: Path, quiet: bool = False) -> logging.Logger:
     if not quiet:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(Console())
+        console.addFilter(lambda record: getattr(record, "status", None) != "failed")
         logger.addHandler(console)
     return logger
 

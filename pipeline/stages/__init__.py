@@ -1,0 +1,12 @@
+"""The stages, in run order. Each module has NAME, VERSION, INPUTS, OUTPUTS, CONFIG,
+``input_files(config)`` and ``run(ctx) -> counts``."""
+
+from __future__ import annotations
+
+from pipeline.stages import aggregate, export, extract, fit, ingest, label, predict, train
+
+STAGES = (ingest, label, train, extract, aggregate, fit, predict, export)
+
+
+def stage_names() -> list[str]:
+    return [stage.NAME for stage in STAGES]

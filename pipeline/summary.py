@@ -1,0 +1,42 @@
+"""The short text printed at the end of a run: what ran, the r² figures, where the map is."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.runner import StageOutcome
+
+
+def metric_lines(metrics: dict) -> list[str]:
+    """One line per target, scheme and subset: model r² vs the nightlights-only baseline."""
+    lines = []
+    for target, entry in metrics.get("targets", {}).items():
+        label = f"log {target}" if entry.get("log") else target
+        for scheme, subsets in entry["schemes"].items():
+            for subset, result in subsets.items():
+                if "model" not in result:
+                    continue
+                lines.append(
+                    f"  {label:<28} {scheme:<8} {subset:<10} n={result['n']:<5} "
+                    f"r2 model {result['model']['r2']:6.3f}   "
+                    f"nightlights {result['nightlights']['r2']:6.3f}"
+                )
+    return lines
+
+
+def summarize(run_dir: Path, outcomes: Sequence[StageOutcome]) -> str:
+    ran = [o.name for o in outcomes if o.status == "done"]
+    skipped = [o.name for o in outcomes if o.status == "skipped"]
+    lines = [f"run directory: {run_dir}",
+             f"stages run: {', '.join(ran) or 'none'}; skipped (unchanged): {', '.join(skipped) or 'none'}"]
+    metrics_path = run_dir / "fit" / "metrics.json"
+    if metrics_path.exists() and "fit" in {o.name for o in outcomes}:
+        lines.append("cross-validated r² (sklearn R²), image model vs nightlights-only baseline:")
+        lines.extend(metric_lines(json.loads(metrics_path.read_text())))
+    export = run_dir / "export"
+    if export.exists() and "export" in {o.name for o in outcomes}:
+        lines.append(f"map: {export / 'map.png'}")
+        lines.append(f"GeoTIFF: {export / 'predictions.tif'}   GeoPackage: {export / 'predictions.gpkg'}")
+    return "\n".join(lines)
