@@ -20,6 +20,8 @@ from sklearn.model_selection import GroupKFold, KFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from pipeline.geo.blocks import block_ids
+
 Folds = list[tuple[np.ndarray, np.ndarray]]
 
 
@@ -72,9 +74,7 @@ def random_folds(n: int, k: int, seed: int) -> Folds:
 
 def spatial_folds(lon: np.ndarray, lat: np.ndarray, k: int, block_km: float, seed: int) -> Folds:
     """k folds of whole square spatial blocks (side ``block_km``), so neighbours share a fold."""
-    km_y = lat * 110.574
-    km_x = lon * 111.320 * np.cos(np.radians(np.mean(lat)))
-    groups = np.floor(km_y / block_km) * 1e6 + np.floor(km_x / block_km)
+    groups = block_ids(lon, lat, block_km)
     k = min(k, len(np.unique(groups)))
     splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros(len(lon)), groups=groups))

@@ -24,6 +24,7 @@ from typing import Any
 
 import geopandas as gpd
 import keras
+import tensorflow as tf
 import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
@@ -32,6 +33,7 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from pipeline.config import Config, ModelConfig
 from pipeline.errors import InputDataError
+from pipeline.geo.blocks import block_ids
 from pipeline.models import (
     build_classifier,
     get_backbone,
@@ -53,17 +55,9 @@ def input_files(config: Config) -> list[Path]:
     return [Path(weights)] if weights not in ("imagenet", "none") else []
 
 
-def spatial_blocks(lon: np.ndarray, lat: np.ndarray, block_km: float) -> np.ndarray:
-    """Integer id of the square block (side ``block_km``) holding each point (WGS84 degrees)."""
-    km_y = lat * 110.574
-    km_x = lon * 111.320 * np.cos(np.radians(np.mean(lat)))
-    bx, by = np.floor(km_x / block_km).astype(np.int64), np.floor(km_y / block_km).astype(np.int64)
-    return by * 1_000_003 + bx
-
-
 def split_train_val(table: pd.DataFrame, cfg: ModelConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Row positions of training and validation tiles, whole spatial blocks held out."""
-    groups = spatial_blocks(table["lon"].to_numpy(), table["lat"].to_numpy(), cfg.validation_block_km)
+    groups = block_ids(table["lon"].to_numpy(), table["lat"].to_numpy(), cfg.validation_block_km)
     if len(np.unique(groups)) < 2:
         raise InputDataError(
             f"all tiles fall in one {cfg.validation_block_km} km block; lower "
@@ -80,7 +74,7 @@ def _fit(model: keras.Model, train: Any, val: Any, lr: float, epochs: tuple[int,
     model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(train, validation_data=val, initial_epoch=epochs[0], epochs=epochs[1],
-              class_weight=class_weight, callbacks=callbacks, verbose=0)
+              class_weight=class_weight, callbacks=callbacks, shuffle=False, verbose=0)
 
 
 def evaluate(model: keras.Model, val: Any, y_val: np.ndarray, n_classes: int) -> dict[str, Any]:
@@ -93,49 +87,61 @@ def evaluate(model: keras.Model, val: Any, y_val: np.ndarray, n_classes: int) ->
             "per_class_accuracy": per_class.tolist(), "confusion_matrix": cm.tolist()}
 
 
-def run(ctx: StageContext) -> dict[str, Any]:
-    cfg, seed = ctx.config.model, ctx.config.seed
+def balanced_class_weight(y: np.ndarray) -> dict[int, float]:
+    """Weights inversely proportional to class frequency (sklearn's "balanced")."""
+    present = np.unique(y)
+    weights = compute_class_weight("balanced", classes=present, y=y)
+    return dict(zip(present.tolist(), weights.tolist()))
+
+
+def labelled_tiles(ctx: StageContext) -> tuple[pd.DataFrame, int]:
+    """Catalog rows of the tiles that have a nightlight class, and the number of classes."""
     catalog = gpd.read_parquet(ctx.input("ingest", "tiles.parquet"))
     labels = pd.read_parquet(ctx.input("label", "labels.parquet"))
     n_classes = int(json.loads(ctx.input("label", "bins.json").read_text())["n_classes"])
     table = catalog.assign(label=labels["label"].to_numpy())
-    table = table[table["label"] >= 0].reset_index(drop=True)
-    train_rows, val_rows = split_train_val(table, cfg, seed)
-    spec = get_backbone(cfg.backbone)
-    weights = resolve_weights(spec, cfg.weights, cfg.input_size_px, cfg.weights_dir)
-    ctx.log.info("backbone %s, weights %s", cfg.backbone, weights or "random init (weights: none)")
+    return table[table["label"] >= 0].reset_index(drop=True), n_classes
 
-    keras.utils.set_random_seed(seed)
-    cache = TileCache(ctx.input("ingest", "cache"))
-    bands = cache.take(table["shard"].to_numpy()[:1], table["offset"].to_numpy()[:1]).shape[-1]
-    y = table["label"].to_numpy()
 
-    def dataset(rows: np.ndarray, shuffle: int | None) -> Any:
-        return tile_dataset(cache, table["shard"].to_numpy()[rows], table["offset"].to_numpy()[rows],
-                            y[rows], cfg.batch_size, cfg.input_size_px, shuffle)
-
-    train, val = dataset(train_rows, seed), dataset(val_rows, None)
-    present = np.unique(y[train_rows])
-    class_weight = dict(zip(present.tolist(), compute_class_weight("balanced", classes=present,
-                                                                   y=y[train_rows]).tolist()))
-    model = build_classifier(cfg.backbone, cfg.input_size_px, bands, n_classes, weights,
-                             dropout=cfg.dropout, seed=seed)
-    log_cb = keras.callbacks.CSVLogger(str(ctx.out / "history.csv"), append=True)
-    head = (0, cfg.head_epochs)
+def train_two_phases(model: keras.Model, cfg: ModelConfig, train: Any, val: Any,
+                     class_weight: dict[int, float], history: Path) -> None:
+    """Head only (backbone frozen), then the top layers unfrozen at a lower learning rate."""
+    log = keras.callbacks.CSVLogger(str(history), append=True)
     set_backbone_trainable(model, 0)
-    _fit(model, train, val, cfg.learning_rate, head, class_weight, [log_cb])
+    _fit(model, train, val, cfg.learning_rate, (0, cfg.head_epochs), class_weight, [log])
     if cfg.unfreeze_layers and cfg.finetune_epochs:
         set_backbone_trainable(model, cfg.unfreeze_layers)
         stop = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
         _fit(model, train, val, cfg.finetune_learning_rate,
-             (cfg.head_epochs, cfg.head_epochs + cfg.finetune_epochs), class_weight, [log_cb, stop])
-    if not (ctx.out / "history.csv").exists():
-        pd.DataFrame(columns=["epoch", "loss", "accuracy"]).to_csv(ctx.out / "history.csv", index=False)
+             (cfg.head_epochs, cfg.head_epochs + cfg.finetune_epochs), class_weight, [log, stop])
+    if not history.exists():
+        pd.DataFrame(columns=["epoch", "accuracy", "loss"]).to_csv(history, index=False)
+
+
+def run(ctx: StageContext) -> dict[str, Any]:
+    cfg, seed = ctx.config.model, ctx.config.seed
+    table, n_classes = labelled_tiles(ctx)
+    train_rows, val_rows = split_train_val(table, cfg, seed)
+    weights = resolve_weights(get_backbone(cfg.backbone), cfg.weights, cfg.input_size_px,
+                              cfg.weights_dir)
+    ctx.log.info("backbone %s, weights %s", cfg.backbone, weights or "random init (weights: none)")
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    cache = TileCache(ctx.input("ingest", "cache"))
+    shards, offsets, y = (table[c].to_numpy() for c in ("shard", "offset", "label"))
+    train = tile_dataset(cache, shards[train_rows], offsets[train_rows], y[train_rows],
+                         cfg.batch_size, cfg.input_size_px, shuffle_seed=seed)
+    val = tile_dataset(cache, shards[val_rows], offsets[val_rows], y[val_rows],
+                       cfg.batch_size, cfg.input_size_px)
+    bands = cache.take(shards[:1], offsets[:1]).shape[-1]
+    model = build_classifier(cfg.backbone, cfg.input_size_px, bands, n_classes, weights,
+                             dropout=cfg.dropout, seed=seed)
+    class_weight = balanced_class_weight(y[train_rows])
+    train_two_phases(model, cfg, train, val, class_weight, ctx.out / "history.csv")
     model.save(ctx.out / "model.keras")
     metrics = {**evaluate(model, val, y[val_rows], n_classes),
-               "n_train": len(train_rows), "n_val": len(val_rows),
-               "class_weight": class_weight, "backbone": cfg.backbone,
-               "weights": str(weights) if weights else "none"}
+               "n_train": len(train_rows), "n_val": len(val_rows), "class_weight": class_weight,
+               "backbone": cfg.backbone, "weights": str(weights) if weights else "none"}
     (ctx.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return {"train_tiles": len(train_rows), "val_tiles": len(val_rows),
             "val_accuracy": round(metrics["val_accuracy"], 4)}

@@ -1,0 +1,70 @@
+"""Shared fixtures: a tiny demo world (generated from a seed) and configs that point at it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_WEIGHTS = REPO.parent / "shared" / "data" / "weights"
+MOBILENET_FILE = "mobilenet_2_5_224_tf_no_top.h5"
+
+
+@pytest.fixture(scope="session")
+def weights_dir() -> Path:
+    """The folder with MobileNet 0.25's real ImageNet weights (../shared/data/weights)."""
+    if not (SHARED_WEIGHTS / MOBILENET_FILE).is_file():
+        pytest.skip(f"{SHARED_WEIGHTS / MOBILENET_FILE} is absent (it lives beside the project's "
+                    "own checkout, not in a user's clone); no ImageNet weights offline")
+    return SHARED_WEIGHTS
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pipeline.demo import WorldSpec, generate_world
+
+    out = tmp_path_factory.mktemp("world")
+    spec = WorldSpec(seed=3, n_tiles_x=10, n_tiles_y=10, tile_size_px=32, n_clusters=80)
+    return generate_world(out, spec, progress=False)
+
+
+def tiny_config_dict(world: Path, run_dir: Path) -> dict:
+    """A config for the tiny world: 32 px tiles, random init, one epoch per phase."""
+    return {
+        "name": "tiny",
+        "run_dir": str(run_dir),
+        "seed": 0,
+        "data": {
+            "tiles": {"path": str(world / "tiles"), "tile_size_px": 32},
+            "nightlights": {"path": str(world / "nightlights.tif")},
+            "survey": {"path": str(world / "survey.csv"),
+                       "outcomes": ["consumption_pc_day", "asset_index"], "urban": "urban"},
+            "shard_size": 40,
+        },
+        "model": {"weights": "none", "input_size_px": 32, "batch_size": 32, "head_epochs": 1,
+                  "finetune_epochs": 1, "unfreeze_layers": 4, "validation_block_km": 0.5},
+        "aggregate": {"radius_km": 0.6},
+        "regression": {"targets": [{"column": "consumption_pc_day", "log": True},
+                                   {"column": "asset_index"}],
+                       "folds": 3, "spatial_block_km": 0.8},
+    }
+
+
+@pytest.fixture(scope="session")
+def make_tiny_config(tiny_world: Path):
+    """A function writing the tiny config (with optional section overrides) to a folder."""
+
+    def write(folder: Path, **sections: dict) -> Path:
+        data = tiny_config_dict(tiny_world, folder / "run")
+        for key, values in sections.items():
+            data.setdefault(key, {}).update(values)
+        path = folder / "tiny.yaml"
+        path.write_text(yaml.safe_dump(data))
+        return path
+
+    return write

@@ -1,0 +1,125 @@
+"""The whole pipeline on a tiny demo world: the run-directory contract, caching, reruns."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import yaml
+
+from pipeline.config import load_config
+from pipeline.runner import run_pipeline
+from pipeline.stages import STAGES
+
+CONTRACT = {
+    "ingest": ["tiles.parquet", "clusters.parquet", "rejected.csv", "cache"],
+    "label": ["labels.parquet", "bins.json"],
+    "train": ["model.keras", "history.csv", "metrics.json"],
+    "extract": ["features.npy", "index.parquet"],
+    "aggregate": ["cluster_features.npy", "clusters.parquet"],
+    "fit": ["metrics.json", "cv_predictions.csv", "model.json"],
+    "predict": ["grid.parquet"],
+    "export": ["predictions.tif", "predictions.gpkg", "map.png"],
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(make_tiny_config, tmp_path_factory):
+    path = make_tiny_config(tmp_path_factory.mktemp("e2e"))
+    config = load_config(path, env={})
+    outcomes = run_pipeline(config, quiet=True, progress=False)
+    return path, config, outcomes
+
+
+def test_every_contract_file_is_written(tiny_run):
+    _, config, outcomes = tiny_run
+    assert [o.status for o in outcomes] == ["done"] * 8
+    for stage, files in CONTRACT.items():
+        for name in files:
+            assert (config.run_dir / stage / name).exists(), f"{stage}/{name}"
+    manifest = json.loads((config.run_dir / "manifest.json").read_text())
+    assert set(manifest["stages"]) == set(CONTRACT)
+    assert manifest["stages"]["ingest"]["counts"]["clusters_rejected"] == 2
+    lines = (config.run_dir / "run.log").read_text().splitlines()
+    assert all(isinstance(json.loads(line), dict) for line in lines)
+
+
+def test_artifacts_agree_with_each_other(tiny_run):
+    _, config, _ = tiny_run
+    run = config.run_dir
+    tiles = gpd.read_parquet(run / "ingest" / "tiles.parquet")
+    assert len(tiles) == 100 and tiles.crs.to_epsg() == 4326
+    cache = np.load(run / "ingest" / "cache" / "shard_00000.npy")
+    assert cache.shape == (40, 32, 32, 3) and cache.dtype == np.uint8
+    rejected = pd.read_csv(run / "ingest" / "rejected.csv")
+    assert rejected["reason"].str.contains("missing-GPS").sum() == 2
+    labels = pd.read_parquet(run / "label" / "labels.parquet")
+    assert (labels["tile_id"] == tiles["tile_id"]).all()
+    features = np.load(run / "extract" / "features.npy")
+    assert features.shape == (100, 256) and features.dtype == np.float32
+    clusters = gpd.read_parquet(run / "aggregate" / "clusters.parquet")
+    cluster_features = np.load(run / "aggregate" / "cluster_features.npy")
+    assert cluster_features.shape == (len(clusters), 256)
+    grid = gpd.read_parquet(run / "predict" / "grid.parquet")
+    assert len(grid) == 100 and grid["pred_consumption_pc_day"].gt(0).all()
+    with rasterio.open(run / "export" / "predictions.tif") as src:
+        assert src.crs.to_epsg() == 32736
+        assert (src.width, src.height) == (10, 10)
+        assert src.descriptions == ("pred_consumption_pc_day", "pred_asset_index")
+        band = src.read(1)
+    # the raster's pixel for a tile holds that tile's prediction
+    first = grid.iloc[0]
+    with rasterio.open(run / "export" / "predictions.tif") as src:
+        from pyproj import Transformer
+
+        x, y = Transformer.from_crs(4326, src.crs, always_xy=True).transform(first.lon, first.lat)
+        row, col = src.index(x, y)
+    assert band[row, col] == pytest.approx(first.pred_consumption_pc_day, rel=1e-5)
+    gpkg = gpd.read_file(run / "export" / "predictions.gpkg", layer="predictions")
+    assert len(gpkg) == 100 and gpkg.crs.to_epsg() == 4326
+
+
+def test_fit_metrics_have_every_target_scheme_and_subset(tiny_run):
+    _, config, _ = tiny_run
+    metrics = json.loads((config.run_dir / "fit" / "metrics.json").read_text())
+    for target in ("consumption_pc_day", "asset_index"):
+        schemes = metrics["targets"][target]["schemes"]
+        assert set(schemes) == {"random", "spatial"}
+        for scheme in schemes.values():
+            assert set(scheme) == {"all", "below_p50"}
+            for key in ("r2", "pearson_r2", "rmse"):
+                assert np.isfinite(scheme["all"]["model"][key])
+                assert np.isfinite(scheme["all"]["nightlights"][key])
+    cv = pd.read_csv(config.run_dir / "fit" / "cv_predictions.csv")
+    assert set(cv["scheme"]) == {"random", "spatial"}
+    assert cv.groupby(["target", "scheme"]).size().nunique() == 1
+
+
+def spy(monkeypatch):
+    calls = []
+    for stage in STAGES:
+        original = stage.run
+
+        def wrapped(ctx, _original=original, _name=stage.NAME):
+            calls.append(_name)
+            return _original(ctx)
+
+        monkeypatch.setattr(stage, "run", wrapped)
+    return calls
+
+
+def test_rerun_skips_everything_then_regression_edit_reruns_three(tiny_run, monkeypatch):
+    path, config, _ = tiny_run
+    calls = spy(monkeypatch)
+    outcomes = run_pipeline(config, quiet=True, progress=False)
+    assert calls == []
+    assert {o.status for o in outcomes} == {"skipped"}
+    data = yaml.safe_load(path.read_text())
+    data["regression"]["alphas"] = [0.1, 10.0, 1000.0]
+    path.write_text(yaml.safe_dump(data))
+    run_pipeline(load_config(path, env={}), quiet=True, progress=False)
+    assert calls == ["fit", "predict", "export"]
