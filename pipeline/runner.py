@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,7 +49,11 @@ def stage_index(name: str | None, default: int, stages: Sequence[ModuleType] = S
 
 
 def payload(stage: ModuleType, config: Config, upstream: dict[str, str]) -> dict[str, Any]:
-    """Everything the stage's output depends on (hashed into its fingerprint)."""
+    """Everything the stage's output depends on (hashed into its fingerprint).
+
+    ``upstream`` maps each finished stage to the id of its current output (a new id each time
+    the stage actually runs), so a downstream stage reruns whenever an input stage reran.
+    """
     return {
         "stage": stage.NAME,
         "version": stage.VERSION,
@@ -158,13 +163,13 @@ def _run_stages(config: Config, stages: Sequence[ModuleType], run_dir: Path, log
     for stale in run_dir.glob(".tmp-*"):
         log.info("removing partial output %s left by an interrupted run", stale.name)
         shutil.rmtree(stale, ignore_errors=True)
-    fingerprints: dict[str, str] = {}
+    output_ids: dict[str, str] = {}
     outcomes: list[StageOutcome] = []
     executor = make_executor(config, progress)
     try:
         for index, stage in enumerate(stages):
             outcomes.append(
-                _run_one(stage, config, run_dir, log, manifest, fingerprints, executor,
+                _run_one(stage, config, run_dir, log, manifest, output_ids, executor,
                          force or index >= first, progress)
             )
     finally:
@@ -173,14 +178,15 @@ def _run_stages(config: Config, stages: Sequence[ModuleType], run_dir: Path, log
 
 
 def _run_one(stage: ModuleType, config: Config, run_dir: Path, log: logging.Logger,
-             manifest: Manifest, fingerprints: dict[str, str], executor: Any, forced: bool,
+             manifest: Manifest, output_ids: dict[str, str], executor: Any, forced: bool,
              progress: bool | None) -> StageOutcome:
-    new = payload(stage, config, fingerprints)
-    fp = fingerprints[stage.NAME] = fingerprint(new)
+    new = payload(stage, config, output_ids)
+    fp = fingerprint(new)
     entry = manifest.entry(stage.NAME)
     reason = "forced" if forced else rerun_reason(entry, new, run_dir / stage.NAME, stage)
     extra = {"stage": stage.NAME, "fingerprint": fp}
     if reason is None:
+        output_ids[stage.NAME] = entry.get("output_id", fp)
         manifest.update(stage.NAME, status=SKIPPED, checked=now())
         log.info("skipped: unchanged (fingerprint %s)", fp, extra={**extra, "status": SKIPPED})
         return StageOutcome(stage.NAME, SKIPPED, 0.0, None)
@@ -195,7 +201,9 @@ def _run_one(stage: ModuleType, config: Config, run_dir: Path, log: logging.Logg
         raise
     seconds = round(time.perf_counter() - t0, 3)
     outputs = {name: (run_dir / stage.NAME / name).stat().st_size for name in stage.OUTPUTS}
+    output_ids[stage.NAME] = uuid.uuid4().hex
     manifest.update(stage.NAME, status=DONE, fingerprint=fp, payload=new, started=started,
+                    output_id=output_ids[stage.NAME],
                     finished=now(), seconds=seconds, counts=counts, outputs=outputs, error=None)
     log.info("done in %.1f s %s", seconds, counts,
              extra={**extra, "status": DONE, "seconds": seconds, "counts": counts})

@@ -138,3 +138,14 @@ def test_live_lock_refuses_and_stale_lock_is_taken(tmp_path, graph):
     run_pipeline(config(tmp_path), stages=graph, quiet=True)
     assert CALLS == ["a", "b", "c"]
     assert not lock.exists()
+
+
+def test_a_rerun_upstream_stage_reruns_its_downstream(tmp_path, graph):
+    run_pipeline(config(tmp_path), stages=graph, quiet=True)
+    manifest_path = tmp_path / "run" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["stages"]["b"]["status"] = "failed"
+    manifest_path.write_text(json.dumps(manifest))
+    CALLS.clear()
+    run_pipeline(config(tmp_path), stages=graph, quiet=True)
+    assert CALLS == ["b", "c"]

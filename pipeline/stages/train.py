@@ -103,17 +103,30 @@ def labelled_tiles(ctx: StageContext) -> tuple[pd.DataFrame, int]:
     return table[table["label"] >= 0].reset_index(drop=True), n_classes
 
 
+def epoch_logger(log: Any, total: int) -> keras.callbacks.Callback:
+    """Logs one line per epoch (console and run.log): loss and accuracy, train and validation."""
+
+    def on_epoch_end(epoch: int, logs: dict[str, float] | None = None) -> None:
+        values = " ".join(f"{k} {v:.4f}" for k, v in sorted((logs or {}).items())
+                          if k != "learning_rate")
+        log.info("epoch %d/%d: %s", epoch + 1, total, values)
+
+    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+
+
 def train_two_phases(model: keras.Model, cfg: ModelConfig, train: Any, val: Any,
-                     class_weight: dict[int, float], history: Path) -> None:
+                     class_weight: dict[int, float], history: Path, log: Any) -> None:
     """Head only (backbone frozen), then the top layers unfrozen at a lower learning rate."""
-    log = keras.callbacks.CSVLogger(str(history), append=True)
+    progress = epoch_logger(log, cfg.head_epochs + cfg.finetune_epochs)
+    csv = keras.callbacks.CSVLogger(str(history), append=True)
     set_backbone_trainable(model, 0)
-    _fit(model, train, val, cfg.learning_rate, (0, cfg.head_epochs), class_weight, [log])
+    _fit(model, train, val, cfg.learning_rate, (0, cfg.head_epochs), class_weight, [csv, progress])
     if cfg.unfreeze_layers and cfg.finetune_epochs:
         set_backbone_trainable(model, cfg.unfreeze_layers)
         stop = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
         _fit(model, train, val, cfg.finetune_learning_rate,
-             (cfg.head_epochs, cfg.head_epochs + cfg.finetune_epochs), class_weight, [log, stop])
+             (cfg.head_epochs, cfg.head_epochs + cfg.finetune_epochs), class_weight,
+             [csv, progress, stop])
     if not history.exists():
         pd.DataFrame(columns=["epoch", "accuracy", "loss"]).to_csv(history, index=False)
 
@@ -137,7 +150,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     model = build_classifier(cfg.backbone, cfg.input_size_px, bands, n_classes, weights,
                              dropout=cfg.dropout, seed=seed)
     class_weight = balanced_class_weight(y[train_rows])
-    train_two_phases(model, cfg, train, val, class_weight, ctx.out / "history.csv")
+    train_two_phases(model, cfg, train, val, class_weight, ctx.out / "history.csv", ctx.log)
     model.save(ctx.out / "model.keras")
     metrics = {**evaluate(model, val, y[val_rows], n_classes),
                "n_train": len(train_rows), "n_val": len(val_rows), "class_weight": class_weight,
