@@ -1,4 +1,4 @@
-"""Burning per-tile values into a north-up GeoTIFF in the tiles' own CRS."""
+"""Burning per-tile values into a north-up Cloud-Optimized GeoTIFF in the tiles' own CRS."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-import rasterio
 from rasterio.features import rasterize
 from rasterio.transform import from_origin
+
+from pipeline.geo.cog import write_cog
 
 
 def raster_grid(catalog: gpd.GeoDataFrame) -> tuple[str, object, int, int]:
@@ -29,27 +30,21 @@ def raster_grid(catalog: gpd.GeoDataFrame) -> tuple[str, object, int, int]:
 
 def write_tile_raster(path: Path, grid: gpd.GeoDataFrame, catalog: gpd.GeoDataFrame,
                       columns: Sequence[str]) -> None:
-    """Write ``columns`` of ``grid`` (one row per tile) as float32 bands, NaN as nodata.
+    """Write ``columns`` of ``grid`` (one row per tile) as a float32 COG, NaN as nodata.
 
     Args:
-        path: output GeoTIFF (tiled, deflate-compressed).
+        path: output Cloud-Optimized GeoTIFF (see :func:`pipeline.geo.cog.write_cog`).
         grid: per-tile values with tile footprints (any CRS).
         catalog: the tile catalog (crs, minx..maxy) that fixes the output grid.
         columns: one band per column; band descriptions are the column names.
     """
     crs, transform, width, height = raster_grid(catalog)
-    shapes = grid.geometry.to_crs(crs)
-    profile = {"driver": "GTiff", "dtype": "float32", "count": len(columns), "crs": crs,
-               "transform": transform, "width": width, "height": height, "nodata": np.nan,
-               "compress": "deflate", "tiled": width >= 16 and height >= 16,
-               "blockxsize": 16, "blockysize": 16}
-    with rasterio.open(path, "w", **profile) as dst:
-        for band, column in enumerate(columns, start=1):
-            values = grid[column].to_numpy(dtype=np.float64)
-            ok = np.isfinite(values)
-            image = rasterize(
-                [(geom.centroid, v) for geom, v in zip(shapes[ok], values[ok])],
-                out_shape=(height, width), transform=transform, fill=np.nan, dtype="float32",
-            ) if ok.any() else np.full((height, width), np.nan, dtype=np.float32)
-            dst.write(image, band)
-            dst.set_band_description(band, column)
+    centres = grid.geometry.to_crs(crs).centroid
+    bands = np.full((len(columns), height, width), np.nan, dtype=np.float32)
+    for band, column in enumerate(columns):
+        values = grid[column].to_numpy(dtype=np.float64)
+        ok = np.isfinite(values)
+        if ok.any():
+            bands[band] = rasterize(list(zip(centres[ok], values[ok])), out_shape=(height, width),
+                                    transform=transform, fill=np.nan, dtype="float32")
+    write_cog(path, bands, crs, transform, list(columns))

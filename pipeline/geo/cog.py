@@ -1,0 +1,91 @@
+"""Cloud-Optimized GeoTIFFs: writing one, and checking the structure a COG reader relies on.
+
+A COG is a tiled, compressed GeoTIFF whose internal overviews follow the full-resolution image
+and whose header (the image file directories, IFDs) comes first, so that a reader can fetch one
+block of one zoom level with a single range request. GDAL's ``COG`` driver writes that layout;
+:func:`cog_problems` checks the parts of it that matter (after rio-cogeo's ``cog_validate``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.io import MemoryFile
+from rasterio.shutil import copy as raster_copy
+
+
+def block_size(width: int, height: int) -> int:
+    """Tile side in pixels: 256 for large rasters, smaller for small ones (multiple of 16)."""
+    side = max(width, height)
+    return 256 if side >= 1024 else 64 if side >= 128 else 16
+
+
+def overview_factors(width: int, height: int, block: int) -> list[int]:
+    """Decimation factors 2, 4, ... until the overview fits in one block (at least one level)."""
+    side, factors = max(width, height), [2]
+    while side / factors[-1] > block:
+        factors.append(factors[-1] * 2)
+    return factors if side >= 2 else []
+
+
+def write_cog(path: Path, bands: np.ndarray, crs: str, transform: Affine,
+              descriptions: Sequence[str], resampling: Resampling = Resampling.average) -> None:
+    """Write float32 ``bands`` as a Cloud-Optimized GeoTIFF with NaN as nodata.
+
+    Args:
+        path: output file.
+        bands: (count, height, width) array; NaN marks cells without a value.
+        crs: the raster's CRS (e.g. ``"EPSG:32736"``); transform: its geotransform.
+        descriptions: one band description per band (e.g. the column name).
+        resampling: how overviews are computed (average ignores nodata).
+    """
+    count, height, width = bands.shape
+    block = block_size(width, height)
+    profile = {"driver": "GTiff", "dtype": "float32", "count": count, "width": width,
+               "height": height, "crs": crs, "transform": transform, "nodata": np.nan}
+    with MemoryFile() as memory:
+        with memory.open(**profile) as dst:
+            dst.write(bands.astype(np.float32))
+            for band, text in enumerate(descriptions, start=1):
+                dst.set_band_description(band, text)
+            factors = overview_factors(width, height, block)
+            if factors:
+                dst.build_overviews(factors, resampling)
+        with memory.open() as src:
+            raster_copy(src, str(path), driver="COG", COMPRESS="DEFLATE", PREDICTOR="YES",
+                        BLOCKSIZE=block, OVERVIEWS="FORCE_USE_EXISTING")
+
+
+def cog_problems(path: Path) -> list[str]:
+    """What keeps ``path`` from being a valid COG; an empty list when nothing does.
+
+    Checks: GDAL's COG layout marker, tiled blocks (multiples of 16), compression, internal
+    overviews (for rasters larger than one block) that are tiled too, and the IFDs in
+    increasing file order (full resolution first, then each overview).
+    """
+    problems = []
+    with rasterio.open(path) as src:
+        if src.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") != "COG":
+            problems.append("no COG layout marker (not written by GDAL's COG driver)")
+        height, width = src.block_shapes[0]
+        if not src.profile.get("tiled") or height % 16 or width % 16:
+            problems.append(f"not tiled in 16-multiple blocks (blocks {height}x{width})")
+        if src.compression is None:
+            problems.append("not compressed")
+        levels = src.overviews(1)
+        if max(src.width, src.height) > width and not levels:
+            problems.append("no internal overviews")
+        offsets = [int(src.get_tag_item("IFD_OFFSET", "TIFF", bidx=1) or 0)]
+    for level in range(len(levels)):
+        with rasterio.open(path, overview_level=level) as ovr:
+            if not ovr.profile.get("tiled"):
+                problems.append(f"overview {level} is not tiled")
+            offsets.append(int(ovr.get_tag_item("IFD_OFFSET", "TIFF", bidx=1) or 0))
+    if offsets != sorted(offsets):
+        problems.append(f"IFDs out of order (offsets {offsets})")
+    return problems
