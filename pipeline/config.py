@@ -144,12 +144,18 @@ class ExportConfig(Section):
 
 
 class LocalExecutor(Section):
+    """Per-shard work in this process; a failed shard is tried ``retries`` more times."""
+
     kind: Literal["local"] = "local"
+    retries: int = Field(2, ge=0, le=20, json_schema_extra=COSMETIC)
 
 
 class DaskExecutor(Section):
+    """Per-shard work on dask.distributed: ``address`` of a scheduler, or None for a LocalCluster."""
+
     kind: Literal["dask"]
     address: str | None = None
+    retries: int = Field(2, ge=0, le=20, json_schema_extra=COSMETIC)
     workers: int = Field(2, ge=1, json_schema_extra=COSMETIC)
     threads_per_worker: int = Field(1, ge=1, json_schema_extra=COSMETIC)
 

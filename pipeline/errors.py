@@ -32,10 +32,30 @@ class MissingArtifactError(PipelineError, FileNotFoundError):
     exit_code = 2
 
 
+class DataVerificationError(PipelineError, ValueError):
+    """Input data does not match what its data manifest promises (checksum, size, licence)."""
+
+    exit_code = 3
+
+
 class StageError(PipelineError):
     """A stage failed while running."""
 
     exit_code = 4
+
+
+class ShardError(StageError):
+    """Some shards of a stage's per-tile work failed after their retries.
+
+    Attributes:
+        shards: the indexes of the failed shards, ascending.
+    """
+
+    exit_code = 4
+
+    def __init__(self, message: str, shards: list[int]) -> None:
+        super().__init__(message)
+        self.shards = shards
 
 
 class LockError(PipelineError):

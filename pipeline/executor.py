@@ -1,63 +1,219 @@
 """Execution of per-shard work: in-process, or on a dask.distributed cluster.
 
-Shard functions write their results into the run directory themselves and return small
-summaries, which are gathered in shard order.
+Two layers:
+
+* a *backend* (:class:`LocalExecutor`, :class:`DaskShardExecutor`) runs :class:`ShardTask`\\ s and
+  yields their records (see :mod:`pipeline.shards`) as they finish;
+* :class:`StageShards`, what a stage sees as ``ctx.executor``: ``map(fn, items, desc)`` runs
+  ``fn`` over the shards with retries, skips the shards a previous attempt already finished,
+  logs one JSON line per shard, fails with a message naming the failed shards, and returns the
+  results in shard order, read back from disk.
+
+Both backends give the same results: the same shard function runs on the same items, and its
+results are read back by shard index.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from pipeline.config import Config, DaskExecutor
+from pipeline.errors import ConfigError, ShardError
+from pipeline.shards import (
+    DONE,
+    FAILED,
+    RECORDS_DIR,
+    ShardTask,
+    decode,
+    describe_error,
+    finished_record,
+    record_path,
+    run_shard,
+    write_record,
+)
 
 
 class LocalExecutor:
     """Runs shards one after another in this process."""
 
-    def __init__(self, progress: bool | None = None) -> None:
-        self.progress = progress
+    kind = "local"
 
-    def map(self, fn: Callable[[Any], Any], items: list[Any], desc: str = "") -> list[Any]:
-        disable = None if self.progress is None else not self.progress
-        return [fn(item) for item in tqdm(items, desc=desc, disable=disable, leave=False)]
+    def run(self, tasks: list[ShardTask]) -> Iterator[dict[str, Any]]:
+        """Each task's record, in task order."""
+        for task in tasks:
+            yield run_shard(task)
 
     def close(self) -> None:
         """Nothing to release."""
 
 
 class DaskShardExecutor:
-    """Sends one task per shard to a dask.distributed cluster (a LocalCluster when no address)."""
+    """Sends one task per shard to a dask.distributed cluster (a LocalCluster when no address).
+
+    Workers write shard results to the run directory themselves, so with a remote scheduler the
+    run directory must be on a filesystem that every worker mounts at the same path. The cluster
+    is started (or the scheduler reached) on the first shard, so a run whose per-tile stages are
+    all skipped starts nothing.
+    """
+
+    kind = "dask"
 
     def __init__(self, settings: DaskExecutor) -> None:
+        self.settings = settings
+        self._client: Any = None
+        self._cluster: Any = None
+
+    @property
+    def client(self) -> Any:
+        """The ``dask.distributed.Client``, connected on first use."""
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def _connect(self) -> Any:
         from dask.distributed import Client, LocalCluster
 
-        self._cluster = None
-        if settings.address is None:
-            self._cluster = LocalCluster(
-                n_workers=settings.workers,
-                threads_per_worker=settings.threads_per_worker,
-                processes=True,
-                dashboard_address=None,
-            )
-            self.client = Client(self._cluster)
-        else:
-            self.client = Client(settings.address)
+        settings = self.settings
+        try:
+            if settings.address is None:
+                self._cluster = LocalCluster(
+                    n_workers=settings.workers, threads_per_worker=settings.threads_per_worker,
+                    processes=True, dashboard_address=None,
+                )
+                return Client(self._cluster)
+            return Client(settings.address, timeout="30s")
+        except OSError as exc:
+            raise ConfigError(
+                f"executor.address: cannot reach the Dask scheduler at {settings.address} ({exc}). "
+                "Start it (`dask scheduler`), fix the address, or use --executor local."
+            ) from exc
 
-    def map(self, fn: Callable[[Any], Any], items: list[Any], desc: str = "") -> list[Any]:
-        futures = self.client.map(fn, items, pure=False)
-        return self.client.gather(futures)
+    def run(self, tasks: list[ShardTask]) -> Iterator[dict[str, Any]]:
+        """Each task's record, as the tasks finish (a failed record where a worker was lost)."""
+        from dask.distributed import as_completed
+
+        if not tasks:
+            return
+        t0 = time.perf_counter()
+        futures = self.client.map(run_shard, tasks, pure=False)
+        by_key = {future.key: task for future, task in zip(futures, tasks)}
+        for future in as_completed(futures):
+            task = by_key[future.key]
+            exc = future.exception()
+            if exc is None:
+                yield future.result()
+            else:  # the worker died or the task could not be sent
+                yield write_record(task, FAILED, task.retries + 1, t0, [describe_error(exc)], None)
+            future.release()
 
     def close(self) -> None:
-        self.client.close()
+        """Disconnect, and stop the LocalCluster if this executor started one."""
+        if self._client is not None:
+            self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+        self._client = self._cluster = None
 
 
-def make_executor(config: Config, progress: bool | None = None) -> LocalExecutor | DaskShardExecutor:
-    """The executor the config asks for."""
+Backend = LocalExecutor | DaskShardExecutor
+
+
+def make_executor(config: Config) -> Backend:
+    """The backend the config asks for."""
     if isinstance(config.executor, DaskExecutor):
         return DaskShardExecutor(config.executor)
-    return LocalExecutor(progress)
+    return LocalExecutor()
+
+
+class StageShards:
+    """One stage's view of the executor (``ctx.executor``).
+
+    Args:
+        backend: where shards run.
+        out: the stage's temporary output folder; records go to ``out/_shards/<map>/``.
+        log: the stage's logger (JSON lines in ``run.log``).
+        retries: further attempts of a failed shard before it is recorded as failed.
+        progress: progress bars (None: only on a terminal).
+    """
+
+    def __init__(self, backend: Backend, out: Path, log: logging.Logger | logging.LoggerAdapter,
+                 retries: int = 0, progress: bool | None = None) -> None:
+        self.backend, self.out, self.log = backend, out, log
+        self.retries, self.progress = retries, progress
+        self.stats = {"shards": 0, "reused": 0, "ran": 0, "retried": 0}
+        self._maps = 0
+
+    def map(self, fn: Callable[[Any], Any], items: list[Any], desc: str = "") -> list[Any]:
+        """``[fn(item) for item in items]``, run shard by shard on the backend.
+
+        Raises:
+            ShardError: some shards failed after their retries (the others are kept for the
+                next attempt).
+        """
+        folder = self.out / RECORDS_DIR / f"{self._maps:02d}-{_slug(desc)}"
+        self._maps += 1
+        folder.mkdir(parents=True, exist_ok=True)
+        done = _finished_records(folder, len(items))
+        if done:
+            self.log.info("resuming %s: %d of %d shard(s) already done", desc or "shards",
+                          len(done), len(items))
+        tasks = [ShardTask(fn, item, i, folder, self.retries, len(items))
+                 for i, item in enumerate(items) if i not in done]
+        failed = []
+        disable = None if self.progress is None else not self.progress
+        for record in tqdm(self.backend.run(tasks), total=len(tasks), desc=desc, disable=disable,
+                           leave=False):
+            self._log_shard(record, len(items))
+            if record["status"] == DONE:
+                done[record["shard"]] = record
+            else:
+                failed.append(record)
+        self.stats["shards"] += len(items)
+        self.stats["reused"] += len(items) - len(tasks)
+        self.stats["ran"] += len(tasks)
+        if failed:
+            raise ShardError(self._failure(failed, folder, len(items)),
+                             sorted(r["shard"] for r in failed))
+        return [decode(done[i]["result"], folder) for i in range(len(items))]
+
+    def _log_shard(self, record: dict[str, Any], total: int) -> None:
+        extra = {"shard": record["shard"], "seconds": record["seconds"],
+                 "attempts": record["attempts"], "shard_status": record["status"]}
+        where = f"shard {record['shard']}/{total}"
+        if record["status"] == FAILED:
+            self.log.error("%s failed after %d attempt(s): %s", where, record["attempts"],
+                           record["errors"][-1], extra={**extra, "error": record["errors"][-1]})
+        elif record["attempts"] > 1:
+            self.stats["retried"] += 1
+            self.log.warning("%s done on attempt %d after: %s", where, record["attempts"],
+                             "; ".join(record["errors"]), extra=extra)
+        else:
+            self.log.info("%s done in %.2f s", where, record["seconds"], extra=extra)
+
+    def _failure(self, failed: list[dict[str, Any]], folder: Path, total: int) -> str:
+        first = min(failed, key=lambda r: r["shard"])
+        names = ", ".join(str(r["shard"]) for r in sorted(failed, key=lambda r: r["shard"])[:5])
+        more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        return (
+            f"{len(failed)} of {total} shard(s) failed after {first['attempts']} attempt(s): "
+            f"shard(s) {names}{more}. Shard {first['shard']}: {first['errors'][-1]} "
+            f"(record: {record_path(folder, first['shard'])}). Fix the cause and rerun "
+            f"the same command: the {total - len(failed)} finished shard(s) are kept and only "
+            "the failed or missing ones run again."
+        )
+
+
+def _finished_records(folder: Path, total: int) -> dict[int, dict[str, Any]]:
+    found = {index: finished_record(folder, index, total) for index in range(total)}
+    return {index: record for index, record in found.items() if record is not None}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "map"

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import MutableMapping
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 LOGGER = "pipeline"
-_FIELDS = ("stage", "shard", "counts", "seconds", "reason", "fingerprint", "status")
+_FIELDS = ("stage", "shard", "shard_status", "attempts", "error", "counts", "shards", "seconds",
+           "reason", "fingerprint", "status")
 
 
 class JsonLines(logging.Formatter):
@@ -34,6 +37,23 @@ class Console(logging.Formatter):
         return f"{prefix}{record.getMessage()}"
 
 
+class StageLog(logging.LoggerAdapter):
+    """A logger for one stage: adds ``stage`` to every record, keeping the caller's extra fields."""
+
+    def process(self, msg: str, kwargs: MutableMapping[str, Any]) -> tuple[str, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**(self.extra or {}), **kwargs.get("extra", {})}
+        return msg, kwargs
+
+
+def for_console(record: logging.LogRecord) -> bool:
+    """Console lines leave out stage failures (the CLI prints them) and routine per-shard lines
+    (``run.log`` has one per shard; the console shows a shard only when it was retried or failed).
+    """
+    if getattr(record, "status", None) == "failed":
+        return False
+    return not (hasattr(record, "shard") and record.levelno < logging.WARNING)
+
+
 def open_run_log(run_dir: Path, quiet: bool = False) -> logging.Logger:
     """The ``pipeline`` logger, writing to ``run_dir/run.log`` (appended) and to stderr."""
     logger = logging.getLogger(LOGGER)
@@ -46,7 +66,7 @@ def open_run_log(run_dir: Path, quiet: bool = False) -> logging.Logger:
     if not quiet:
         console = logging.StreamHandler(sys.stderr)
         console.setFormatter(Console())
-        console.addFilter(lambda record: getattr(record, "status", None) != "failed")
+        console.addFilter(for_console)
         logger.addHandler(console)
     return logger
 

@@ -1,4 +1,5 @@
-"""``manifest.json``: per stage, its fingerprint, status, times, counts and outputs.
+"""``manifest.json``: the run (id, config, executor, host, times, status) and, per stage, its
+fingerprint, status, times, counts and outputs.
 
 Written atomically (temporary file + ``os.replace``) after every change, so a crash leaves
 either the previous manifest or the new one, never a torn file.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -44,10 +46,16 @@ def versions() -> dict[str, str]:
 
 @dataclass
 class Manifest:
-    """The run directory's manifest; ``stages`` maps a stage name to its entry (a dict)."""
+    """The run directory's manifest; ``stages`` maps a stage name to its entry (a dict).
+
+    ``run`` describes the latest invocation: ``id`` (the run directory's name), ``name`` and
+    ``config`` (the config's name and file), ``executor``, ``host``, ``started``, and once it
+    ends ``finished`` and ``status`` (``ok`` | ``failed`` | ``interrupted``).
+    """
 
     path: Path
     stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    run: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def load(cls, run_dir: Path) -> Manifest:
@@ -60,16 +68,27 @@ class Manifest:
             raise InputDataError(
                 f"{path}: unreadable manifest ({exc}). Delete it to rerun every stage."
             ) from exc
-        return cls(path, dict(data.get("stages", {})))
+        return cls(path, dict(data.get("stages", {})), dict(data.get("run", {})))
 
     def save(self) -> None:
         tmp = self.path.with_suffix(".json.tmp")
-        payload = {"versions": versions(), "stages": self.stages}
+        payload = {"versions": versions(), "run": self.run, "stages": self.stages}
         tmp.write_text(json.dumps(payload, indent=2, default=str), encoding="utf-8")
         os.replace(tmp, self.path)
 
     def entry(self, stage: str) -> dict[str, Any]:
         return self.stages.get(stage, {})
+
+    def start_run(self, name: str, config: str | None, executor: str) -> None:
+        """Record that a run of this directory starts now."""
+        self.run = {"id": self.path.parent.name, "name": name, "config": config,
+                    "executor": executor, "host": socket.gethostname(), "started": now()}
+        self.save()
+
+    def finish_run(self, status: str) -> None:
+        """Record how the run ended: ``ok``, ``failed`` or ``interrupted``."""
+        self.run.update(status=status, finished=now())
+        self.save()
 
     def update(self, stage: str, **values: Any) -> None:
         self.stages.setdefault(stage, {}).update(values)

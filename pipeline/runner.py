@@ -4,11 +4,14 @@ Stages run in the order of :data:`pipeline.stages.STAGES`. A stage is skipped wh
 fingerprint (see :mod:`pipeline.fingerprint`) equals the one recorded in ``manifest.json`` and
 its outputs are all present; otherwise it runs into ``run_dir/.tmp-<stage>`` and that folder is
 renamed into place only when the stage has finished, so a crash never leaves a half artifact
-that a later run would trust.
+that a later run would trust. The one thing kept from an unfinished attempt is its finished
+shards (see :mod:`pipeline.shards`): when the stage's fingerprint is unchanged, the temporary
+folder is reused and only the failed or missing shards run again.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
 import time
@@ -19,15 +22,19 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from pipeline.config import Config
-from pipeline.errors import ConfigError, PipelineError, StageError
-from pipeline.executor import make_executor
+from pipeline.config import Config, save_config
+from pipeline.errors import ConfigError, PipelineError, ShardError, StageError
+from pipeline.executor import Backend, StageShards, make_executor
 from pipeline.fingerprint import changed_keys, config_payload, fingerprint, iter_files
 from pipeline.lock import RunLock
-from pipeline.logs import close_run_log, open_run_log
+from pipeline.logs import StageLog, close_run_log, open_run_log
 from pipeline.manifest import DONE, FAILED, RUNNING, SKIPPED, Manifest, now, package_version
+from pipeline.shards import RECORDS_DIR
 from pipeline.stages import STAGES, stage_names
 from pipeline.stages.context import StageContext
+
+
+MARKER = ".stage.json"
 
 
 @dataclass(frozen=True)
@@ -97,15 +104,32 @@ def _promote(tmp: Path, final: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _execute(stage: ModuleType, config: Config, run_dir: Path, log: logging.Logger,
-             executor: Any, progress: bool | None) -> dict[str, Any]:
-    tmp = run_dir / f".tmp-{stage.NAME}"
+def _prepare_tmp(tmp: Path, fp: str, resume: bool, log: logging.LoggerAdapter) -> None:
+    """Reuse ``tmp`` when an attempt with this fingerprint left finished shards; else start empty."""
+    try:
+        previous = json.loads((tmp / MARKER).read_text()).get("fingerprint")
+    except (OSError, ValueError, AttributeError):
+        previous = None
+    if resume and previous == fp and (tmp / RECORDS_DIR).is_dir():
+        log.info("resuming the unfinished attempt in %s", tmp.name)
+        return
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    adapter = logging.LoggerAdapter(log, {"stage": stage.NAME})
-    ctx = StageContext(config, run_dir, tmp, adapter, executor, progress)
+    (tmp / MARKER).write_text(json.dumps({"fingerprint": fp}))
+
+
+def _execute(stage: ModuleType, config: Config, run_dir: Path, log: logging.Logger,
+             executor: Backend, progress: bool | None, fp: str,
+             resume: bool) -> tuple[dict[str, Any], dict[str, int]]:
+    tmp = run_dir / f".tmp-{stage.NAME}"
+    adapter = StageLog(log, {"stage": stage.NAME})
+    _prepare_tmp(tmp, fp, resume, adapter)
+    shards = StageShards(executor, tmp, adapter, config.executor.retries, progress)
+    ctx = StageContext(config, run_dir, tmp, adapter, shards, progress)
     try:
         counts = stage.run(ctx) or {}
+    except ShardError as exc:
+        raise ShardError(f"stage {stage.NAME}: {exc}", exc.shards) from exc
     except PipelineError:
         raise
     except Exception as exc:
@@ -113,8 +137,10 @@ def _execute(stage: ModuleType, config: Config, run_dir: Path, log: logging.Logg
     missing = [name for name in stage.OUTPUTS if not (tmp / name).exists()]
     if missing:
         raise StageError(f"stage {stage.NAME} did not write {', '.join(missing)}")
+    shutil.rmtree(tmp / RECORDS_DIR, ignore_errors=True)
+    (tmp / MARKER).unlink(missing_ok=True)
     _promote(tmp, run_dir / stage.NAME)
-    return dict(counts)
+    return dict(counts), shards.stats
 
 
 def run_pipeline(
@@ -152,6 +178,7 @@ def run_pipeline(
     log = open_run_log(run_dir, quiet=quiet)
     try:
         with RunLock(run_dir, log):
+            save_config(config, run_dir / "config.yaml")
             return _run_stages(config, stages[: last + 1], run_dir, log, first, force, progress)
     finally:
         close_run_log(log)
@@ -161,24 +188,32 @@ def _run_stages(config: Config, stages: Sequence[ModuleType], run_dir: Path, log
                 first: int, force: bool, progress: bool | None) -> list[StageOutcome]:
     manifest = Manifest.load(run_dir)
     for stale in run_dir.glob(".tmp-*"):
-        log.info("removing partial output %s left by an interrupted run", stale.name)
-        shutil.rmtree(stale, ignore_errors=True)
+        if not (stale / MARKER).exists():
+            log.info("removing partial output %s left by an interrupted run", stale.name)
+            shutil.rmtree(stale, ignore_errors=True)
     output_ids: dict[str, str] = {}
     outcomes: list[StageOutcome] = []
-    executor = make_executor(config, progress)
+    executor = make_executor(config)
+    manifest.start_run(config.name, config.source and str(config.source), executor.kind)
+    status = "interrupted"
     try:
         for index, stage in enumerate(stages):
             outcomes.append(
                 _run_one(stage, config, run_dir, log, manifest, output_ids, executor,
                          force or index >= first, progress)
             )
+        status = "ok"
+    except PipelineError:
+        status = "failed"
+        raise
     finally:
+        manifest.finish_run(status)
         executor.close()
     return outcomes
 
 
 def _run_one(stage: ModuleType, config: Config, run_dir: Path, log: logging.Logger,
-             manifest: Manifest, output_ids: dict[str, str], executor: Any, forced: bool,
+             manifest: Manifest, output_ids: dict[str, str], executor: Backend, forced: bool,
              progress: bool | None) -> StageOutcome:
     new = payload(stage, config, output_ids)
     fp = fingerprint(new)
@@ -187,6 +222,7 @@ def _run_one(stage: ModuleType, config: Config, run_dir: Path, log: logging.Logg
     extra = {"stage": stage.NAME, "fingerprint": fp}
     if reason is None:
         output_ids[stage.NAME] = entry.get("output_id", fp)
+        shutil.rmtree(run_dir / f".tmp-{stage.NAME}", ignore_errors=True)
         manifest.update(stage.NAME, status=SKIPPED, checked=now())
         log.info("skipped: unchanged (fingerprint %s)", fp, extra={**extra, "status": SKIPPED})
         return StageOutcome(stage.NAME, SKIPPED, 0.0, None)
@@ -194,9 +230,10 @@ def _run_one(stage: ModuleType, config: Config, run_dir: Path, log: logging.Logg
     started, t0 = now(), time.perf_counter()
     manifest.update(stage.NAME, status=RUNNING, started=started, fingerprint=fp, reason=reason)
     try:
-        counts = _execute(stage, config, run_dir, log, executor, progress)
+        counts, shards = _execute(stage, config, run_dir, log, executor, progress, fp, not forced)
     except PipelineError as exc:
-        manifest.update(stage.NAME, status=FAILED, error=str(exc), finished=now())
+        manifest.update(stage.NAME, status=FAILED, error=str(exc), finished=now(),
+                        failed_shards=getattr(exc, "shards", None))
         log.error("failed: %s", exc, extra={**extra, "status": FAILED})
         raise
     seconds = round(time.perf_counter() - t0, 3)
@@ -204,9 +241,10 @@ def _run_one(stage: ModuleType, config: Config, run_dir: Path, log: logging.Logg
     output_ids[stage.NAME] = uuid.uuid4().hex
     manifest.update(stage.NAME, status=DONE, fingerprint=fp, payload=new, started=started,
                     output_id=output_ids[stage.NAME],
-                    finished=now(), seconds=seconds, counts=counts, outputs=outputs, error=None)
-    log.info("done in %.1f s %s", seconds, counts,
-             extra={**extra, "status": DONE, "seconds": seconds, "counts": counts})
+                    finished=now(), seconds=seconds, counts=counts, outputs=outputs, error=None,
+                    failed_shards=None, shards=shards if shards["shards"] else None)
+    log.info("done in %.1f s %s", seconds, counts, extra={**extra, "status": DONE, "seconds": seconds,
+                                                          "counts": counts, "shards": shards})
     return StageOutcome(stage.NAME, DONE, seconds, reason)
 
 

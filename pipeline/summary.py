@@ -9,20 +9,28 @@ from pathlib import Path
 from pipeline.runner import StageOutcome
 
 
+BASELINE_ABBREVIATIONS = {"nightlights": "NL", "nightlights_knn": "NL-kNN",
+                          "random_features": "random", "imagenet": "ImageNet",
+                          "region_mean": "region"}
+
+
 def metric_lines(metrics: dict) -> list[str]:
-    """One line per target, scheme and subset: model r² vs the nightlights-only baseline."""
+    """One line per target, scheme and subset: model r² and each baseline's, briefly."""
     lines = []
     for target, entry in metrics.get("targets", {}).items():
         label = f"log {target}" if entry.get("log") else target
         for scheme, subsets in entry["schemes"].items():
+            if "skipped" in subsets:
+                lines.append(f"  {label:<28} {scheme:<8} skipped: {subsets['skipped']}")
+                continue
             for subset, result in subsets.items():
-                if "model" not in result:
+                if subset not in ("all", "below_p50") or "model" not in result:
                     continue
-                lines.append(
-                    f"  {label:<28} {scheme:<8} {subset:<10} n={result['n']:<5} "
-                    f"r2 model {result['model']['r2']:6.3f}   "
-                    f"nightlights {result['nightlights']['r2']:6.3f}"
-                )
+                others = "  ".join(f"{short} {result[name]['r2']:6.3f}"
+                                   for name, short in BASELINE_ABBREVIATIONS.items()
+                                   if name in result)
+                lines.append(f"  {label:<28} {scheme:<8} {subset:<10} n={result['n']:<5} "
+                             f"r2 model {result['model']['r2']:6.3f}   {others}")
     return lines
 
 
@@ -33,7 +41,8 @@ def summarize(run_dir: Path, outcomes: Sequence[StageOutcome]) -> str:
              f"stages run: {', '.join(ran) or 'none'}; skipped (unchanged): {', '.join(skipped) or 'none'}"]
     metrics_path = run_dir / "fit" / "metrics.json"
     if metrics_path.exists() and "fit" in {o.name for o in outcomes}:
-        lines.append("cross-validated r² (sklearn R²), image model vs nightlights-only baseline:")
+        lines.append("cross-validated r² (sklearn R²), image model vs baselines (NL: nightlights "
+                     "ridge, NL-kNN, random conv. features, untrained ImageNet, region mean):")
         lines.extend(metric_lines(json.loads(metrics_path.read_text())))
     export = run_dir / "export"
     if export.exists() and "export" in {o.name for o in outcomes}:

@@ -20,7 +20,9 @@ CONTRACT = {
     "label": ["labels.parquet", "bins.json"],
     "train": ["model.keras", "history.csv", "metrics.json"],
     "extract": ["features.npy", "index.parquet"],
-    "aggregate": ["cluster_features.npy", "clusters.parquet"],
+    "baselines": ["imagenet_features.npy", "random_features.npy"],
+    "aggregate": ["cluster_features.npy", "imagenet_features.npy", "random_features.npy",
+                  "clusters.parquet"],
     "fit": ["metrics.json", "cv_predictions.csv", "model.json"],
     "predict": ["grid.parquet"],
     "export": ["predictions.tif", "predictions.gpkg", "map.png"],
@@ -37,7 +39,7 @@ def tiny_run(make_tiny_config, tmp_path_factory):
 
 def test_every_contract_file_is_written(tiny_run):
     _, config, outcomes = tiny_run
-    assert [o.status for o in outcomes] == ["done"] * 8
+    assert [o.status for o in outcomes] == ["done"] * len(CONTRACT)
     for stage, files in CONTRACT.items():
         for name in files:
             assert (config.run_dir / stage / name).exists(), f"{stage}/{name}"

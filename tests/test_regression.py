@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
 
-from pipeline.regression import RidgeModel, cross_predict, fit_ridge, random_folds, scores, spatial_folds
+from pipeline.evaluation.folds import random_folds, spatial_folds
+from pipeline.evaluation.metrics import scores
+from pipeline.regression import RidgeModel, cross_predict, fit_ridge
 
 
 def test_tiny_alpha_equals_least_squares():

@@ -3,9 +3,19 @@
 
 from __future__ import annotations
 
-from pipeline.stages import aggregate, export, extract, fit, ingest, label, predict, train
+from pipeline.stages import (
+    aggregate,
+    baselines,
+    export,
+    extract,
+    fit,
+    ingest,
+    label,
+    predict,
+    train,
+)
 
-STAGES = (ingest, label, train, extract, aggregate, fit, predict, export)
+STAGES = (ingest, label, train, extract, baselines, aggregate, fit, predict, export)
 
 
 def stage_names() -> list[str]:

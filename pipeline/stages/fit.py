@@ -1,21 +1,24 @@
 """fit: ridge from cluster features to each survey outcome, cross-validated, with baselines.
 
-Inputs: ``aggregate/cluster_features.npy`` + ``aggregate/clusters.parquet``.
+Inputs: ``aggregate/cluster_features.npy``, ``aggregate/imagenet_features.npy``,
+``aggregate/random_features.npy`` + ``aggregate/clusters.parquet``.
 Outputs (``fit/``):
-    metrics.json         per target, per CV scheme (random k-fold, spatial blocks), per subset
-                         (all clusters; clusters below each of ``regression.poor_percentiles`` of
-                         the outcome, refitted within the subset as Jean et al. do): R², Pearson
-                         r², RMSE and n for the image model and the nightlights-only baseline, on
-                         the very same folds.
-    cv_predictions.csv   cluster_id, target, scheme, fold, observed, predicted,
-                         predicted_nightlights (all clusters; log units where the target is
+    metrics.json         ``targets.<target>.schemes.<scheme>.<subset>``: for the image model
+                         (``model``) and each baseline (``nightlights``, ``nightlights_knn``,
+                         ``random_features``, ``imagenet``, ``region_mean``) on the very same
+                         folds: R², Pearson r², RMSE, Spearman, n and bootstrap 95% intervals
+                         of both r²s (see :mod:`pipeline.evaluation.evaluate` for the schemes
+                         and subsets); ``targets.<target>.interval``: the conformal interval.
+    cv_predictions.csv   cluster_id, target, scheme, fold, observed, predicted and
+                         predicted_<baseline> (all clusters; log units where the target is
                          logged).
-    model.json           per target: the final ridge (fitted on all usable clusters) as JSON.
+    model.json           per target: the final ridge (fitted on all usable clusters) with its
+                         preprocessing, the conformal half-width and the OOD reference, as JSON.
+    <target>_*.png       evaluation plots (see :mod:`pipeline.evaluation.plots`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -26,22 +29,19 @@ import pandas as pd
 
 from pipeline.config import Config, RegressionConfig, TargetConfig
 from pipeline.errors import InputDataError
-from pipeline.regression import (
-    Folds,
-    cross_predict,
-    fit_ridge,
-    random_folds,
-    save_models,
-    scores,
-    spatial_folds,
-)
+from pipeline.evaluation.evaluate import Survey
+from pipeline.evaluation.plots import write_plots
+from pipeline.evaluation.predictors import Predictor
+from pipeline.evaluation.target import fit_target
+from pipeline.regression import save_models
 from pipeline.stages.context import StageContext
 
 NAME = "fit"
-VERSION = 1
+VERSION = 2
 INPUTS = ("aggregate",)
 OUTPUTS = ("metrics.json", "cv_predictions.csv", "model.json")
 CONFIG = ("regression",)
+BASELINE_FEATURES = {"imagenet": "imagenet_features.npy", "random_features": "random_features.npy"}
 
 
 def input_files(config: Config) -> list[Path]:
@@ -63,87 +63,88 @@ def target_values(clusters: pd.DataFrame, target: TargetConfig) -> tuple[np.ndar
     return np.log(np.where(keep, raw, 1.0)), keep
 
 
-def make_folds(scheme: str, lon: np.ndarray, lat: np.ndarray, cfg: RegressionConfig, seed: int) -> Folds:
-    if scheme == "spatial":
-        return spatial_folds(lon, lat, cfg.folds, cfg.spatial_block_km, seed)
-    return random_folds(len(lon), cfg.folds, seed)
+def optional_column(frame: pd.DataFrame, column: str) -> np.ndarray | None:
+    """A column as an object array, or None when absent or entirely empty."""
+    if column not in frame.columns or frame[column].isna().all():
+        return None
+    return frame[column].to_numpy(dtype=object)
 
 
-def subsets(y_raw: np.ndarray, percentiles: tuple[float, ...]) -> dict[str, np.ndarray]:
-    """Row masks: all clusters, and those at or below each percentile of the outcome."""
-    out = {"all": np.ones(len(y_raw), dtype=bool)}
-    for p in percentiles:
-        if p < 100:
-            out[f"below_p{p:g}"] = y_raw <= np.percentile(y_raw, p)
-    return out
+def region_labels(frame: pd.DataFrame) -> np.ndarray:
+    """The region of each cluster for the region-mean baseline: district, else country."""
+    for column in ("district", "country"):
+        labels = optional_column(frame, column)
+        if labels is not None:
+            return labels
+    return np.zeros(len(frame), dtype=object)
 
 
-def evaluate(x_img: np.ndarray, x_nl: np.ndarray, y: np.ndarray, y_raw: np.ndarray,
-             lonlat: np.ndarray, cfg: RegressionConfig, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Metrics per scheme and subset, and the out-of-fold predictions over all clusters."""
-    metrics: dict[str, Any] = {}
-    oof: dict[str, Any] = {}
-    for scheme in cfg.schemes:
-        metrics[scheme] = {}
-        for name, mask in subsets(y_raw, cfg.poor_percentiles).items():
-            rows = np.flatnonzero(mask)
-            if len(rows) < 2 * cfg.folds:
-                metrics[scheme][name] = {"n": int(len(rows)), "skipped": "fewer than 2 x folds clusters"}
-                continue
-            folds = make_folds(scheme, lonlat[rows, 0], lonlat[rows, 1], cfg, seed)
-            pred, alphas = cross_predict(x_img[rows], y[rows], folds, cfg.alphas)
-            pred_nl, _ = cross_predict(x_nl[rows], y[rows], folds, cfg.alphas)
-            metrics[scheme][name] = {"n": int(len(rows)), "model": scores(y[rows], pred),
-                                     "nightlights": scores(y[rows], pred_nl),
-                                     "alphas": alphas, "folds": len(folds)}
-            if name == "all":
-                fold_of = np.empty(len(rows), dtype=np.int64)
-                for k, (_, test) in enumerate(folds):
-                    fold_of[test] = k
-                oof[scheme] = {"fold": fold_of, "predicted": pred, "predicted_nightlights": pred_nl}
-    return metrics, oof
+def build_predictors(sub: pd.DataFrame, features: dict[str, np.ndarray],
+                     cfg: RegressionConfig) -> dict[str, Predictor]:
+    """The image model and the configured baselines for the rows of ``sub``."""
+    nl = nightlight_design(sub)
+    candidates = {
+        "nightlights": Predictor("ridge", nl),
+        "nightlights_knn": Predictor("knn", nl[:, 2:]),
+        "region_mean": Predictor("group_mean", region_labels(sub)),
+        **{name: Predictor("ridge", x) for name, x in features.items() if name != "model"},
+    }
+    chosen = {name: candidates[name] for name in cfg.baselines
+              if name in candidates and candidates[name].has_features}
+    return {"model": Predictor("ridge", features["model"]), **chosen}
+
+
+def survey_of(sub: pd.DataFrame, y: np.ndarray, target: TargetConfig) -> Survey:
+    return Survey(y=y, y_raw=sub[target.column].to_numpy(dtype=np.float64),
+                  lonlat=sub[["lon", "lat"]].to_numpy(dtype=np.float64),
+                  country=optional_column(sub, "country"), urban=optional_column(sub, "urban"),
+                  district=optional_column(sub, "district"))
+
+
+def load_features(ctx: StageContext) -> dict[str, np.ndarray]:
+    features = {"model": np.load(ctx.input("aggregate", "cluster_features.npy"))}
+    for name, file in BASELINE_FEATURES.items():
+        features[name] = np.load(ctx.input("aggregate", file))
+    return features
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
     cfg, seed = ctx.config.regression, ctx.config.seed
     clusters = gpd.read_parquet(ctx.input("aggregate", "clusters.parquet"))
-    features = np.load(ctx.input("aggregate", "cluster_features.npy"))
+    features = load_features(ctx)
     usable = clusters["usable"].to_numpy()
     metrics: dict[str, Any] = {"targets": {}}
     models: dict[str, Any] = {}
-    predictions = []
-    summary: dict[str, Any] = {}
+    predictions, summary = [], {}
     for target in cfg.targets:
         y, keep = target_values(clusters, target)
         rows = np.flatnonzero(usable & keep)
         if len(rows) < 2 * cfg.folds:
             raise InputDataError(
                 f"only {len(rows)} usable clusters for target {target.column!r}; "
-                f"regression.folds={cfg.folds} needs at least {2 * cfg.folds}."
-            )
+                f"regression.folds={cfg.folds} needs at least {2 * cfg.folds}.")
         sub = clusters.iloc[rows]
-        lonlat = sub[["lon", "lat"]].to_numpy()
-        result, oof = evaluate(features[rows], nightlight_design(sub), y[rows],
-                               sub[target.column].to_numpy(dtype=np.float64), lonlat, cfg, seed)
-        model = fit_ridge(features[rows], y[rows], cfg.alphas)
-        metrics["targets"][target.column] = {
-            "log": target.log, "n": len(rows), "excluded": int((usable & ~keep).sum()),
-            "schemes": result}
-        models[target.column] = {**model.to_dict(), "log": target.log, "feature_layer": "features",
-                                 "feature_dim": int(features.shape[1]), "n_train": len(rows),
-                                 "clusters_sha256": _ids_hash(sub["cluster_id"])}
-        for scheme, cols in oof.items():
-            predictions.append(pd.DataFrame({
-                "cluster_id": sub["cluster_id"].to_numpy(), "target": target.column,
-                "scheme": scheme, "observed": y[rows], **cols}))
-        first = result[cfg.schemes[0]]["all"]
-        summary[f"{target.column}_r2"] = round(first["model"]["r2"], 4)
-        summary[f"{target.column}_nightlights_r2"] = round(first["nightlights"]["r2"], 4)
+        predictors = build_predictors(sub, {k: v[rows] for k, v in features.items()}, cfg)
+        result = fit_target(target.column, survey_of(sub, y[rows], target), predictors,
+                            sub["cluster_id"], cfg, seed, target.log)
+        metrics["targets"][target.column] = {**result.metrics,
+                                             "excluded": int((usable & ~keep).sum())}
+        models[target.column] = {**result.model, "feature_layer": "features"}
+        predictions.append(result.predictions)
+        label = f"log {target.column}" if target.log else target.column
+        write_plots(ctx.out, target.column, label, result.metrics["schemes"],
+                    result.predictions, sub["nl_mean"].to_numpy(dtype=np.float64), y[rows])
+        summary.update(headline(target.column, result.metrics["schemes"]))
     (ctx.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     pd.concat(predictions, ignore_index=True).to_csv(ctx.out / "cv_predictions.csv", index=False)
     save_models(ctx.out / "model.json", models)
     return summary
 
 
-def _ids_hash(ids: pd.Series) -> str:
-    return hashlib.sha256("\n".join(sorted(map(str, ids))).encode()).hexdigest()
+def headline(target: str, schemes: dict[str, Any]) -> dict[str, float]:
+    """Counts for the manifest: all-cluster R² of the model and baselines, first scheme."""
+    for entry in schemes.values():
+        first = entry.get("all", {})
+        return {f"{target}_{'r2' if name == 'model' else name + '_r2'}": round(value["r2"], 4)
+                for name, value in first.items() if isinstance(value, dict) and "r2" in value}
+    return {}

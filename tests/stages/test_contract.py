@@ -28,4 +28,5 @@ def test_names_unique_inputs_upstream_and_config_keys_exist(tmp_path):
             config.section(key)
         assert isinstance(stage.input_files(config), list)
         seen.append(stage.NAME)
-    assert seen == ["ingest", "label", "train", "extract", "aggregate", "fit", "predict", "export"]
+    assert seen == ["ingest", "label", "train", "extract", "baselines", "aggregate", "fit", "predict",
+                    "export"]

@@ -5,7 +5,8 @@ import pytest
 from pipeline.config import TargetConfig
 from pipeline.regression import fit_ridge
 from pipeline.stages.aggregate import nightlight_stats
-from pipeline.stages.fit import nightlight_design, subsets, target_values
+from pipeline.evaluation.evaluate import subsets
+from pipeline.stages.fit import nightlight_design, target_values
 from pipeline.stages.predict import apply_models
 from pipeline.geo.blocks import block_ids
 

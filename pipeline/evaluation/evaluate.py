@@ -1,0 +1,143 @@
+"""Every predictor under every CV scheme and subset, on the very same folds.
+
+``metrics[scheme][subset]`` holds ``n``, ``folds``, ``alphas`` (the image model's alpha per fold)
+and one score dict (see :mod:`pipeline.evaluation.metrics`) per predictor (``model``,
+``nightlights``, ...). Subsets:
+
+- ``all``: every cluster;
+- ``below_pNN``: the clusters at or below the NN-th percentile of the outcome; every predictor
+  is refitted and cross-validated within the subset (Jean et al. 2016, Fig. 4);
+- ``urban`` / ``rural``: the all-cluster out-of-fold predictions scored within each group
+  (not refitted), when the survey has an urban column;
+- ``districts``: the all-cluster out-of-fold predictions and the observed values averaged per
+  district, then scored (district-level evaluation), when clusters carry a district.
+
+A scheme that cannot run (``country`` with one country) is recorded as ``{"skipped": reason}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import RegressionConfig
+from pipeline.evaluation.folds import Folds, country_folds, fold_of, random_folds, spatial_folds
+from pipeline.evaluation.metrics import scores
+from pipeline.evaluation.predictors import Predictor
+
+
+@dataclass(frozen=True)
+class Survey:
+    """The clusters being evaluated, row-aligned.
+
+    Attributes:
+        y: the target (logged where configured), (n,).
+        y_raw: the outcome in its own units (percentile subsets are cut on it), (n,).
+        lonlat: (n, 2) WGS84 degrees.
+        country, urban, district: (n,) object arrays, or None when the survey has none.
+    """
+
+    y: np.ndarray
+    y_raw: np.ndarray
+    lonlat: np.ndarray
+    country: np.ndarray | None = None
+    urban: np.ndarray | None = None
+    district: np.ndarray | None = None
+
+
+def make_folds(scheme: str, survey: Survey, rows: np.ndarray, cfg: RegressionConfig,
+               seed: int) -> Folds | str:
+    """The folds of ``scheme`` over ``rows``, or the reason it cannot run."""
+    lon, lat = survey.lonlat[rows, 0], survey.lonlat[rows, 1]
+    if scheme == "spatial":
+        return spatial_folds(lon, lat, cfg.folds, cfg.spatial_block_km, seed, cfg.buffer_km)
+    if scheme == "country":
+        if survey.country is None:
+            return "the survey has no country column (data.survey.country)"
+        folds = country_folds(survey.country[rows])
+        return folds if len(folds) >= 2 else "fewer than 2 countries"
+    return random_folds(len(rows), cfg.folds, seed)
+
+
+def subsets(y_raw: np.ndarray, percentiles: tuple[float, ...]) -> dict[str, np.ndarray]:
+    """Row masks: all clusters, and those at or below each percentile of the outcome."""
+    out = {"all": np.ones(len(y_raw), dtype=bool)}
+    for p in sorted(percentiles):
+        if p < 100:
+            out[f"below_p{p:g}"] = y_raw <= np.percentile(y_raw, p)
+    return out
+
+
+def score_all(y: np.ndarray, preds: dict[str, np.ndarray], cfg: RegressionConfig,
+              seed: int) -> dict[str, Any]:
+    """Scores of each predictor over the rows every predictor predicted."""
+    tested = np.all([np.isfinite(p) for p in preds.values()], axis=0)
+    return {"n": int(tested.sum()), **{name: scores(y[tested], p[tested], cfg.bootstrap, seed)
+                                       for name, p in preds.items()}}
+
+
+def evaluate_rows(survey: Survey, predictors: dict[str, Predictor], rows: np.ndarray,
+                  folds: Folds, cfg: RegressionConfig, seed: int) -> tuple[dict, dict]:
+    """Cross-validate every predictor on ``folds`` of ``rows``: (entry, predictions)."""
+    y = survey.y[rows]
+    preds, alphas = {}, []
+    for name, predictor in predictors.items():
+        preds[name], params = predictor.rows(rows).cross_predict(y, folds, cfg.alphas,
+                                                                 cfg.log_skewed)
+        if name == "model":
+            alphas = params
+    entry = score_all(y, preds, cfg, seed)
+    entry.update(alphas=alphas, folds=len(folds),
+                 train_sizes=[int(len(train)) for train, _ in folds])
+    return entry, preds
+
+
+def group_entries(survey: Survey, preds: dict[str, np.ndarray], cfg: RegressionConfig,
+                  seed: int) -> dict[str, Any]:
+    """Urban / rural scores and district-level scores of the all-cluster predictions."""
+    out: dict[str, Any] = {}
+    if survey.urban is not None:
+        urban = pd.to_numeric(pd.Series(survey.urban), errors="coerce").to_numpy()
+        for name, mask in (("urban", urban == 1), ("rural", urban == 0)):
+            if mask.sum() >= 3:
+                out[name] = score_all(survey.y[mask], {k: v[mask] for k, v in preds.items()},
+                                      cfg, seed)
+    if survey.district is not None:
+        frame = pd.DataFrame({"district": survey.district, "observed": survey.y, **preds})
+        means = frame.dropna(subset=["district"]).groupby("district").mean()
+        if len(means) >= 3:
+            out["districts"] = score_all(means["observed"].to_numpy(),
+                                         {k: means[k].to_numpy() for k in preds}, cfg, seed)
+    return out
+
+
+def evaluate(survey: Survey, predictors: dict[str, Predictor], cfg: RegressionConfig,
+             seed: int) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """Metrics per scheme and subset, and each scheme's all-cluster out-of-fold predictions.
+
+    Returns:
+        (metrics, oof): ``oof[scheme]`` maps ``fold`` and each predictor name to (n,) arrays.
+    """
+    metrics: dict[str, Any] = {}
+    oof: dict[str, dict[str, np.ndarray]] = {}
+    for scheme in cfg.schemes:
+        metrics[scheme] = {}
+        for name, mask in subsets(survey.y_raw, cfg.poor_percentiles).items():
+            rows = np.flatnonzero(mask)
+            folds = make_folds(scheme, survey, rows, cfg, seed)
+            if isinstance(folds, str):
+                metrics[scheme] = {"skipped": folds}
+                break
+            if len(rows) < 2 * len(folds) or min(len(t) for t, _ in folds) < 2:
+                metrics[scheme][name] = {"n": int(len(rows)),
+                                         "skipped": "fewer than 2 clusters per fold"}
+                continue
+            entry, preds = evaluate_rows(survey, predictors, rows, folds, cfg, seed)
+            metrics[scheme][name] = entry
+            if name == "all":
+                metrics[scheme].update(group_entries(survey, preds, cfg, seed))
+                oof[scheme] = {"fold": fold_of(folds, len(rows)), **preds}
+    return metrics, oof

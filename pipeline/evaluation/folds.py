@@ -1,0 +1,70 @@
+"""Cross-validation folds: random k-fold, spatial blocks (with an optional buffer), country.
+
+A fold is a pair ``(train, test)`` of row-index arrays. Spatial folds hold out whole square
+blocks; with ``buffer_km > 0`` every training cluster within that great-circle distance of a
+test cluster is dropped from that fold's training set, so no test cluster has a training
+cluster (or, with a buffer of twice the aggregation radius, a shared tile) nearby.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import GroupKFold, KFold
+
+from pipeline.geo.blocks import block_ids
+from pipeline.geo.neighbours import EARTH_RADIUS_KM, lonlat_tree
+
+Folds = list[tuple[np.ndarray, np.ndarray]]
+
+
+def random_folds(n: int, k: int, seed: int) -> Folds:
+    """Shuffled k-fold split of n rows."""
+    return list(KFold(min(k, n), shuffle=True, random_state=seed).split(np.zeros(n)))
+
+
+def spatial_folds(lon: np.ndarray, lat: np.ndarray, k: int, block_km: float, seed: int,
+                  buffer_km: float = 0.0) -> Folds:
+    """k folds of whole square blocks (side ``block_km``), training rows buffered away.
+
+    Args:
+        lon, lat: cluster coordinates, WGS84 degrees, shape (n,).
+        k: number of folds (fewer when there are fewer blocks).
+        block_km: block side.
+        seed: shuffles which blocks go to which fold.
+        buffer_km: training clusters within this distance of any test cluster are dropped.
+    """
+    groups = block_ids(lon, lat, block_km)
+    k = min(k, len(np.unique(groups)))
+    splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    folds = list(splitter.split(np.zeros(len(lon)), groups=groups))
+    return [apply_buffer(lon, lat, train, test, buffer_km) for train, test in folds]
+
+
+def apply_buffer(lon: np.ndarray, lat: np.ndarray, train: np.ndarray, test: np.ndarray,
+                 buffer_km: float) -> tuple[np.ndarray, np.ndarray]:
+    """Drop the training rows within ``buffer_km`` (great circle) of any test row."""
+    if buffer_km <= 0 or len(test) == 0:
+        return train, test
+    tree = lonlat_tree(lon[test], lat[test])
+    query = np.radians(np.column_stack([lat[train], lon[train]]))
+    near = tree.query_radius(query, r=buffer_km / EARTH_RADIUS_KM, count_only=True) > 0
+    return train[~near], test
+
+
+def country_folds(countries: np.ndarray) -> Folds:
+    """Leave one country out: one fold per country (rows with no country are never tested)."""
+    labels = np.asarray(countries, dtype=object)
+    known = np.array([c is not None and c == c for c in labels])  # c == c is False for NaN
+    folds = []
+    for country in sorted({str(c) for c in labels[known]}):
+        test = np.flatnonzero(known & (labels.astype(str) == country))
+        folds.append((np.setdiff1d(np.arange(len(labels)), test), test))
+    return folds
+
+
+def fold_of(folds: Folds, n: int) -> np.ndarray:
+    """Fold number of each row in its test set (-1 where a row is never tested)."""
+    out = np.full(n, -1, dtype=np.int64)
+    for k, (_, test) in enumerate(folds):
+        out[test] = k
+    return out

@@ -1,0 +1,93 @@
+"""The image model and its baselines as out-of-fold predictors on shared folds.
+
+Every predictor is fitted on a fold's training rows only and predicts its test rows:
+
+- ``ridge``: preprocessing + ridge, alpha by leave-one-out inside the training rows
+  (the image model, nightlights-only, random convolutional features, untrained ImageNet).
+- ``knn``: k-nearest-neighbours regression on standardised log nightlights (Yeh et al. 2020);
+  k is chosen inside the training rows by exact leave-one-out error over ``KNN_CHOICES``.
+- ``group_mean``: the training mean of the test cluster's country or region (the training
+  grand mean for a group without training clusters).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from sklearn.neighbors import NearestNeighbors
+
+from pipeline.evaluation.folds import Folds
+from pipeline.regression import cross_predict
+
+KNN_CHOICES = (1, 3, 5, 10, 20, 40)
+
+
+@dataclass(frozen=True)
+class Predictor:
+    """One model or baseline.
+
+    Attributes:
+        kind: how it learns (``ridge``, ``knn``, ``group_mean``).
+        x: (n, d) features for ``ridge`` / ``knn``; (n,) group labels for ``group_mean``.
+    """
+
+    kind: Literal["ridge", "knn", "group_mean"]
+    x: np.ndarray
+
+    @property
+    def has_features(self) -> bool:
+        """False for a feature matrix with no columns (a baseline that was switched off)."""
+        return self.x.ndim == 1 or self.x.shape[1] > 0
+
+    def rows(self, rows: np.ndarray) -> Predictor:
+        return Predictor(self.kind, self.x[rows])
+
+    def cross_predict(self, y: np.ndarray, folds: Folds, alphas: Sequence[float],
+                      log_skewed: bool = True) -> tuple[np.ndarray, list[float]]:
+        """Out-of-fold predictions (NaN for rows never tested) and each fold's parameter."""
+        if self.kind == "ridge":
+            return cross_predict(self.x, y, folds, alphas, log_skewed)
+        fit = knn_predict if self.kind == "knn" else group_mean_predict
+        pred = np.full(len(y), np.nan)
+        params = []
+        for train, test in folds:
+            pred[test], param = fit(self.x[train], y[train], self.x[test])
+            params.append(param)
+        return pred, params
+
+
+def knn_predict(x_train: np.ndarray, y_train: np.ndarray,
+                x_test: np.ndarray) -> tuple[np.ndarray, float]:
+    """k-NN regression, features standardised and k chosen on the training rows; (pred, k)."""
+    mean, scale = x_train.mean(axis=0), np.maximum(x_train.std(axis=0), 1e-12)
+    z_train, z_test = (x_train - mean) / scale, (x_test - mean) / scale
+    choices = [k for k in KNN_CHOICES if k < len(y_train)] or [1]
+    k = best_k(z_train, y_train, choices)
+    index = NearestNeighbors(n_neighbors=min(k, len(y_train))).fit(z_train)
+    _, idx = index.kneighbors(z_test)
+    return y_train[idx].mean(axis=1), float(k)
+
+
+def best_k(z: np.ndarray, y: np.ndarray, choices: Sequence[int]) -> int:
+    """The k with the smallest exact leave-one-out squared error among ``choices``."""
+    if len(y) < 3:
+        return 1
+    k_max = min(max(choices), len(y) - 1)
+    _, idx = NearestNeighbors(n_neighbors=k_max + 1).fit(z).kneighbors(z)
+    others = np.array([row[row != i][:k_max] for i, row in enumerate(idx)])  # drop the row itself
+    cumulative = np.cumsum(y[others], axis=1) / np.arange(1, k_max + 1)
+    errors = {k: float(np.mean((cumulative[:, min(k, k_max) - 1] - y) ** 2)) for k in choices}
+    return min(errors, key=errors.get)
+
+
+def group_mean_predict(g_train: np.ndarray, y_train: np.ndarray,
+                       g_test: np.ndarray) -> tuple[np.ndarray, float]:
+    """Training mean of each test row's group (grand mean for unseen groups); (pred, groups)."""
+    keys = np.asarray(g_train).astype(str)
+    means = {key: float(y_train[keys == key].mean()) for key in np.unique(keys)}
+    grand = float(y_train.mean())
+    pred = np.array([means.get(str(g), grand) for g in g_test], dtype=np.float64)
+    return pred, float(len(means))

@@ -1,0 +1,179 @@
+"""Per-shard records: what makes per-tile work retryable, resumable and the same on any executor.
+
+A stage's per-tile work is one function applied to a list of shards (``ctx.executor.map``).
+Each shard runs through :func:`run_shard`, on whichever process the executor picks. It tries the
+function up to ``1 + retries`` times, writes the function's result next to the stage's
+temporary output (``.tmp-<stage>/_shards/<map>/shard_NNNNN.*``) and writes the shard's record
+(``shard_NNNNN.json``) last, atomically. Only the record goes back to the caller; the result is
+read back from disk by shard index, so nothing bulky passes through a Dask scheduler.
+
+A record is ``{"shard", "of", "status": "done"|"failed", "attempts", "seconds", "errors", "result",
+"host", "pid"}``. On a rerun, shards whose record says ``done`` are not run again.
+
+Results may be ``None``, JSON values, NumPy arrays, pandas/GeoPandas data frames, or tuples and
+lists of those; they are stored as ``.json`` (inline in the record), ``.npy`` (no pickles) and
+``.parquet`` (GeoParquet where a column holds shapely geometries).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+RECORDS_DIR = "_shards"
+DONE, FAILED = "done", "failed"
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One shard's work, as sent to a worker.
+
+    Attributes:
+        fn: the shard function (module-level, or a ``functools.partial`` of one).
+        item: its argument.
+        index: position of the shard in the map (0-based); names its files.
+        total: how many shards the map has (a record is reused only for the same total).
+        folder: where the shard's result and record are written (a shared filesystem for Dask).
+        retries: further attempts after a first failure.
+    """
+
+    fn: Callable[[Any], Any]
+    item: Any
+    index: int
+    folder: Path
+    retries: int = 0
+    total: int = 1
+
+
+def record_path(folder: Path, index: int) -> Path:
+    return folder / f"shard_{index:05d}.json"
+
+
+def run_shard(task: ShardTask) -> dict[str, Any]:
+    """Run one shard with retries; save its result, then its record. Returns the record."""
+    errors: list[str] = []
+    t0 = time.perf_counter()
+    for attempt in range(1, task.retries + 2):
+        try:
+            value = task.fn(task.item)
+            spec = encode(value, task.folder, f"shard_{task.index:05d}")
+        except Exception as exc:  # noqa: BLE001 - any failure of user work is recorded
+            errors.append(describe_error(exc))
+            continue
+        return write_record(task, DONE, attempt, t0, errors, spec)
+    return write_record(task, FAILED, task.retries + 1, t0, errors, None)
+
+
+def describe_error(exc: BaseException) -> str:
+    """``Type: message (file.py:line)`` of the innermost frame, on one line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    message = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {message}{where}"
+
+
+def write_record(task: ShardTask, status: str, attempts: int, t0: float, errors: list[str],
+                 spec: Any) -> dict[str, Any]:
+    """Write a shard's record atomically (temporary file + rename) and return it."""
+    record = {
+        "shard": task.index, "of": task.total, "status": status, "attempts": attempts,
+        "seconds": round(time.perf_counter() - t0, 4), "errors": errors, "result": spec,
+        "host": socket.gethostname(), "pid": os.getpid(),
+    }
+    path = record_path(task.folder, task.index)
+    tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(record), encoding="utf-8")
+    os.replace(tmp, path)
+    return record
+
+
+def finished_record(folder: Path, index: int, total: int) -> dict[str, Any] | None:
+    """The shard's record if it says ``done`` for a map of ``total`` shards; None otherwise."""
+    try:
+        record = json.loads(record_path(folder, index).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("status") != DONE or record.get("of") != total:
+        return None
+    return record
+
+
+def encode(value: Any, folder: Path, stem: str) -> Any:
+    """Store ``value`` under ``folder/stem*``; return a JSON spec that :func:`decode` reads."""
+    if isinstance(value, np.ndarray):
+        np.save(folder / f"{stem}.npy", value, allow_pickle=False)
+        return {"npy": f"{stem}.npy"}
+    if isinstance(value, pd.DataFrame):
+        return _encode_frame(value, folder / f"{stem}.parquet")
+    if isinstance(value, (tuple, list)) and not _is_json(value):
+        parts = [encode(v, folder, f"{stem}_{i}") for i, v in enumerate(value)]
+        return {"tuple" if isinstance(value, tuple) else "list": parts}
+    if _is_json(value):
+        return {"json": value}
+    raise TypeError(
+        f"a shard returned a {type(value).__name__}; shard results must be None, JSON values, "
+        "NumPy arrays, data frames, or tuples/lists of those"
+    )
+
+
+def decode(spec: Any, folder: Path) -> Any:
+    """The value that :func:`encode` stored (a GeoDataFrame where geometries were stored)."""
+    if spec is None:
+        return None
+    if "npy" in spec:
+        return np.load(folder / spec["npy"], allow_pickle=False)
+    if "parquet" in spec:
+        import geopandas as gpd
+
+        path = folder / spec["parquet"]
+        return gpd.read_parquet(path) if spec.get("geo") else pd.read_parquet(path)
+    if "tuple" in spec:
+        return tuple(decode(s, folder) for s in spec["tuple"])
+    if "list" in spec:
+        return [decode(s, folder) for s in spec["list"]]
+    return spec["json"]
+
+
+def _encode_frame(frame: pd.DataFrame, path: Path) -> dict[str, Any]:
+    geo = _geometry_column(frame)
+    if geo is None:
+        frame.to_parquet(path)
+        return {"parquet": path.name}
+    import geopandas as gpd
+
+    if not isinstance(frame, gpd.GeoDataFrame):
+        frame = gpd.GeoDataFrame(frame, geometry=geo)
+    frame.to_parquet(path)
+    return {"parquet": path.name, "geo": True}
+
+
+def _geometry_column(frame: pd.DataFrame) -> str | None:
+    if hasattr(frame, "geometry") and getattr(frame, "_geometry_column_name", None) in frame:
+        return frame._geometry_column_name
+    from shapely.geometry.base import BaseGeometry
+
+    for name in frame.columns[frame.dtypes == object]:
+        first = frame[name].dropna()
+        if len(first) and isinstance(first.iloc[0], BaseGeometry):
+            return str(name)
+    return None
+
+
+def _is_json(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_json(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
+    return False
