@@ -1,7 +1,9 @@
 """A lock file so that two runs never write one run directory at once.
 
-The lock records owner pid, host and start time. A lock left by a dead process on this host is
-stale and is taken over (with a log line); a live one makes the second run stop.
+The lock records owner pid, host and start time, and on Linux the process's own start time and
+the boot id, so that a recycled pid is not mistaken for the owner (in a container the pipeline
+is often pid 1 in every run). A lock left by a dead process on this host is stale and is taken
+over (with a log line); a live one makes the second run stop.
 """
 
 from __future__ import annotations
@@ -17,14 +19,26 @@ from pipeline.errors import LockError
 from pipeline.manifest import now
 
 
-def _alive(pid: int) -> bool:
+def process_start(pid: int) -> str | None:
+    """``<boot id>:<start time in clock ticks>`` of a process (Linux), None where unknown."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    return f"{boot}:{fields[19]}" if len(fields) > 19 else None
+
+
+def _alive(pid: int, start: str | None = None) -> bool:
+    """Whether ``pid`` runs and, where the lock recorded its start, is that same process."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    return start is None or process_start(pid) in (None, start)
 
 
 class RunLock:
@@ -35,7 +49,8 @@ class RunLock:
         self.log = log or logging.getLogger("pipeline")
 
     def __enter__(self) -> RunLock:
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": now()}
+        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": now(),
+                 "process_start": process_start(os.getpid())}
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -53,7 +68,8 @@ class RunLock:
         except (OSError, ValueError):
             holder = {}
         pid, host = holder.get("pid"), holder.get("host")
-        if host == socket.gethostname() and isinstance(pid, int) and _alive(pid):
+        if host == socket.gethostname() and isinstance(pid, int) and _alive(
+                pid, holder.get("process_start")):
             raise LockError(
                 f"{self.path}: another run (pid {pid} on {host}, started "
                 f"{holder.get('started')}) is writing this run directory. Wait for it, "
