@@ -90,12 +90,20 @@ def test_fit_metrics_have_every_target_scheme_and_subset(tiny_run):
     metrics = json.loads((config.run_dir / "fit" / "metrics.json").read_text())
     for target in ("consumption_pc_day", "asset_index"):
         schemes = metrics["targets"][target]["schemes"]
-        assert set(schemes) == {"random", "spatial"}
-        for scheme in schemes.values():
-            assert set(scheme) == {"all", "below_p50"}
-            for key in ("r2", "pearson_r2", "rmse"):
-                assert np.isfinite(scheme["all"]["model"][key])
-                assert np.isfinite(scheme["all"]["nightlights"][key])
+        assert set(schemes) == {"random", "spatial", "country"}
+        assert schemes["country"] == {"skipped": "the survey has no country column "
+                                                  "(data.survey.country)"}
+        for name in ("random", "spatial"):
+            scheme = schemes[name]
+            percentiles = {f"below_p{p}" for p in range(10, 100, 10)}
+            assert set(scheme) == {"all", "urban", "rural"} | percentiles
+            assert "skipped" in scheme["below_p20"]  # 16 clusters are too few to score
+            for key in ("r2", "pearson_r2", "rmse", "spearman"):
+                for model in ("model", "nightlights", "nightlights_knn", "random_features",
+                              "imagenet", "region_mean"):
+                    assert np.isfinite(scheme["all"][model][key])
+            low, high = scheme["all"]["model"]["r2_ci"]
+            assert low <= scheme["all"]["model"]["r2"] <= high
     cv = pd.read_csv(config.run_dir / "fit" / "cv_predictions.csv")
     assert set(cv["scheme"]) == {"random", "spatial"}
     assert cv.groupby(["target", "scheme"]).size().nunique() == 1

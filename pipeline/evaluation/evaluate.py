@@ -12,7 +12,8 @@ and one score dict (see :mod:`pipeline.evaluation.metrics`) per predictor (``mod
 - ``districts``: the all-cluster out-of-fold predictions and the observed values averaged per
   district, then scored (district-level evaluation), when clusters carry a district.
 
-A scheme that cannot run (``country`` with one country) is recorded as ``{"skipped": reason}``.
+A scheme that cannot run (``country`` with one country) is recorded as ``{"skipped": reason}``,
+and so is a subset of fewer than 20 clusters.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pipeline.config import RegressionConfig
 from pipeline.evaluation.folds import Folds, country_folds, fold_of, random_folds, spatial_folds
 from pipeline.evaluation.metrics import scores
 from pipeline.evaluation.predictors import Predictor
+
+MIN_CLUSTERS = 20  # an r² over fewer clusters is noise; such subsets are reported as skipped
 
 
 @dataclass(frozen=True)
@@ -131,9 +134,9 @@ def evaluate(survey: Survey, predictors: dict[str, Predictor], cfg: RegressionCo
             if isinstance(folds, str):
                 metrics[scheme] = {"skipped": folds}
                 break
-            if len(rows) < 2 * len(folds) or min(len(t) for t, _ in folds) < 2:
-                metrics[scheme][name] = {"n": int(len(rows)),
-                                         "skipped": "fewer than 2 clusters per fold"}
+            if len(rows) < max(MIN_CLUSTERS, 2 * len(folds)) or min(len(t) for t, _ in folds) < 2:
+                metrics[scheme][name] = {"n": int(len(rows)), "skipped": (
+                    f"fewer than {MIN_CLUSTERS} clusters, or than 2 per fold")}
                 continue
             entry, preds = evaluate_rows(survey, predictors, rows, folds, cfg, seed)
             metrics[scheme][name] = entry
