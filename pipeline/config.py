@@ -114,9 +114,39 @@ class FeaturesConfig(Section):
     batch_size: int = Field(256, ge=1, json_schema_extra=COSMETIC)
 
 
+class DistrictsConfig(Section):
+    """Polygons (GeoPackage, shapefile, GeoJSON, GeoParquet) that group clusters into districts."""
+
+    path: RelPath
+    id: str = "district"
+
+
 class AggregateConfig(Section):
     radius_km: float = Field(5.0, gt=0, le=50)
+    box_km: float | None = Field(None, gt=0, le=100)
     min_tiles: int = Field(1, ge=1)
+    weight: Literal["none", "valid_share", "population"] = "none"
+    population: RelPath | None = None
+    districts: DistrictsConfig | None = None
+
+    @model_validator(mode="after")
+    def _population_needs_raster(self) -> AggregateConfig:
+        if self.weight == "population" and self.population is None:
+            raise ValueError("aggregate.weight: 'population' needs aggregate.population, the path "
+                             "of a population raster (e.g. WorldPop)")
+        return self
+
+
+class BaselinesConfig(Section):
+    imagenet: bool = True
+    random_filters: int = Field(256, ge=0, le=8192)
+    patch_px: int = Field(3, ge=1, le=15)
+    whiten: bool = True
+    batch_size: int = Field(128, ge=1, json_schema_extra=COSMETIC)
+
+
+
+
 
 
 class TargetConfig(Section):
@@ -127,12 +157,21 @@ class TargetConfig(Section):
 class RegressionConfig(Section):
     targets: tuple[TargetConfig, ...] = Field(min_length=1)
     alphas: tuple[float, ...] = Field(
-        (1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5), min_length=1
+        (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6), min_length=1
     )
     folds: int = Field(5, ge=2, le=50)
-    schemes: tuple[Literal["random", "spatial"], ...] = Field(("random", "spatial"), min_length=1)
+    schemes: tuple[Literal["random", "spatial", "country"], ...] = Field(
+        ("random", "spatial", "country"), min_length=1)
     spatial_block_km: float = Field(10.0, gt=0)
-    poor_percentiles: tuple[float, ...] = (50.0,)
+    buffer_km: float = Field(0.0, ge=0)
+    poor_percentiles: tuple[float, ...] = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)
+    baselines: tuple[Literal["nightlights", "nightlights_knn", "random_features", "imagenet",
+                             "region_mean"], ...] = (
+        "nightlights", "nightlights_knn", "random_features", "imagenet", "region_mean")
+    log_skewed: bool = True
+    bootstrap: int = Field(1000, ge=0, le=100_000)
+    interval_coverage: float = Field(0.9, gt=0, lt=1)
+    ood_quantile: float = Field(0.99, gt=0, le=1)
 
 
 class PredictConfig(Section):
@@ -168,6 +207,7 @@ class Config(Section):
     labels: LabelsConfig = LabelsConfig()
     model: ModelConfig = ModelConfig()
     features: FeaturesConfig = FeaturesConfig()
+    baselines: BaselinesConfig = BaselinesConfig()
     aggregate: AggregateConfig = AggregateConfig()
     regression: RegressionConfig
     predict: PredictConfig = PredictConfig()
