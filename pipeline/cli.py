@@ -1,8 +1,8 @@
-"""Command line: ``poverty-pipeline run|validate|status|demo``.
+"""Command line: ``poverty-pipeline run|validate|status|demo|data|init|export``.
 
 Thin: it parses arguments, calls into the runner, and turns the project's errors into one-line
-messages and exit codes: 0 ok, 2 bad config or input, 4 a stage failed, 5 another run holds the
-lock. Only here are errors caught broadly.
+messages and exit codes: 0 ok, 2 bad config or input, 3 data verification failed, 4 a stage
+failed, 5 another run holds the lock. Only here are errors caught broadly.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline import cli_data, cli_export, cli_runs
 from pipeline.errors import PipelineError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -30,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--force", action="store_true", help="rerun every stage")
     run.add_argument("--run-dir", type=Path, help="override the config's run_dir")
     run.add_argument("--quiet", action="store_true", help="no log lines on the console")
+    cli_runs.add_run_options(run)
     validate = sub.add_parser("validate", help="check a config and its inputs; run nothing")
     validate.add_argument("config", type=Path)
     status = sub.add_parser("status", help="each stage's state in a run directory")
@@ -38,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("out", type=Path, nargs="?", default=Path("data/demo"))
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--tiles", type=int, default=40, help="tiles per side")
+    cli_data.add_parsers(sub)
+    cli_runs.add_parsers(sub)
+    cli_export.add_parsers(sub)
     return parser
 
 
@@ -55,7 +60,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.runner import run_pipeline
     from pipeline.summary import summarize
 
-    config = _load(args.config, args.run_dir)
+    config = cli_runs.apply_run_options(_load(args.config, args.run_dir), args)
     check_inputs(config)
     outcomes = run_pipeline(config, from_stage=args.from_stage, until_stage=args.until_stage,
                             force=args.force, quiet=args.quiet)
@@ -94,6 +99,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {"run": cmd_run, "validate": cmd_validate, "status": cmd_status, "demo": cmd_demo}
+COMMANDS.update(cli_data.COMMANDS)
+COMMANDS.update(cli_runs.COMMANDS)
+COMMANDS.update(cli_export.COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,76 +16,27 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
-    AfterValidator,
     BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     ValidationInfo,
     model_validator,
 )
 
+from pipeline.config_base import COSMETIC, RelPath, Section, _resolve
+from pipeline.config_data import (  # noqa: F401 - re-exported: the data and labels sections
+    DataConfig,
+    DhsColumns,
+    LabelsConfig,
+    LsmsColumns,
+    NightlightsConfig,
+    SurveyConfig,
+    TilesConfig,
+)
+from pipeline.config_export import ExportConfig, GridConfig  # noqa: F401 - re-exported
 from pipeline.errors import ConfigError
 
 WEIGHTS_DIR_ENV = "POVERTY_PIPELINE_WEIGHTS_DIR"
-COSMETIC = {"cosmetic": True}
-
-
-def _resolve(value: Path, info: ValidationInfo) -> Path:
-    base = (info.context or {}).get("base_dir")
-    if base is not None and not value.is_absolute():
-        value = Path(base) / value
-    return Path(os.path.normpath(value))
-
-
-RelPath = Annotated[Path, AfterValidator(_resolve)]
-
-
-class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TilesConfig(Section):
-    """A folder of GeoTIFF tiles (searched recursively for *.tif / *.tiff)."""
-
-    path: RelPath
-    bands: tuple[int, ...] = Field((1, 2, 3), min_length=3, max_length=3)
-    scale: tuple[float, float] | None = None
-    tile_size_px: int = Field(64, ge=16, le=1024)
-    min_valid_share: float = Field(0.5, ge=0.0, le=1.0)
-
-
-class NightlightsConfig(Section):
-    """One nightlight raster (VIIRS radiance or DMSP digital numbers), any CRS."""
-
-    path: RelPath
-    band: int = Field(1, ge=1)
-
-
-class SurveyConfig(Section):
-    """A survey cluster table (CSV, GeoPackage or GeoParquet) and its column names."""
-
-    path: RelPath
-    id: str = "cluster_id"
-    lat: str = "lat"
-    lon: str = "lon"
-    outcomes: tuple[str, ...] = Field(min_length=1)
-    urban: str | None = None
-    country: str | None = None
-    year: str | None = None
-    weight: str | None = None
-
-
-class DataConfig(Section):
-    tiles: TilesConfig
-    nightlights: NightlightsConfig
-    survey: SurveyConfig
-    shard_size: int = Field(512, ge=1, le=100_000)
-
-
-class LabelsConfig(Section):
-    method: Literal["gmm", "quantile"] = "gmm"
-    n_classes: int = Field(3, ge=2, le=5)
 
 
 class ModelConfig(Section):
@@ -111,6 +62,7 @@ class ModelConfig(Section):
 
 
 class FeaturesConfig(Section):
+    mode: Literal["finetuned", "frozen"] = "finetuned"
     batch_size: int = Field(256, ge=1, json_schema_extra=COSMETIC)
 
 
@@ -145,10 +97,6 @@ class BaselinesConfig(Section):
     batch_size: int = Field(128, ge=1, json_schema_extra=COSMETIC)
 
 
-
-
-
-
 class TargetConfig(Section):
     column: str
     log: bool = False
@@ -176,10 +124,6 @@ class RegressionConfig(Section):
 
 class PredictConfig(Section):
     radius_km: float | None = Field(None, gt=0, le=50)
-
-
-class ExportConfig(Section):
-    target: str | None = None
 
 
 class LocalExecutor(Section):
@@ -266,6 +210,22 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
         model["weights_dir"] = str(Path(env[WEIGHTS_DIR_ENV]).absolute())
     data["source"] = str(path.absolute())
     return parse_config(data, base_dir=path.parent.absolute(), origin=str(path))
+
+
+def save_config(config: Config, path: Path) -> None:
+    """Write the resolved config (absolute paths) as YAML; ``load_config`` reads it back.
+
+    The runner keeps one in every run directory (``config.yaml``), so that a run can be
+    reopened (``pipeline.api.load_run``) or re-exported without the original file.
+    """
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(config_yaml(config), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def config_yaml(config: Config) -> str:
+    """The resolved config as YAML text (absolute paths; ``source`` left out)."""
+    return yaml.safe_dump(config.model_dump(mode="json", exclude={"source"}), sort_keys=False)
 
 
 def parse_config(data: Mapping[str, Any], base_dir: Path, origin: str = "config") -> Config:

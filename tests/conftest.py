@@ -68,3 +68,56 @@ def make_tiny_config(tiny_world: Path):
         return path
 
     return write
+
+
+def write_tif(path: Path, data, crs: str | None = "EPSG:32736", transform=None,
+              nodata: float | None = None, tags: dict | None = None) -> Path:
+    """Write a band-first array as a GeoTIFF (default: 10 m pixels in UTM 36S)."""
+    import rasterio
+    from rasterio.transform import from_origin
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1],
+               "count": data.shape[0], "dtype": data.dtype.name,
+               "transform": transform or from_origin(700000, 8500000, 10, 10)}
+    if crs:
+        profile["crs"] = crs
+    if nodata is not None:
+        profile["nodata"] = nodata
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(data)
+        if tags:
+            dst.update_tags(**tags)
+    return path
+
+
+@pytest.fixture
+def tif_writer():
+    """``write_tif(path, data, crs=..., transform=..., nodata=..., tags=...)`` for small GeoTIFFs."""
+    return write_tif
+
+
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (real rasters and surveys); skips when it is absent."""
+    if not (SHARED_DATA / "imagery").is_dir():
+        pytest.skip(f"{SHARED_DATA} is absent (real sample data lives beside the project's own "
+                    "checkout, not in a user's clone)")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def finished_run(make_tiny_config, tmp_path_factory) -> Path:
+    """A complete run of the tiny world (every stage; export with units), shared by the tests of
+    export, the analyst API and the notebooks. Treat it as read-only."""
+    from pipeline.config import load_config
+    from pipeline.runner import run_pipeline
+
+    path = make_tiny_config(tmp_path_factory.mktemp("finished"),
+                            export={"units": {"consumption_pc_day": "USD/day"}})
+    config = load_config(path, env={})
+    run_pipeline(config, quiet=True, progress=False)
+    return config.run_dir

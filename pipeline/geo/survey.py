@@ -1,31 +1,41 @@
-"""Reading a survey cluster table and checking each row.
+"""Reading a survey table and checking each cluster row.
 
-Bad rows are never dropped silently: :func:`clean_clusters` returns them with a reason, to be
-written to ``ingest/rejected.csv``.
+Bad rows are never dropped silently: :func:`clean_clusters` and :func:`beyond_reach` return
+them with a reason, to be written to ``ingest/rejected.csv``.
 """
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 from pyogrio.errors import DataSourceError
+from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError
 
 from pipeline.config import SurveyConfig
 from pipeline.errors import InputDataError
+from pipeline.geo.neighbours import EARTH_RADIUS_KM, lonlat_tree
 
 WGS84 = "EPSG:4326"
 VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson")
+REJECTED_COLUMNS = ["source", "row", "id", "reason"]
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV, GeoPackage, Shapefile, GeoJSON or (Geo)Parquet table.
+def read_table(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a CSV, Stata (.dta), GeoPackage, Shapefile, GeoJSON or (Geo)Parquet table.
 
     Point geometries in vector files are exposed as ``lon``/``lat`` columns in EPSG:4326
-    when the file has no such columns.
+    when the file has no such columns. Stata value labels are not applied (codes are kept).
+
+    Args:
+        path: the file.
+        columns: for .dta files, read only these columns (those present); the names of all
+            columns are kept in ``df.attrs["all_columns"]`` for error messages.
 
     Raises:
         InputDataError: missing, empty, undecodable or unsupported file.
@@ -36,6 +46,8 @@ def read_table(path: Path) -> pd.DataFrame:
     try:
         if suffix == ".csv":
             return pd.read_csv(path, encoding="utf-8")
+        if suffix == ".dta":
+            return _read_stata(path, columns)
         if suffix == ".parquet":
             return _with_lonlat(gpd.read_parquet(path)) if _is_geoparquet(path) else pd.read_parquet(path)
         if suffix in VECTOR_SUFFIXES:
@@ -47,8 +59,17 @@ def read_table(path: Path) -> pd.DataFrame:
         raise InputDataError(f"{path}: the survey file is empty.") from exc
     except (pd.errors.ParserError, DataSourceError, OSError, ValueError) as exc:
         raise InputDataError(f"{path}: cannot read the survey table ({exc}).") from exc
-    raise InputDataError(f"{path}: unsupported survey format {suffix!r}; use .csv, .gpkg, "
+    raise InputDataError(f"{path}: unsupported survey format {suffix!r}; use .csv, .dta, .gpkg, "
                          ".shp, .geojson or .parquet.")
+
+
+def _read_stata(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
+    with pd.read_stata(path, iterator=True) as reader:
+        names = list(reader.variable_labels())
+    wanted = None if columns is None else [c for c in dict.fromkeys(columns) if c in names]
+    df = pd.read_stata(path, columns=wanted, convert_categoricals=False)
+    df.attrs["all_columns"] = names
+    return df
 
 
 def _is_geoparquet(path: Path) -> bool:
@@ -65,62 +86,119 @@ def _with_lonlat(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
     return df
 
 
-def _require(df: pd.DataFrame, columns: list[str], path: Path) -> None:
-    missing = [c for c in columns if c not in df.columns]
+def require_columns(df: pd.DataFrame, columns: Sequence[str], path: Path, key: str = "data.survey") -> None:
+    """Raise naming each missing column, a close match, and the config section to map it in."""
+    names = list(map(str, df.attrs.get("all_columns", df.columns)))
+    missing = [c for c in columns if c not in names]
     if not missing:
         return
     hints = []
     for col in missing:
-        close = difflib.get_close_matches(col, list(map(str, df.columns)), n=1, cutoff=0.5)
+        close = difflib.get_close_matches(col, names, n=1, cutoff=0.5)
         hints.append(f"{col!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    raise InputDataError(
-        f"{path}: column(s) {', '.join(hints)} not found; the file has "
-        f"{list(map(str, df.columns))}. Map them in data.survey."
-    )
+    shown = names if len(names) <= 40 else names[:40] + [f"... {len(names) - 40} more"]
+    raise InputDataError(f"{path}: column(s) {', '.join(hints)} not found; the file has "
+                         f"{shown}. Map them in {key}.")
 
 
-def clean_clusters(df: pd.DataFrame, cfg: SurveyConfig, path: Path) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+def clean_clusters(df: pd.DataFrame, cfg: SurveyConfig, path: Path, positive: Sequence[str] = (),
+                   source_rows: bool = True) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Canonical cluster table and the rejected rows.
 
     Args:
         df: the raw table as read.
-        cfg: column mapping (``data.survey``).
+        cfg: column mapping (``data.survey``); ``id: null`` numbers the rows (``row1``, ...);
+            ``crs`` (if set) is the CRS of the lon (x) / lat (y) columns.
         path: the source file, named in messages.
+        positive: outcomes that must be > 0 (targets fitted on a log scale).
+        source_rows: report 1-based data rows in ``rejected`` (False for derived tables).
 
     Returns:
         clusters: GeoDataFrame (EPSG:4326 points), columns ``cluster_id, lat, lon, urban,
-            country, year, weight`` and the outcomes, one row per valid cluster.
-        rejected: DataFrame ``source, row, id, reason``; ``row`` is the 1-based data row.
+            country, year, weight, n_households`` and the outcomes, one row per valid cluster.
+        rejected: DataFrame ``source, row, id, reason``.
     """
-    optional = [c for c in (cfg.urban, cfg.country, cfg.year, cfg.weight) if c]
-    _require(df, [cfg.id, cfg.lat, cfg.lon, *cfg.outcomes, *optional], path)
-    out = pd.DataFrame({"cluster_id": df[cfg.id].astype(str)})
+    optional = [c for c in (cfg.urban, cfg.country, cfg.year, cfg.weight, cfg.households) if c]
+    required = [cfg.lat, cfg.lon, *cfg.outcomes, *optional]
+    require_columns(df, ([cfg.id] if cfg.id else []) + required, path)
+    ids = df[cfg.id].astype(str) if cfg.id else pd.Series([f"row{i + 1}" for i in range(len(df))],
+                                                          index=df.index)
+    out = pd.DataFrame({"cluster_id": ids})
     reasons = pd.Series("", index=df.index, dtype=object)
     for name, col in (("lat", cfg.lat), ("lon", cfg.lon), *((o, o) for o in cfg.outcomes)):
         out[name] = pd.to_numeric(df[col], errors="coerce")
         bad = out[name].isna() & reasons.eq("")
         reasons[bad] = [f"{col} is empty" if pd.isna(v) else f"{col} {v!r} is not a number"
                         for v in df.loc[bad, col]]
-    _flag(reasons, out["lat"].abs().gt(90) | out["lon"].abs().gt(180),
-          "latitude/longitude outside [-90, 90] x [-180, 180]")
     _flag(reasons, out["lat"].eq(0) & out["lon"].eq(0),
           "latitude 0.0 and longitude 0.0 is DHS's missing-GPS marker")
+    if cfg.crs:
+        _to_wgs84(out, cfg.crs, reasons)
+    _flag(reasons, out["lat"].abs().gt(90) | out["lon"].abs().gt(180),
+          "latitude/longitude outside [-90, 90] x [-180, 180]")
+    for name in positive:
+        _flag(reasons, out[name].le(0), f"{name} <= 0 cannot be logged (regression.targets "
+                                        f"log: true)")
     dup = out["cluster_id"].duplicated(keep="first")
     _flag(reasons, dup, "duplicate cluster id (the first occurrence is kept)")
     for name, col in (("urban", cfg.urban), ("country", cfg.country), ("year", cfg.year),
-                      ("weight", cfg.weight)):
+                      ("weight", cfg.weight), ("n_households", cfg.households)):
         out[name] = df[col].to_numpy() if col else np.nan
+    if cfg.households:
+        n = pd.to_numeric(out["n_households"], errors="coerce")
+        _flag(reasons, ~(n >= cfg.min_households),
+              f"fewer than data.survey.min_households={cfg.min_households} households")
+    return _split(out, reasons, df.index, path, source_rows)
+
+
+def _split(out: pd.DataFrame, reasons: pd.Series, index: pd.Index, path: Path,
+           source_rows: bool) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     keep = reasons.eq("")
-    rejected = pd.DataFrame({
-        "source": str(path),
-        "row": (df.index[~keep] + 1).astype(int),
-        "id": out.loc[~keep, "cluster_id"].to_numpy(),
-        "reason": reasons[~keep].to_numpy(),
-    })
+    rows = (index[~keep] + 1).astype(int) if source_rows else pd.array([pd.NA] * int((~keep).sum()))
+    rejected = pd.DataFrame({"source": str(path), "row": rows,
+                             "id": out.loc[~keep, "cluster_id"].to_numpy(),
+                             "reason": reasons[~keep].to_numpy()}, columns=REJECTED_COLUMNS)
     good = out[keep].reset_index(drop=True)
     points = gpd.points_from_xy(good["lon"], good["lat"], crs=WGS84)
     return gpd.GeoDataFrame(good, geometry=points, crs=WGS84), rejected
 
 
+def _to_wgs84(out: pd.DataFrame, crs: str, reasons: pd.Series) -> None:
+    """Transform lon (x) / lat (y) given in ``crs`` to WGS84 in place."""
+    try:
+        transformer = Transformer.from_crs(CRS.from_user_input(crs), WGS84, always_xy=True)
+    except CRSError as exc:
+        raise InputDataError(f"data.survey.crs: {crs!r} is not a CRS ({exc}).") from exc
+    ok = reasons.eq("")
+    lon, lat = transformer.transform(out.loc[ok, "lon"].to_numpy(), out.loc[ok, "lat"].to_numpy())
+    out.loc[ok, "lon"], out.loc[ok, "lat"] = lon, lat
+    bad = ok & ~(np.isfinite(out["lon"]) & np.isfinite(out["lat"]))
+    _flag(reasons, bad, f"coordinates cannot be transformed from data.survey.crs {crs}")
+
+
 def _flag(reasons: pd.Series, mask: pd.Series, reason: str) -> None:
     reasons[mask & reasons.eq("")] = reason
+
+
+def beyond_reach(clusters: gpd.GeoDataFrame, tile_lon: np.ndarray, tile_lat: np.ndarray,
+                 reach_km: float, path: Path) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Split off the clusters whose nearest tile centre is farther than ``reach_km``.
+
+    Distances are great-circle (haversine), in km.
+
+    Returns:
+        The clusters kept, and rejected rows ``source, row, id, reason`` for the others.
+    """
+    if len(clusters) == 0 or len(tile_lon) == 0:
+        return clusters, pd.DataFrame(columns=REJECTED_COLUMNS)
+    query = np.radians(np.column_stack([clusters["lat"], clusters["lon"]]))
+    dist_rad, _ = lonlat_tree(tile_lon, tile_lat).query(query, k=1)
+    dist_km = dist_rad[:, 0] * EARTH_RADIUS_KM
+    far = dist_km > reach_km
+    rejected = pd.DataFrame({
+        "source": str(path), "row": pd.array([pd.NA] * int(far.sum())),
+        "id": clusters.loc[far, "cluster_id"].to_numpy(),
+        "reason": [f"no tile within data.survey.reach_km={reach_km} km (nearest tile centre "
+                   f"{d:.1f} km away)" for d in dist_km[far]],
+    }, columns=REJECTED_COLUMNS)
+    return clusters[~far].reset_index(drop=True), rejected

@@ -1,25 +1,34 @@
-"""Reading GeoTIFF tiles: metadata, footprints in WGS84, and pixels resampled for the model.
+"""Reading GeoTIFF tiles and raster windows: metadata, WGS84 footprints, pixels for the model.
 
-Rasters are band-first as rasterio gives them; :func:`read_tile_pixels` moves them to
-band-last (height, width, bands) for Keras — the one place where that happens.
+A folder tile is read as one window covering the whole file; a mosaic is read window by window
+(see :mod:`pipeline.geo.mosaic`). Rasters are band-first as rasterio gives them;
+:func:`read_window` moves them to band-last (height, width, bands) for Keras — the one place
+where that happens.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
-from rasterio.enums import Resampling
-from rasterio.errors import RasterioError
+from rasterio.crs import CRS
+from rasterio.enums import MaskFlags, Resampling
+from rasterio.errors import CRSError, RasterioError
 from rasterio.warp import transform_geom
+from rasterio.windows import Window
 from shapely.geometry import Polygon, box, shape
 
 from pipeline.errors import InputDataError
+from pipeline.geo.acquisition import acquisition_date
+from pipeline.geo.scaling import Ranges, fixed_ranges, to_uint8
 
 TILE_SUFFIXES = (".tif", ".tiff")
 WGS84 = "EPSG:4326"
+PixelWindow = tuple[int, int, int, int]  # col_off, row_off, width, height (source pixels)
 
 
 @dataclass(frozen=True)
@@ -32,6 +41,8 @@ class TileMeta:
         footprint: the tile outline in EPSG:4326 (lon/lat).
         gsd_m: ground sample distance in metres (geographic CRSs converted at the centroid).
         valid_share: share of pixels that are not nodata, in [0, 1].
+        window: (col_off, row_off, width, height) of the tile in its source raster, pixels.
+        date: acquisition date (ISO, possibly only the year) when known.
     """
 
     crs: str
@@ -42,6 +53,20 @@ class TileMeta:
     height_px: int
     band_count: int
     valid_share: float
+    window: PixelWindow = (0, 0, 0, 0)
+    date: str | None = None
+
+
+@dataclass(frozen=True)
+class ReadSpec:
+    """How tiles are read: bands (1-based, model order), output size, scaling, fallbacks."""
+
+    bands: tuple[int, ...]
+    size_px: int
+    ranges: Ranges | None = None
+    crs: str | None = None
+    date_tags: tuple[str, ...] = ()
+    year_pattern: str | None = None
 
 
 def find_tiles(folder: Path) -> list[Path]:
@@ -60,23 +85,24 @@ def find_tiles(folder: Path) -> list[Path]:
     return paths
 
 
-def _gsd_m(src: rasterio.DatasetReader) -> float:
-    res = abs(src.transform.a)
-    if src.crs.is_geographic:
-        lat = (src.bounds.bottom + src.bounds.top) / 2
-        return res * 111_320.0 * np.cos(np.radians(lat))
-    return res * src.crs.linear_units_factor[1]
+def open_raster(path: Path) -> rasterio.DatasetReader:
+    """Open a raster, re-raising failures as InputDataError naming the file."""
+    try:
+        return rasterio.open(path)
+    except RasterioError as exc:
+        raise InputDataError(f"{path}: not a readable GeoTIFF ({exc}).") from exc
 
 
-def read_tile(path: Path, bands: tuple[int, ...], size_px: int,
-              scale: tuple[float, float] | None) -> tuple[np.ndarray, TileMeta]:
-    """Read one tile: its pixels resampled to ``size_px`` and its metadata.
+def read_tile(path: Path, bands: tuple[int, ...], size_px: int, scale: Any,
+              spec: ReadSpec | None = None) -> tuple[np.ndarray, TileMeta]:
+    """Read one tile file: its pixels resampled to ``size_px`` and its metadata.
 
     Args:
-        path: a GeoTIFF with a CRS and a geotransform.
+        path: a GeoTIFF with a CRS (or ``spec.crs``) and a geotransform.
         bands: 1-based band indexes to read, in model order (e.g. (1, 2, 3) for RGB).
         size_px: output height and width in pixels.
-        scale: (low, high) mapped linearly to 0..255 for non-uint8 data; None keeps uint8 as is.
+        scale: None (uint8 kept as is), (low, high), or per-band ranges float (bands, 2).
+        spec: CRS fallback and date settings; bands/size/scale above take precedence.
 
     Returns:
         pixels: uint8 array of shape (size_px, size_px, len(bands)), band-last.
@@ -86,52 +112,89 @@ def read_tile(path: Path, bands: tuple[int, ...], size_px: int,
         InputDataError: unreadable file, no CRS, no geotransform, too few bands, or a
             non-uint8 tile without ``data.tiles.scale``.
     """
+    ranges = scale if isinstance(scale, np.ndarray) else fixed_ranges(scale, len(bands))
+    base = spec or ReadSpec(bands, size_px)
+    spec = ReadSpec(bands, size_px, ranges, base.crs, base.date_tags, base.year_pattern)
+    with open_raster(path) as src:
+        date = acquisition_date(src.tags(), path.name, spec.date_tags, spec.year_pattern)
+        return read_window(src, path, (0, 0, src.width, src.height), spec, date)
+
+
+def read_window(src: rasterio.DatasetReader, path: Path, window: PixelWindow, spec: ReadSpec,
+                date: str | None = None) -> tuple[np.ndarray, TileMeta]:
+    """Read one window of an open raster, resampled (bilinear) to ``spec.size_px``.
+
+    Nodata pixels become 0 in every band; ``valid_share`` is measured at full resolution.
+
+    Raises:
+        InputDataError: see :func:`read_tile`; messages name ``path``.
+    """
+    crs = source_crs(src, path, spec.crs)
+    check_source(src, path, spec.bands, spec.ranges is not None)
+    win = Window(*window)
     try:
-        with rasterio.open(path) as src:
-            _check(src, path, bands, scale)
-            data = src.read(list(bands), out_shape=(len(bands), size_px, size_px),
-                            resampling=Resampling.bilinear, masked=True)
-            valid = float((src.dataset_mask() > 0).mean())
-            meta = _meta(src, valid)
+        all_valid = all(MaskFlags.all_valid in flags for flags in src.mask_flag_enums)
+        data = src.read(list(spec.bands), window=win, out_shape=(len(spec.bands), spec.size_px,
+                        spec.size_px), resampling=Resampling.bilinear, masked=not all_valid)
+        valid = 1.0 if all_valid else float((src.dataset_mask(window=win) > 0).mean())
     except RasterioError as exc:
         raise InputDataError(f"{path}: not a readable GeoTIFF ({exc}).") from exc
-    pixels = _to_uint8(data.filled(0), scale)
-    return np.moveaxis(pixels, 0, -1), meta
+    pixels = to_uint8(np.ma.getdata(data) if all_valid else data.filled(0), spec.ranges)
+    if not all_valid:
+        pixels[np.ma.getmaskarray(data)] = 0
+    return np.moveaxis(pixels, 0, -1), window_meta(src, crs, window, valid, date)
 
 
-def _check(src: rasterio.DatasetReader, path: Path, bands: tuple[int, ...],
-           scale: tuple[float, float] | None) -> None:
-    if src.crs is None:
-        raise InputDataError(f"{path} has no CRS. Re-export it with one.")
+def source_crs(src: rasterio.DatasetReader, path: Path, fallback: str | None) -> CRS:
+    """The raster's CRS, or ``data.tiles.crs`` when the file has none."""
+    if src.crs is not None:
+        return src.crs
+    if fallback is None:
+        raise InputDataError(f"{path} has no CRS. Re-export it with one, or set data.tiles.crs "
+                             "in the config.")
+    try:
+        return CRS.from_user_input(fallback)
+    except CRSError as exc:
+        raise InputDataError(f"data.tiles.crs: {fallback!r} is not a CRS ({exc}).") from exc
+
+
+def check_source(src: rasterio.DatasetReader, path: Path, bands: Sequence[int],
+                 scaled: bool) -> None:
+    """Raise when the raster cannot give the requested bands in 0..255."""
     if src.transform.is_identity:
         raise InputDataError(f"{path} has no geotransform. Re-export it georeferenced.")
     if max(bands) > src.count:
         raise InputDataError(
             f"{path} has {src.count} band(s); data.tiles.bands asks for {list(bands)}."
         )
-    if src.dtypes[0] != "uint8" and scale is None:
+    if src.dtypes[0] != "uint8" and not scaled:
         raise InputDataError(
-            f"{path} is {src.dtypes[0]}; set data.tiles.scale: [low, high] to map it to 0..255."
+            f"{path} is {src.dtypes[0]}; set data.tiles.scale: [low, high] (or percentile) to "
+            "map it to 0..255."
         )
 
 
-def _meta(src: rasterio.DatasetReader, valid_share: float) -> TileMeta:
-    footprint = shape(transform_geom(src.crs, WGS84, box(*src.bounds).__geo_interface__))
+def _gsd_m(src: rasterio.DatasetReader, crs: CRS, lat: float) -> float:
+    res = abs(src.transform.a)
+    if crs.is_geographic:
+        return res * 111_320.0 * np.cos(np.radians(lat))
+    return res * crs.linear_units_factor[1]
+
+
+def window_meta(src: rasterio.DatasetReader, crs: CRS, window: PixelWindow, valid_share: float,
+                date: str | None) -> TileMeta:
+    """Catalog metadata of a pixel window of ``src`` (the whole raster for a folder tile)."""
+    bounds = rasterio.windows.bounds(Window(*window), src.transform)
+    footprint = shape(transform_geom(crs, WGS84, box(*bounds).__geo_interface__))
     return TileMeta(
-        crs=src.crs.to_string(),
-        bounds=tuple(src.bounds),
+        crs=crs.to_string(),
+        bounds=tuple(float(b) for b in bounds),
         footprint=footprint,
-        gsd_m=float(_gsd_m(src)),
-        width_px=src.width,
-        height_px=src.height,
+        gsd_m=float(_gsd_m(src, crs, footprint.centroid.y)),
+        width_px=int(window[2]),
+        height_px=int(window[3]),
         band_count=src.count,
         valid_share=valid_share,
+        window=tuple(int(v) for v in window),
+        date=date,
     )
-
-
-def _to_uint8(data: np.ndarray, scale: tuple[float, float] | None) -> np.ndarray:
-    if scale is None:
-        return data.astype(np.uint8)
-    low, high = scale
-    scaled = (data.astype(np.float32) - low) * (255.0 / (high - low))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

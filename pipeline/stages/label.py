@@ -3,20 +3,25 @@
 Inputs: ``ingest/tiles.parquet``; the raster at ``data.nightlights.path`` (any CRS).
 Outputs (``label/``):
     labels.parquet  one row per catalog tile, same order: tile_id, radiance_mean, radiance_max
-                    (raster units, e.g. nW/cm²/sr for VIIRS) over the tile footprint, and
+                    (raster units, e.g. nW/cm²/sr for VIIRS) over the tile footprint,
                     ``label`` (0 = darkest class .. n_classes-1; -1 when the tile lies outside
-                    the raster).
+                    the raster) and ``train_ok`` (bool: the tile is in the training set; with
+                    ``labels.balance`` the dark class is subsampled).
     bins.json       method, n_classes, thresholds (radiance at each class boundary), class
-                    counts and class mean radiance.
+                    counts, class mean radiance, balancing, and the years of tiles,
+                    nightlights and survey with the gaps between them.
+    histogram.png   tiles per log(1 + radiance), coloured by class, thresholds marked.
 
 Classes follow Jean et al. 2016: a Gaussian mixture over tile intensities (here on
-log(1 + radiance), radiance clipped at 0, which tames VIIRS' heavy tail), or quantiles.
+log(1 + radiance), radiance clipped at 0, which tames VIIRS' heavy tail and DMSP's 0-63
+digital numbers alike), quantiles, or fixed radiance thresholds from the config.
 """
 
 from __future__ import annotations
 
 import json
 from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +32,15 @@ from sklearn.mixture import GaussianMixture
 
 from pipeline.config import Config
 from pipeline.errors import InputDataError
-from pipeline.geo.nightlights import sample_footprints
+from pipeline.geo.acquisition import alignment, nightlight_year
+from pipeline.geo.nightlights import open_nightlights, sample_footprints
+from pipeline.histogram import save_class_histogram
 from pipeline.stages.context import StageContext
 
 NAME = "label"
-VERSION = 1
+VERSION = 2
 INPUTS = ("ingest",)
-OUTPUTS = ("labels.parquet", "bins.json")
+OUTPUTS = ("labels.parquet", "bins.json", "histogram.png")
 CONFIG = ("labels", "data.nightlights")
 
 
@@ -46,14 +53,18 @@ def intensity(radiance: np.ndarray) -> np.ndarray:
     return np.log1p(np.clip(radiance, 0.0, None))
 
 
-def class_thresholds(radiance: np.ndarray, method: str, n_classes: int, seed: int) -> np.ndarray:
+def class_thresholds(radiance: np.ndarray, method: str, n_classes: int, seed: int,
+                     fixed: Sequence[float] | None = None) -> np.ndarray:
     """Radiance thresholds between consecutive classes, ascending, length n_classes - 1.
 
     Args:
         radiance: finite per-tile radiance, shape (n,).
-        method: ``gmm`` (boundaries where the most likely mixture component changes) or
-            ``quantile`` (equal-count classes).
+        method: ``gmm`` (boundaries where the most likely mixture component changes),
+            ``quantile`` (equal-count classes) or ``fixed`` (``fixed`` as given).
+        fixed: the ``labels.thresholds`` of method ``fixed``, radiance units.
     """
+    if method == "fixed":
+        return np.asarray(fixed, dtype=np.float64)
     x = intensity(radiance)
     if method == "quantile":
         cuts = np.quantile(x, np.linspace(0, 1, n_classes + 1)[1:-1])
@@ -74,9 +85,44 @@ def assign_classes(radiance: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(radiance), labels, -1).astype(np.int64)
 
 
+def balance_mask(labels: np.ndarray, balance: bool, max_dark_ratio: float, seed: int) -> np.ndarray:
+    """Which tiles train on: every labelled tile, or with ``balance`` a subsample of the dark class.
+
+    The dark class (0) is cut, at random (seeded), to at most ``max_dark_ratio`` times the size
+    of the largest other class when it is larger than that (Jean et al. subsampled the
+    dominant dark tiles). Tiles labelled -1 never train.
+
+    Returns:
+        bool array, shape (n,).
+    """
+    ok = labels >= 0
+    counts = np.bincount(labels[ok], minlength=2)
+    cap = int(np.ceil(max_dark_ratio * counts[1:].max()))
+    if not balance or counts[0] <= cap:
+        return ok
+    dark = np.flatnonzero(labels == 0)
+    drop = np.random.default_rng(seed).choice(dark, size=len(dark) - cap, replace=False)
+    ok[drop] = False
+    return ok
+
+
+def temporal_alignment(catalog: pd.DataFrame, clusters: pd.DataFrame, path: Path,
+                       configured: int | None, max_gap: int) -> tuple[dict[str, Any], list[str]]:
+    """Years of tiles, nightlights and survey, their gaps, and a warning per gap > max_gap."""
+    with open_nightlights(path) as src:
+        tags = src.tags()
+    align = alignment(catalog["year"] if "year" in catalog else [],
+                      nightlight_year(path, tags, configured),
+                      clusters["year"] if "year" in clusters else [])
+    record = {"tiles": align.tiles, "nightlights": align.nightlights, "survey": align.survey,
+              "gaps_years": align.gaps, "max_year_gap": max_gap}
+    return record, align.warnings(max_gap)
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
     cfg, nl = ctx.config.labels, ctx.config.data.nightlights
     catalog = gpd.read_parquet(ctx.input("ingest", "tiles.parquet"))
+    clusters = pd.read_parquet(ctx.input("ingest", "clusters.parquet"), columns=["year"])
     chunks = [list(catalog.geometry.iloc[i:i + ctx.config.data.shard_size])
               for i in range(0, len(catalog), ctx.config.data.shard_size)]
     stats = np.concatenate(ctx.executor.map(partial(sample_footprints, path=nl.path, band=nl.band),
@@ -85,19 +131,34 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if finite.sum() < cfg.n_classes * 10:
         raise InputDataError(f"{nl.path}: only {int(finite.sum())} of {len(catalog)} tiles lie on "
                              "the nightlight raster; check that it covers the tiles.")
-    thresholds = class_thresholds(stats[finite, 0], cfg.method, cfg.n_classes, ctx.config.seed)
+    thresholds = class_thresholds(stats[finite, 0], cfg.method, cfg.n_classes, ctx.config.seed,
+                                  cfg.thresholds)
     labels = assign_classes(stats[:, 0], thresholds)
+    train_ok = balance_mask(labels, cfg.balance, cfg.max_dark_ratio, ctx.config.seed)
     table = pd.DataFrame({"tile_id": catalog["tile_id"], "radiance_mean": stats[:, 0],
-                          "radiance_max": stats[:, 1], "label": labels})
+                          "radiance_max": stats[:, 1], "label": labels, "train_ok": train_ok})
     table.to_parquet(ctx.out / "labels.parquet", index=False)
     counts = np.bincount(labels[labels >= 0], minlength=cfg.n_classes)
+    temporal, warnings = temporal_alignment(catalog, clusters, nl.path, nl.year, cfg.max_year_gap)
     bins = {"method": cfg.method, "n_classes": cfg.n_classes, "scale": "log1p(radiance)",
             "thresholds": thresholds.tolist(), "counts": counts.tolist(),
             "mean_radiance": [float(stats[labels == k, 0].mean()) if counts[k] else None
-                              for k in range(cfg.n_classes)]}
+                              for k in range(cfg.n_classes)],
+            "balance": {"enabled": cfg.balance, "max_dark_ratio": cfg.max_dark_ratio,
+                        "train_ok": int(train_ok.sum())},
+            "temporal": {**temporal, "warnings": warnings}}
     (ctx.out / "bins.json").write_text(json.dumps(bins, indent=2))
-    if (~finite).any():
-        ctx.log.warning("%d tile(s) lie outside the nightlight raster; they get label -1 and are "
-                        "not used for training", int((~finite).sum()))
+    save_class_histogram(ctx.out / "histogram.png", stats[:, 0], thresholds, counts, cfg.method)
+    _warn(ctx, int((~finite).sum()), warnings)
     return {"tiles": len(table), "outside_raster": int((~finite).sum()),
-            **{f"class_{k}": int(c) for k, c in enumerate(counts)}}
+            **{f"class_{k}": int(c) for k, c in enumerate(counts)},
+            "train_ok": int(train_ok.sum()), "temporal_warnings": len(warnings),
+            **{f"year_gap_{pair}": gap for pair, gap in temporal["gaps_years"].items()}}
+
+
+def _warn(ctx: StageContext, outside: int, temporal_warnings: list[str]) -> None:
+    if outside:
+        ctx.log.warning("%d tile(s) lie outside the nightlight raster; they get label -1 and are "
+                        "not used for training", outside)
+    for message in temporal_warnings:
+        ctx.log.warning("temporal alignment: %s", message)
