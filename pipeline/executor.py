@@ -25,6 +25,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from pipeline.config import Config, DaskExecutor
+from pipeline.config import LocalExecutor as LocalSettings
 from pipeline.errors import ConfigError, ShardError
 from pipeline.shards import (
     DONE,
@@ -38,6 +39,9 @@ from pipeline.shards import (
     run_shard,
     write_record,
 )
+
+
+CONNECT_TIMEOUT = "30s"
 
 
 class LocalExecutor:
@@ -88,7 +92,7 @@ class DaskShardExecutor:
                     processes=True, dashboard_address=None,
                 )
                 return Client(self._cluster)
-            return Client(settings.address, timeout="30s")
+            return Client(settings.address, timeout=CONNECT_TIMEOUT)
         except OSError as exc:
             raise ConfigError(
                 f"executor.address: cannot reach the Dask scheduler at {settings.address} ({exc}). "
@@ -130,6 +134,32 @@ def make_executor(config: Config) -> Backend:
     if isinstance(config.executor, DaskExecutor):
         return DaskShardExecutor(config.executor)
     return LocalExecutor()
+
+
+def override_executor(config: Config, kind: str | None = None, address: str | None = None,
+                      workers: int | None = None) -> Config:
+    """The config with its executor replaced from the command line (``--executor`` & co.).
+
+    Settings not given are kept from the config's executor (its ``retries`` always are).
+
+    Raises:
+        ConfigError: ``address``/``workers`` given for the local executor, or workers < 1.
+    """
+    settings = config.executor
+    kind = kind or (settings.kind if address is not None or workers is not None else None)
+    if kind is None:
+        return config
+    if workers is not None and workers < 1:
+        raise ConfigError(f"--workers must be at least 1; got {workers}.")
+    if kind == "local":
+        if address is not None or workers is not None:
+            raise ConfigError("--dask-address and --workers apply to the dask executor; "
+                              "add --executor dask (or set executor.kind: dask in the config).")
+        return config.model_copy(update={"executor": LocalSettings(retries=settings.retries)})
+    if not isinstance(settings, DaskExecutor):
+        settings = DaskExecutor(kind="dask", retries=settings.retries)
+    updates = {k: v for k, v in (("address", address), ("workers", workers)) if v is not None}
+    return config.model_copy(update={"executor": settings.model_copy(update=updates)})
 
 
 class StageShards:
@@ -185,7 +215,8 @@ class StageShards:
 
     def _log_shard(self, record: dict[str, Any], total: int) -> None:
         extra = {"shard": record["shard"], "seconds": record["seconds"],
-                 "attempts": record["attempts"], "shard_status": record["status"]}
+                 "attempts": record["attempts"], "shard_status": record["status"],
+                 "worker": f"{record['host']}:{record['pid']}"}
         where = f"shard {record['shard']}/{total}"
         if record["status"] == FAILED:
             self.log.error("%s failed after %d attempt(s): %s", where, record["attempts"],

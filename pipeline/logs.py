@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 LOGGER = "pipeline"
-_FIELDS = ("stage", "shard", "shard_status", "attempts", "error", "counts", "shards", "seconds",
-           "reason", "fingerprint", "status")
+_FIELDS = ("stage", "shard", "shard_status", "attempts", "worker", "error", "counts", "shards",
+           "seconds", "reason", "fingerprint", "status")
 
 
 class JsonLines(logging.Formatter):

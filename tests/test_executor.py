@@ -117,3 +117,15 @@ def test_dask_gives_the_local_results_and_records_failures(tmp_path, dask_backen
         shards(tmp_path / "bad", dask_backend, retries=1).map(int, ["1", "2", "x"], desc="b")
     record = json.loads((tmp_path / "bad" / "_shards" / "00-b" / "shard_00002.json").read_text())
     assert record["status"] == "failed" and record["attempts"] == 2
+
+
+def test_an_unreachable_scheduler_is_a_config_error(tmp_path, monkeypatch):
+    from pipeline import executor
+    from pipeline.errors import ConfigError
+
+    monkeypatch.setattr(executor, "CONNECT_TIMEOUT", "1s")
+    backend = DaskShardExecutor(DaskExecutor(kind="dask", address="tcp://127.0.0.1:1"))
+    with pytest.raises(ConfigError, match="executor.address: cannot reach the Dask scheduler at "
+                                          "tcp://127.0.0.1:1"):
+        shards(tmp_path, backend).map(square, [1], desc="x")
+    backend.close()
