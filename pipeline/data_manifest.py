@@ -11,6 +11,7 @@ which may not be redistributed). File paths are relative to the manifest's folde
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +149,8 @@ def verify(manifest_path: Path, root: Path | None = None) -> list[FileCheck]:
     """Check every file of a manifest; paths are relative to ``root`` or the manifest's folder."""
     manifest = load_manifest(manifest_path)
     base = root if root is not None else Path(manifest_path).parent
-    return [check_file(base / f.path, f, manifest.crs) for f in manifest.files]
+    return [check_file(Path(os.path.normpath(base / f.path)), f, manifest.crs)
+            for f in manifest.files]
 
 
 def verify_all(manifests: Sequence[Path]) -> None:

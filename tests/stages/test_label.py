@@ -26,3 +26,107 @@ def test_quantile_classes_have_equal_counts():
 def test_outside_raster_gets_minus_one():
     labels = assign_classes(np.array([np.nan, 0.0, 5.0]), np.array([1.0, 3.0]))
     assert labels.tolist() == [-1, 0, 2]
+
+
+# --- fixed thresholds, balancing, the label stage on a tiny world, real and DMSP-like rasters ---
+
+import json  # noqa: E402
+
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import rasterio  # noqa: E402
+import yaml  # noqa: E402
+from rasterio.transform import from_origin  # noqa: E402
+from shapely.geometry import box  # noqa: E402
+
+from pipeline.config import LabelsConfig, load_config  # noqa: E402
+from pipeline.geo.nightlights import sample_footprints  # noqa: E402
+from pipeline.stages import ingest, label  # noqa: E402
+from pipeline.stages.label import balance_mask  # noqa: E402
+
+
+def test_fixed_thresholds_are_used_as_given():
+    radiance = np.array([0.0, 0.4, 0.5, 2.0, 7.0, np.nan])
+    thresholds = class_thresholds(radiance, "fixed", 3, seed=0, fixed=(0.5, 5.0))
+    assert thresholds.tolist() == [0.5, 5.0]
+    assert assign_classes(radiance, thresholds).tolist() == [0, 0, 1, 1, 2, -1]
+
+
+def test_fixed_thresholds_are_checked_in_the_config():
+    with pytest.raises(ValueError, match="labels.thresholds: method fixed needs n_classes - 1 = 2"):
+        LabelsConfig(method="fixed", n_classes=3, thresholds=(1.0,))
+    with pytest.raises(ValueError, match="strictly ascending"):
+        LabelsConfig(method="fixed", n_classes=3, thresholds=(2.0, 1.0))
+    with pytest.raises(ValueError, match="only used with labels.method: fixed"):
+        LabelsConfig(method="gmm", thresholds=(1.0, 2.0))
+
+
+def test_balancing_subsamples_only_the_dominant_dark_class():
+    labels = np.array([0] * 70 + [1] * 20 + [2] * 10 + [-1] * 5)
+    ok = balance_mask(labels, True, 1.5, seed=0)
+    assert ok[labels == 0].sum() == 30 and ok[labels == 1].all() and ok[labels == 2].all()
+    assert not ok[labels == -1].any()
+    assert (balance_mask(labels, True, 1.5, seed=0) == ok).all()  # seeded
+    assert balance_mask(labels, False, 1.0, seed=0).sum() == 100
+    assert balance_mask(labels, True, 5.0, seed=0).sum() == 100  # 70 <= 5 * 20: nothing cut
+
+
+def test_label_stage_writes_classes_histogram_balance_and_year_gaps(
+        make_tiny_config, tmp_path, stage_runner):
+    path = make_tiny_config(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["data"]["nightlights"]["year"] = 2012  # the tiny survey is from 2016
+    data["data"]["survey"]["year"] = "year"
+    data["labels"] = {"method": "fixed", "n_classes": 3, "thresholds": [0.05, 0.5],
+                      "balance": True, "max_dark_ratio": 1.0}
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path, env={})
+    stage_runner(ingest, config)
+    counts = stage_runner(label, config)
+    out = config.run_dir / "label"
+    table = pd.read_parquet(out / "labels.parquet")
+    expected = assign_classes(table["radiance_mean"].to_numpy(), np.array([0.05, 0.5]))
+    assert (table["label"].to_numpy() == expected).all()
+    n = np.bincount(expected, minlength=3)
+    assert [counts[f"class_{k}"] for k in range(3)] == n.tolist()
+    assert n[0] > max(n[1:])  # the dark class dominates the tiny world, so it is cut
+    assert counts["train_ok"] == table["train_ok"].sum() == max(n[1:]) + n[1] + n[2]
+    assert table.loc[table["label"] > 0, "train_ok"].all()
+    bins = json.loads((out / "bins.json").read_text())
+    assert bins["thresholds"] == [0.05, 0.5] and bins["counts"] == n.tolist()
+    assert bins["temporal"]["gaps_years"] == {"nightlights_survey": 4}
+    assert counts["temporal_warnings"] == 1 and counts["year_gap_nightlights_survey"] == 4
+    assert (out / "histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_real_viirs_sampled_over_pixel_aligned_boxes(shared_data):
+    path = shared_data / "nightlights" / "burundi_viirs_2016.tif"
+    with rasterio.open(path) as src:
+        values = src.read(1, masked=True)
+        left, top, res = src.transform.c, src.transform.f, src.transform.a
+    boxes, expected = [], []
+    for r in range(0, 520 - 12, 12):  # 12 x 12 pixel blocks (0.05 degrees) over the raster
+        for c in range(0, 445 - 12, 12):
+            boxes.append(box(left + c * res, top - (r + 12) * res, left + (c + 12) * res, top - r * res))
+            block = values[r:r + 12, c:c + 12].compressed()
+            expected.append((block.mean(), block.max()) if block.size else (np.nan, np.nan))
+    stats = sample_footprints(boxes, path)
+    np.testing.assert_allclose(stats, np.array(expected), rtol=1e-9)
+    finite = stats[np.isfinite(stats[:, 0]), 0]
+    assert np.isnan(stats[:, 0]).sum() > 100  # blocks outside Burundi are all nodata
+    assert np.median(finite) < 0.2 and finite.max() > 2  # dark countryside, lit Bujumbura
+    thresholds = class_thresholds(finite, "gmm", 3, seed=0)
+    counts = np.bincount(assign_classes(finite, thresholds), minlength=3)
+    assert counts[0] > counts[1] > counts[2] > 0
+
+
+def test_dmsp_digital_numbers_get_quantile_classes(tmp_path, tif_writer):
+    dn = np.repeat(np.arange(0, 64, dtype=np.uint8)[None, :], 8, axis=0)[None]  # 0..63 by column
+    path = tif_writer(tmp_path / "dmsp_f18_2012.tif", dn, crs="EPSG:4326",
+                      transform=from_origin(30.0, -2.0, 0.01, 0.01))
+    boxes = [box(30.0 + c * 0.01, -2.08, 30.0 + (c + 4) * 0.01, -2.0) for c in range(0, 64, 4)]
+    stats = sample_footprints(boxes, path)
+    assert stats[:, 0].tolist() == [c + 1.5 for c in range(0, 64, 4)]
+    assert stats[:, 1].tolist() == [c + 3 for c in range(0, 64, 4)]
+    labels = assign_classes(stats[:, 0], class_thresholds(stats[:, 0], "quantile", 4, seed=0))
+    assert np.bincount(labels).tolist() == [4, 4, 4, 4]
