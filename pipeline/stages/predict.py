@@ -15,19 +15,25 @@ Outputs (``predict/``):
                   ``ood_<target>``, True where the tile's features lie farther from every
                   training cluster's than the training clusters lie from each other;
                   geometry = tile footprint, EPSG:4326.
+
+Work is split into blocks of tiles (``ctx.executor.map``, so it runs on Dask too); each worker
+reads the features through a memory map and builds the neighbour index once per process.
 """
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from sklearn.neighbors import BallTree
 
 from pipeline.config import Config
-from pipeline.aggregation import chunked_means, tile_weights
+from pipeline.aggregation import members, tile_weights, weighted_means
 from pipeline.evaluation.conformal import OodReference
 from pipeline.geo.neighbours import lonlat_tree
 from pipeline.regression import RidgeModel, load_models
@@ -38,6 +44,7 @@ VERSION = 2
 INPUTS = ("ingest", "extract", "fit")
 OUTPUTS = ("grid.parquet",)
 CONFIG = ("predict", "aggregate")
+BLOCK_TILES = 2048
 
 
 def input_files(config: Config) -> list[Path]:
@@ -65,23 +72,68 @@ def apply_models(means: np.ndarray, models: dict[str, dict[str, Any]]) -> dict[s
     return out
 
 
+@dataclass(frozen=True)
+class PredictJob:
+    """One block of tiles to predict, as sent to a worker.
+
+    Attributes:
+        start, stop: catalog rows of the block.
+        index: ``extract/index.parquet`` (every tile's lon/lat, WGS84).
+        features: ``extract/features.npy``, float32 (n_tiles, d).
+        weights: float64 (n_tiles,) ``.npy`` of per-tile weights, or None for plain means.
+        models: ``fit/model.json``'s models.
+        radius_km, box_km: the neighbourhood (a box of side ``box_km`` when set).
+    """
+
+    start: int
+    stop: int
+    index: Path
+    features: Path
+    weights: Path | None
+    models: dict[str, dict[str, Any]]
+    radius_km: float
+    box_km: float | None
+
+
+@functools.lru_cache(maxsize=2)
+def _neighbour_index(index: Path, mtime_ns: int) -> tuple[np.ndarray, np.ndarray, BallTree]:
+    table = pd.read_parquet(index, columns=["lon", "lat"])
+    lon, lat = table["lon"].to_numpy(), table["lat"].to_numpy()
+    return lon, lat, lonlat_tree(lon, lat)
+
+
+def predict_block(job: PredictJob) -> pd.DataFrame:
+    """``n_tiles`` and :func:`apply_models`'s columns for rows ``start:stop``."""
+    lon, lat, tree = _neighbour_index(job.index, job.index.stat().st_mtime_ns)
+    features = np.load(job.features, mmap_mode="r")
+    weights = None if job.weights is None else np.load(job.weights, mmap_mode="r")
+    rows = slice(job.start, job.stop)
+    groups = members(tree, lon, lat, lon[rows], lat[rows], job.radius_km, job.box_km)
+    means = weighted_means(features, groups, weights)
+    counts = np.array([len(g) for g in groups], dtype=np.int64)
+    return pd.DataFrame({"n_tiles": counts, **apply_models(means, job.models)})
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
     radius = ctx.config.predict.radius_km or ctx.config.aggregate.radius_km
     box_km = None if ctx.config.predict.radius_km else ctx.config.aggregate.box_km
     catalog = gpd.read_parquet(ctx.input("ingest", "tiles.parquet"))
     index = pd.read_parquet(ctx.input("extract", "index.parquet"))
-    features = np.load(ctx.input("extract", "features.npy"), mmap_mode="r")
+    weights = tile_weights(ctx.config.aggregate, catalog)
+    weights_path = None if weights is None else ctx.out / ".weights.npy"
+    if weights_path is not None:
+        np.save(weights_path, weights)
+    inputs = (ctx.input("extract", "index.parquet"), ctx.input("extract", "features.npy"))
     models = load_models(ctx.input("fit", "model.json"))
-    lon, lat = index["lon"].to_numpy(), index["lat"].to_numpy()
-    tree = lonlat_tree(lon, lat)
-    parts: list[dict[str, np.ndarray]] = []
-    chunks = chunked_means(features, tree, lon, lat, radius, box_km,
-                           tile_weights(ctx.config.aggregate, catalog))
-    for means, counts in ctx.bar(chunks, total=-(-len(lon) // 2048), desc="predict tiles"):
-        parts.append({"n_tiles": counts, **apply_models(means, models)})
-    columns = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
-    grid = gpd.GeoDataFrame({"tile_id": index["tile_id"], "lon": lon, "lat": lat, **columns},
+    jobs = [PredictJob(start, min(start + BLOCK_TILES, len(index)), *inputs, weights_path, models,
+                       radius, box_km) for start in range(0, len(index), BLOCK_TILES)]
+    blocks = pd.concat(ctx.executor.map(predict_block, jobs, desc="predict tiles"), ignore_index=True)
+    columns = {key: blocks[key].to_numpy() for key in blocks.columns}
+    grid = gpd.GeoDataFrame({"tile_id": index["tile_id"], "lon": index["lon"].to_numpy(),
+                             "lat": index["lat"].to_numpy(), **columns},
                             geometry=catalog.geometry.to_numpy(), crs="EPSG:4326")
     grid.to_parquet(ctx.out / "grid.parquet")
+    if weights_path is not None:
+        weights_path.unlink()
     return {"tiles": len(grid), **{k: round(float(np.nanmean(v)), 4)
                                    for k, v in columns.items() if k.startswith(("pred_", "ood_"))}}
