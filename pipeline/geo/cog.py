@@ -20,9 +20,9 @@ from rasterio.shutil import copy as raster_copy
 
 
 def block_size(width: int, height: int) -> int:
-    """Tile side in pixels: 256 for large rasters, smaller for small ones (multiple of 16)."""
+    """Tile side in pixels: 512 for large rasters, else 256, or 128 (the COG driver's least)."""
     side = max(width, height)
-    return 256 if side >= 1024 else 64 if side >= 128 else 16
+    return 512 if side >= 4096 else 256 if side >= 1024 else 128
 
 
 def overview_factors(width: int, height: int, block: int) -> list[int]:

@@ -1,49 +1,58 @@
-"""export: the map as files people use.
+"""export: the map and the report as files people use.
 
-Inputs: ``predict/grid.parquet``; ``ingest/tiles.parquet`` (CRS and tile grid) and
-``ingest/clusters.parquet``; ``fit/metrics.json`` (for the title).
+The per-tile predictions are averaged into the cells of ``export.grid`` (the tiles themselves,
+squares of N km, quadkeys, H3 cells or admin polygons; weighted by ``export.population`` when
+given), over ``export.region`` when given (see :mod:`pipeline.geo.grids`).
+
+Inputs: ``predict/grid.parquet``; ``ingest/tiles.parquet`` (CRS and tile grid),
+``ingest/rejected.csv``; ``aggregate/clusters.parquet`` (``ingest/clusters.parquet`` if absent);
+``fit/metrics.json``, ``fit/cv_predictions.csv``, ``fit/*.png``; ``train/history.csv``,
+``train/metrics.json``; ``manifest.json``.
 Outputs (``export/``):
-    predictions.tif   float32 GeoTIFF in the tiles' CRS, one pixel per tile, one band per
-                      target (band description ``pred_<target>``), NaN nodata.
-    predictions.gpkg  layer ``predictions``: every tile's footprint and predictions (EPSG:4326).
-    map.png           the ``export.target`` (default: first target) map with colour bar and
-                      survey clusters.
+    predictions.tif      Cloud-Optimized GeoTIFF in the tiles' CRS, one pixel per tile with its
+                         cell's value; bands ``pred_<target>`` (+ ``lower_``/``upper_`` interval
+                         ends when ``fit`` gives them), NaN nodata.
+    predictions.gpkg     layer ``predictions``: one row per cell (cell_id, n_tiles, values,
+                         lon/lat), EPSG:4326.
+    predictions.parquet  the same cells as GeoParquet.
+    predictions.csv      the same cells without geometry, with lon/lat.
+    map.png              the ``export.target`` map: colour bar with units, graticule, scale bar,
+                         region outline, survey clusters, title with run name and date.
+    map.html             interactive map (Leaflet): cells, cluster popups, outline, legend.
+    report.html          self-contained run report (summary, training, evaluation, map, config).
 """
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
-
 from pipeline.config import Config
-from pipeline.geo.rasterize import write_tile_raster
-from pipeline.plots import plot_map, save_figure
+from pipeline.errors import StageError
+from pipeline.geo.cog import cog_problems
+from pipeline.outputs.bundle import load_bundle
+from pipeline.outputs.formats import write_formats
 from pipeline.stages.context import StageContext
 
 NAME = "export"
-VERSION = 1
-INPUTS = ("ingest", "predict")
-OUTPUTS = ("predictions.tif", "predictions.gpkg", "map.png")
+VERSION = 2
+INPUTS = ("ingest", "train", "aggregate", "fit", "predict")
+OUTPUTS = ("predictions.tif", "predictions.gpkg", "predictions.parquet", "predictions.csv",
+           "map.png", "map.html", "report.html")
 CONFIG = ("export",)
 
 
 def input_files(config: Config) -> list[Path]:
-    return []
+    spec = config.export
+    return [p for p in (spec.population, spec.region, spec.grid.path) if p is not None]
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    config = ctx.config
-    grid = gpd.read_parquet(ctx.input("predict", "grid.parquet"))
-    catalog = gpd.read_parquet(ctx.input("ingest", "tiles.parquet"))
-    clusters = gpd.read_parquet(ctx.input("ingest", "clusters.parquet"))
-    columns = [c for c in grid.columns if c.startswith("pred_")]
-    write_tile_raster(ctx.out / "predictions.tif", grid, catalog, columns)
-    grid.to_file(ctx.out / "predictions.gpkg", layer="predictions", driver="GPKG")
-    target = config.export.target or config.regression.targets[0].column
-    title = f"{config.name}: predicted {target} ({date.today().isoformat()})"
-    fig = plot_map(grid, f"pred_{target}", clusters, title=title, units=f"predicted {target}")
-    save_figure(fig, ctx.out / "map.png")
-    return {"cells": len(grid), "bands": len(columns)}
+    bundle = load_bundle(ctx.run_dir, ctx.config)
+    write_formats(bundle, ctx.out)
+    problems = cog_problems(ctx.out / "predictions.tif")
+    if problems:
+        raise StageError(f"predictions.tif is not a valid Cloud-Optimized GeoTIFF: {'; '.join(problems)}")
+    left_out = int(sum(c is None for c in bundle.cell_of_tile))
+    return {"cells": len(bundle.cells), "grid": ctx.config.export.grid.kind,
+            "bands": len(bundle.raster_columns()), "tiles_outside_cells": left_out}

@@ -1,0 +1,165 @@
+"""``report.html``: one self-contained page about a run (no scripts, no network).
+
+Sections: summary (data counts, rejected rows, stage timings), training (curves and confusion
+matrix from ``train/``), evaluation (R² table from ``fit/metrics.json``, the plots ``fit``
+wrote, or predicted-vs-observed scatters), the map, and the config. Images are PNGs inlined as
+base64 data URIs, and the style sheet is inline, so the file opens anywhere, offline.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import config_yaml
+from pipeline.outputs.bundle import ExportBundle, target_is_logged
+from pipeline.outputs.report_figures import confusion_figure, figure_uri, file_uri, training_curves
+from pipeline.outputs.tables import metrics_frame, rejected_summary, stage_frame
+from pipeline.plots import plot_map, plot_scatter
+
+STYLE = """
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2430;
+background:#fff}
+main{max-width:1100px;margin:0 auto;padding:24px 32px}
+header{background:#1f3b57;color:#fff;padding:20px 32px}
+header h1{margin:0 0 4px;font-size:24px} header p{margin:0;opacity:.85}
+h2{border-bottom:2px solid #1f3b57;padding-bottom:4px;margin-top:36px}
+table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
+th,td{border:1px solid #ccd3dc;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#eef2f6}
+figure{margin:10px 0} figcaption{color:#5b6675;font-size:12px}
+img{max-width:100%;border:1px solid #e3e7ec}
+pre{background:#f6f8fa;padding:12px;overflow:auto;font-size:12px;border:1px solid #e3e7ec}
+.facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:10px}
+.fact{background:#eef2f6;padding:10px 12px;border-radius:6px}
+.fact b{display:block;font-size:22px;color:#1f3b57}
+.note{color:#5b6675}
+"""
+
+
+def _table(frame: pd.DataFrame) -> str:
+    if frame.empty:
+        return '<p class="note">(none)</p>'
+    return frame.to_html(index=False, border=0, float_format=lambda v: f"{v:.3f}", na_rep="–")
+
+
+def _image(uri: str, alt: str) -> str:
+    text = html.escape(alt)
+    return f'<figure><img src="{uri}" alt="{text}"><figcaption>{text}</figcaption></figure>'
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def summary_section(bundle: ExportBundle, manifest: dict) -> str:
+    """Data counts, rejected rows and stage timings."""
+    clusters = bundle.clusters
+    usable = int(clusters["usable"].sum()) if "usable" in clusters else len(clusters)
+    rejected = rejected_summary(bundle.run_dir / "ingest" / "rejected.csv")
+    facts = {"tiles": len(bundle.catalog), "survey clusters": len(clusters),
+             "clusters used by fit": usable, "rejected rows": int(rejected["rows"].sum()),
+             f"output cells ({bundle.config.export.grid.kind})": len(bundle.cells),
+             "tiles behind the cells": int(bundle.cells["n_tiles"].sum())}
+    boxes = "".join(f'<div class="fact"><b>{v:,}</b>{html.escape(k)}</div>' for k, v in facts.items())
+    return (f'<h2>Summary</h2><div class="facts">{boxes}</div>'
+            f"<h3>Rejected rows (ingest/rejected.csv)</h3>{_table(rejected)}"
+            f"<h3>Stages</h3>{_table(stage_frame(manifest))}")
+
+
+def training_section(run_dir: Path) -> str:
+    """Training curves and confusion matrix of the nightlight classifier."""
+    parts = ["<h2>Training: nightlight classes</h2>"]
+    history = run_dir / "train" / "history.csv"
+    if history.exists() and history.stat().st_size and len(table := pd.read_csv(history)):
+        parts.append(_image(figure_uri(training_curves(table)), "training curves"))
+    metrics = _read_json(run_dir / "train" / "metrics.json")
+    if metrics.get("confusion_matrix"):
+        parts.append(_image(figure_uri(confusion_figure(metrics["confusion_matrix"])),
+                            "confusion matrix"))
+        facts = {k: metrics[k] for k in ("backbone", "weights", "n_train", "n_val", "val_accuracy",
+                                         "val_balanced_accuracy") if k in metrics}
+        parts.append(_table(pd.DataFrame([facts])))
+    if len(parts) == 1:
+        parts.append('<p class="note">train/ has no history or metrics in this run.</p>')
+    return "".join(parts)
+
+
+def r2_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Out-of-fold R² by target, scheme and subset (rows) and predictor (columns)."""
+    if frame.empty:
+        return frame
+    table = frame.pivot_table(index=["target", "scheme", "subset", "n"], columns="predictor",
+                              values="r2", sort=False).reset_index()
+    table.columns.name = None
+    first = [c for c in ("model",) if c in table.columns]
+    rest = [c for c in table.columns if c not in ("target", "scheme", "subset", "n", "model")]
+    return table[["target", "scheme", "subset", "n", *first, *rest]]
+
+
+def evaluation_section(bundle: ExportBundle) -> str:
+    """The metrics table and the evaluation plots (``fit/*.png``, else scatters)."""
+    run_dir = bundle.run_dir
+    metrics = _read_json(run_dir / "fit" / "metrics.json")
+    parts = ["<h2>Evaluation: cross-validated R²</h2>",
+             '<p class="note">sklearn R² (1 − SSE/SST) of out-of-fold predictions; log units '
+             "where the target is logged. <code>model</code> is the image model; the other "
+             "columns are baselines on the same folds.</p>",
+             _table(r2_table(metrics_frame(metrics)))]
+    plots = sorted((run_dir / "fit").glob("*.png")) if (run_dir / "fit").exists() else []
+    parts.extend(_image(file_uri(p), f"fit/{p.name}") for p in plots)
+    if not plots:
+        parts.extend(_scatter_images(bundle))
+    return "".join(parts)
+
+
+def _scatter_images(bundle: ExportBundle) -> list[str]:
+    path = bundle.run_dir / "fit" / "cv_predictions.csv"
+    if not path.exists():
+        return []
+    table = pd.read_csv(path)
+    images = []
+    for (target, scheme), rows in table.groupby(["target", "scheme"], sort=False):
+        label = f"log {target}" if target_is_logged(bundle.run_dir, bundle.config, target) else target
+        fig = plot_scatter(rows["observed"].to_numpy(np.float64), rows["predicted"].to_numpy(np.float64),
+                           label, title=f"{scheme} CV:")
+        images.append(_image(figure_uri(fig), f"{target} {scheme} predicted vs observed"))
+    return images
+
+
+def map_section(bundle: ExportBundle, map_png: Path | None) -> str:
+    if map_png is not None and map_png.exists():
+        uri = file_uri(map_png)
+    else:
+        uri = figure_uri(plot_map(bundle.cells, bundle.column, bundle.clusters, title=bundle.title,
+                                  units=bundle.units, outline=bundle.outline,
+                                  cluster_column=bundle.target))
+    return f"<h2>Map</h2>{_image(uri, 'prediction map')}"
+
+
+def render_report(bundle: ExportBundle, map_png: Path | None = None) -> str:
+    """The report's HTML text."""
+    manifest = _read_json(bundle.run_dir / "manifest.json")
+    version = manifest.get("versions", {}).get("poverty-pipeline", "unknown")
+    made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    config_text = config_yaml(bundle.config)
+    body = "".join([summary_section(bundle, manifest), training_section(bundle.run_dir),
+                    evaluation_section(bundle), map_section(bundle, map_png),
+                    f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>"])
+    name = html.escape(bundle.config.name)
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+            f"<title>Run report: {name}</title><style>{STYLE}</style></head><body>"
+            f"<header><h1>Run report: {name}</h1><p>{html.escape(str(bundle.run_dir))} · "
+            f"poverty-pipeline {html.escape(version)} · made {made}</p></header>"
+            f"<main>{body}</main></body></html>")
+
+
+def write_report(bundle: ExportBundle, path: Path) -> Path:
+    """Write ``report.html`` beside ``map.png`` (embedded when present); returns its path."""
+    path.write_text(render_report(bundle, path.parent / "map.png"), encoding="utf-8")
+    return path

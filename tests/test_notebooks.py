@@ -1,0 +1,67 @@
+"""The analyst notebooks run top to bottom against a finished tiny run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat", reason="nbformat is a dev extra (pip install -e '.[dev]')")
+nbclient = pytest.importorskip("nbclient", reason="nbclient is a dev extra (pip install -e '.[dev]')")
+
+NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+
+
+def execute(name: str) -> nbformat.NotebookNode:
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    client = nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                     resources={"metadata": {"path": str(NOTEBOOKS)}})
+    client.execute()
+    return notebook
+
+
+def text_of(notebook: nbformat.NotebookNode) -> str:
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+def test_notebooks_are_committed_without_outputs():
+    names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    assert names == ["01_quickstart.ipynb", "02_evaluate.ipynb", "03_custom_region.ipynb"]
+    for name in names:
+        notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+        assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), name
+
+
+def test_quickstart_runs_the_pipeline_and_draws_the_map(finished_run, monkeypatch):
+    monkeypatch.setenv("POVERTY_PIPELINE_CONFIG", str(finished_run / "config.yaml"))
+    notebook = execute("01_quickstart.ipynb")
+    text = text_of(notebook)
+    assert "'skipped'" in text and "'done'" not in text.split("('ingest'")[1].split("]")[0]
+    images = [o for c in notebook.cells for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert images, "the map was not displayed"
+    assert "predictions.tif" in text and "report.html" in text
+
+
+def test_evaluate_compares_model_and_baselines(finished_run, monkeypatch):
+    monkeypatch.setenv("POVERTY_PIPELINE_RUN", str(finished_run))
+    text = text_of(execute("02_evaluate.ipynb"))
+    assert "model" in text and "nightlights" in text and "cv_predicted_" in text
+
+
+def test_custom_region_exports_h3_regular_and_admin(finished_run, monkeypatch, tmp_path):
+    monkeypatch.setenv("POVERTY_PIPELINE_RUN", str(finished_run))
+    monkeypatch.setenv("POVERTY_PIPELINE_OUT", str(tmp_path))
+    execute("03_custom_region.ipynb")
+    for name in ("predictions.gpkg", "predictions.csv", "map.png", "predictions.tif"):
+        assert (tmp_path / "h3" / name).exists(), name
+    import pandas as pd
+
+    districts = pd.read_csv(tmp_path / "districts" / "predictions.csv")
+    assert sorted(districts["cell_id"]) == ["East", "West"]
+    assert districts["n_tiles"].sum() == 100
