@@ -25,7 +25,8 @@ CONTRACT = {
                   "clusters.parquet"],
     "fit": ["metrics.json", "cv_predictions.csv", "model.json"],
     "predict": ["grid.parquet"],
-    "export": ["predictions.tif", "predictions.gpkg", "map.png"],
+    "export": ["predictions.tif", "predictions.gpkg", "predictions.parquet", "predictions.csv",
+               "map.png", "map.html", "report.html"],
 }
 
 
@@ -71,7 +72,9 @@ def test_artifacts_agree_with_each_other(tiny_run):
     with rasterio.open(run / "export" / "predictions.tif") as src:
         assert src.crs.to_epsg() == 32736
         assert (src.width, src.height) == (10, 10)
-        assert src.descriptions == ("pred_consumption_pc_day", "pred_asset_index")
+        assert src.descriptions == ("pred_consumption_pc_day", "pred_asset_index",
+                                    "lower_consumption_pc_day", "lower_asset_index",
+                                    "upper_consumption_pc_day", "upper_asset_index")
         band = src.read(1)
     # the raster's pixel for a tile holds that tile's prediction
     first = grid.iloc[0]
