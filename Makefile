@@ -8,7 +8,7 @@ POVERTY_PIPELINE_WEIGHTS_DIR ?= $(wildcard ../shared/data/weights)
 export POVERTY_PIPELINE_WEIGHTS_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench bench-scale clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# Extraction on the local executor vs a 2-worker Dask LocalCluster; worker memory at 1x/4x tiles.
+bench-scale: install
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf runs data/demo

@@ -89,7 +89,7 @@ class DaskShardExecutor:
             if settings.address is None:
                 self._cluster = LocalCluster(
                     n_workers=settings.workers, threads_per_worker=settings.threads_per_worker,
-                    processes=True, dashboard_address=None,
+                    processes=True, dashboard_address=None, env=worker_env(settings),
                 )
                 return Client(self._cluster)
             return Client(settings.address, timeout=CONNECT_TIMEOUT)
@@ -124,6 +124,17 @@ class DaskShardExecutor:
         if self._cluster is not None:
             self._cluster.close()
         self._client = self._cluster = None
+
+
+def worker_env(settings: DaskExecutor) -> dict[str, str]:
+    """Environment of LocalCluster workers: each math library uses the worker's own threads.
+
+    Without it every worker's TensorFlow and BLAS would start one thread per core of the
+    machine, and N workers would oversubscribe the cores N times.
+    """
+    threads = str(settings.threads_per_worker)
+    return {"TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": "1",
+            "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
 
 
 Backend = LocalExecutor | DaskShardExecutor

@@ -129,3 +129,12 @@ def test_an_unreachable_scheduler_is_a_config_error(tmp_path, monkeypatch):
                                           "tcp://127.0.0.1:1"):
         shards(tmp_path, backend).map(square, [1], desc="x")
     backend.close()
+
+
+def test_progress_bars_only_on_a_terminal(tmp_path, capsys):
+    StageShards(LocalExecutor(), tmp_path / "a", logging.getLogger("test")).map(
+        square, [1, 2], desc="quiet bar")
+    assert "quiet bar" not in capsys.readouterr().err  # stderr is not a terminal here
+    StageShards(LocalExecutor(), tmp_path / "b", logging.getLogger("test"), progress=True).map(
+        square, [1, 2], desc="shown bar")
+    assert "shown bar" in capsys.readouterr().err
