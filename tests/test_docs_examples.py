@@ -1,0 +1,102 @@
+"""The scheduling examples in docs/examples call the CLI as it really is."""
+
+from __future__ import annotations
+
+import re
+import runpy
+import shlex
+import sys
+import types
+from pathlib import Path
+
+import yaml
+
+from pipeline.cli import _parser
+from pipeline.errors import ConfigError, DataVerificationError, LockError
+from pipeline.stages import stage_names
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"
+NO_RETRY_CODES = sorted({ConfigError.exit_code, DataVerificationError.exit_code, LockError.exit_code})
+
+
+def parse_cli(line: str):
+    words = shlex.split(line)
+    assert Path(words[0]).name == "poverty-pipeline", line
+    return _parser().parse_args(words[1:])
+
+
+def test_crontab_line():
+    (line,) = [l for l in (EXAMPLES / "crontab").read_text().splitlines()
+               if l.strip() and not l.startswith("#")]
+    fields = line.split(None, 5)
+    assert fields[:5] == ["0", "2", "*", "*", "1"]
+    command = re.search(r"(\S*poverty-pipeline run [^>|&]*)", fields[5]).group(1)
+    args = parse_cli(command)
+    assert args.command == "run" and args.config == Path("configs/malawi.yaml") and args.quiet
+
+
+def test_kubernetes_cronjob():
+    job = yaml.safe_load((EXAMPLES / "cronjob.yaml").read_text())
+    assert (job["apiVersion"], job["kind"]) == ("batch/v1", "CronJob")
+    assert job["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["hostname"]
+    (container,) = pod["containers"]
+    args = _parser().parse_args(container["args"])
+    assert args.command == "run" and args.config == Path("configs/malawi.yaml")
+    (rule,) = job["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]
+    assert rule["onExitCodes"]["values"] == NO_RETRY_CODES
+    assert rule["onExitCodes"]["containerName"] == container["name"]
+    mounts = {m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts == {"/work/configs", "/work/data", "/work/runs"}
+    dockerfile = EXAMPLES.parents[1] / "Dockerfile"
+    if dockerfile.exists():  # the image's user and working directory
+        text = dockerfile.read_text()
+        assert f"USER {pod['securityContext']['runAsUser']}:" in text and "WORKDIR /work" in text
+
+
+class FakeTask:
+    def __init__(self, task_id: str, bash_command: str, queue: str = "default") -> None:
+        self.task_id, self.bash_command, self.queue = task_id, bash_command, queue
+        self.upstream: list[str] = []
+        TASKS.append(self)
+
+    def __rshift__(self, other: FakeTask) -> FakeTask:
+        other.upstream.append(self.task_id)
+        return other
+
+
+class FakeDag:
+    def __init__(self, **kwargs) -> None:
+        self.kwargs = kwargs
+
+    def __enter__(self) -> FakeDag:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+TASKS: list[FakeTask] = []
+
+
+def test_airflow_dag_calls_the_cli_once_per_stage(monkeypatch):
+    airflow = types.ModuleType("airflow")
+    airflow.DAG = FakeDag
+    bash = types.ModuleType("airflow.operators.bash")
+    bash.BashOperator = FakeTask
+    monkeypatch.setitem(sys.modules, "airflow", airflow)
+    monkeypatch.setitem(sys.modules, "airflow.operators", types.ModuleType("airflow.operators"))
+    monkeypatch.setitem(sys.modules, "airflow.operators.bash", bash)
+    TASKS.clear()
+    runpy.run_path(str(EXAMPLES / "airflow_dag.py"))
+    assert [t.task_id for t in TASKS] == stage_names()
+    assert [t.upstream for t in TASKS] == [[]] + [[s] for s in stage_names()[:-1]]
+    for task in TASKS:
+        rendered = (task.bash_command.replace("{{ ts_nodash }}", "20250106T020000")
+                    .replace("{{ var.value.poverty_dask_scheduler }}", "tcp://sched:8786"))
+        args = parse_cli(rendered)
+        assert args.until_stage == task.task_id and args.run_id == "malawi-20250106T020000"
+        assert (args.executor == "dask") is (task.task_id in {"ingest", "label", "extract",
+                                                              "predict"})
+    assert [t.task_id for t in TASKS if t.queue == "gpu"] == ["train"]
