@@ -73,6 +73,7 @@ def build_classifier(
         n_classes,
         activation="softmax",
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        dtype="float32",  # the softmax stays float32 under a mixed_float16 policy (GPU)
         name=OUTPUT_LAYER,
     )(x)
     return keras.Model(pixels, outputs, name=f"nightlight_{spec.name}")

@@ -1,39 +1,61 @@
 """tf.data input pipelines streaming tiles from the ingest tile cache.
 
 The cache is a folder of ``shard_NNNNN.npy`` files, uint8 (n, size, size, bands); a tile is
-addressed by (shard, offset). Shards are memory-mapped, so memory is bounded by the batch size.
+addressed by (shard, offset). Tiles are read with positioned reads (``os.pread``) into a buffer
+of the batch, not through memory maps, so the memory of a reader is bounded by the batch size
+whatever the number of tiles (a memory map's touched pages count towards the process's
+resident memory until it is unmapped). Pixels travel as uint8 and are cast in the graph.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
+from pipeline.errors import MissingArtifactError
+
 
 class TileCache:
-    """Read access to the tile cache by (shard, offset), shards memory-mapped on first use."""
+    """Read access to the tile cache by (shard, offset).
+
+    Args:
+        cache_dir: the ``ingest/cache`` folder.
+    """
 
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = Path(cache_dir)
-        self._shards: dict[int, np.ndarray] = {}
+        self._layouts: dict[int, tuple[int, tuple[int, ...]]] = {}
+
+    def path(self, index: int) -> Path:
+        """The cache file of shard ``index``."""
+        return self.cache_dir / f"shard_{index:05d}.npy"
+
+    def layout(self, index: int) -> tuple[int, tuple[int, ...]]:
+        """(byte offset of the first tile, array shape) of shard ``index``; read once."""
+        if index not in self._layouts:
+            self._layouts[index] = _npy_layout(self.path(index))
+        return self._layouts[index]
 
     def shard(self, index: int) -> np.ndarray:
-        if index not in self._shards:
-            self._shards[index] = np.load(self.cache_dir / f"shard_{index:05d}.npy", mmap_mode="r")
-        return self._shards[index]
+        """The whole shard as a read-only memory map, uint8 (n, size, size, bands)."""
+        return np.load(self.path(index), mmap_mode="r")
 
     def take(self, shards: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         """Tiles at the given positions, uint8 (n, size, size, bands), in the order asked."""
-        out = None
+        shards, offsets = np.asarray(shards), np.asarray(offsets)
+        out: np.ndarray | None = None
         for s in np.unique(shards):
             rows = np.flatnonzero(shards == s)
-            block = self.shard(int(s))[offsets[rows]]
+            start, shape = self.layout(int(s))
             if out is None:
-                out = np.empty((len(shards), *block.shape[1:]), dtype=np.uint8)
-            out[rows] = block
+                out = np.empty((len(shards), *shape[1:]), dtype=np.uint8)
+            _read_rows(self.path(int(s)), start, offsets[rows], out, rows)
+        if out is None:
+            raise MissingArtifactError(f"{self.cache_dir}: no tiles were asked for.")
         return out
 
     def batches(self, shards: np.ndarray, offsets: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
@@ -42,57 +64,121 @@ class TileCache:
             yield self.take(shards[start:start + batch_size], offsets[start:start + batch_size])
 
 
+def _npy_layout(path: Path) -> tuple[int, tuple[int, ...]]:
+    try:
+        with open(path, "rb") as handle:
+            version = np.lib.format.read_magic(handle)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            shape, fortran, dtype = read_header(handle)
+            start = handle.tell()
+    except (OSError, ValueError) as exc:
+        raise MissingArtifactError(
+            f"{path}: cannot read this tile cache file ({exc}); rerun the ingest stage "
+            "(`poverty-pipeline run CONFIG --from ingest`).") from exc
+    if dtype != np.uint8 or fortran or len(shape) != 4:
+        raise MissingArtifactError(
+            f"{path}: expected a C-ordered uint8 array (n, size, size, bands); got {dtype} "
+            f"{shape}. Rerun the ingest stage.")
+    return start, tuple(shape)
+
+
+def _read_rows(path: Path, start: int, offsets: np.ndarray, out: np.ndarray,
+               rows: np.ndarray) -> None:
+    """Read tiles ``offsets`` of one shard file into ``out[rows]``, one read per run of tiles."""
+    tile_bytes = int(np.prod(out.shape[1:]))
+    order = np.argsort(offsets, kind="stable")
+    sorted_offsets = offsets[order]
+    breaks = np.flatnonzero(np.diff(sorted_offsets) != 1) + 1
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        for run in np.split(np.arange(len(order)), breaks):
+            first, count = int(sorted_offsets[run[0]]), len(run)
+            data = os.pread(fd, count * tile_bytes, start + first * tile_bytes)
+            if len(data) != count * tile_bytes:
+                raise MissingArtifactError(
+                    f"{path}: tiles {first}..{first + count - 1} are past the end of the file; "
+                    "the tile cache is truncated. Rerun the ingest stage.")
+            out[rows[order[run]]] = np.frombuffer(data, np.uint8).reshape(count, *out.shape[1:])
+    finally:
+        os.close(fd)
+
+
 def augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     """Augmentation that fits overhead imagery: flips, 90° rotations, small colour jitter.
+
+    Each tile is mirrored with probability 1/2, rotated by k·90° (k uniform in 0..3) and each
+    band scaled by a factor in [0.93, 1.07]. Rotations are done with a transpose and flips
+    (rot90 by k: transpose when k is odd, flip rows when k is 1 or 2, columns when 2 or 3).
 
     Args:
         images: float32 (batch, h, w, bands) with h == w, raw 0..255 values.
         seed: int64 (2,), the stateless seed of this batch.
+
+    Returns:
+        float32, the same shape, values clipped to 0..255.
     """
     n, bands = tf.shape(images)[0], tf.shape(images)[3]
     s_flip, s_rot, s_col = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     flip = tf.random.stateless_uniform([n, 1, 1, 1], s_flip) < 0.5
     images = tf.where(flip, tf.reverse(images, axis=[2]), images)
-    rotations = tf.stack([tf.image.rot90(images, k) for k in range(4)], axis=1)
-    k = tf.random.stateless_uniform([n], s_rot, 0, 4, dtype=tf.int32)
-    images = tf.gather(rotations, k, axis=1, batch_dims=1)
+    k = tf.reshape(tf.random.stateless_uniform([n], s_rot, 0, 4, dtype=tf.int32), [n, 1, 1, 1])
+    images = tf.where(k % 2 == 1, tf.transpose(images, [0, 2, 1, 3]), images)
+    images = tf.where((k == 1) | (k == 2), tf.reverse(images, axis=[1]), images)
+    images = tf.where(k >= 2, tf.reverse(images, axis=[2]), images)
     jitter = tf.random.stateless_uniform([n, 1, 1, bands], s_col, 0.93, 1.07)
     return tf.clip_by_value(images * jitter, 0.0, 255.0)
 
 
+def epoch_order(n: int, batch_size: int, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+    """Tile order and per-batch augmentation seeds of one training epoch.
+
+    A pure function of ``(seed, epoch)``, so a training resumed at ``epoch`` sees exactly the
+    batches an uninterrupted one would.
+
+    Returns:
+        (permutation of ``range(n)``, int64 (n_batches, 2) stateless seeds).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(n)
+    seeds = rng.integers(0, 2**31 - 1, size=(-(-n // batch_size), 2), dtype=np.int64)
+    return order, seeds
+
+
 def tile_dataset(cache: TileCache, shards: np.ndarray, offsets: np.ndarray,
                  labels: np.ndarray | None, batch_size: int, input_px: int,
-                 shuffle_seed: int | None = None) -> tf.data.Dataset:
+                 shuffle_seed: int | None = None, epoch: int = 0) -> tf.data.Dataset:
     """Batches of float32 tiles (batch, input_px, input_px, bands), with labels if given.
 
-    Tiles are read in batches from the memory-mapped cache (``tf.numpy_function``) and
-    prefetched, so reading overlaps compute. With a seed, the order is reshuffled and the
-    batches are augmented every epoch, deterministically for that seed.
+    Tiles are read in batches from the cache (``tf.numpy_function``, uint8), cast, augmented
+    (when shuffled) at the cache's size, resized to ``input_px`` (bilinear) and prefetched, so
+    reading overlaps compute. With ``shuffle_seed``, the dataset is one training epoch: its
+    order and augmentation are a pure function of ``(shuffle_seed, epoch)``; call it once per
+    epoch. Without, tiles come in the given order, unaugmented.
     """
-    n = len(shards)
-    sample = cache.take(shards[:1], offsets[:1])
-    size, bands = sample.shape[1], sample.shape[-1]
+    _, (_, size, _, bands) = cache.layout(int(shards[0]))
 
     def load(idx: np.ndarray) -> np.ndarray:
-        return cache.take(shards[idx], offsets[idx]).astype(np.float32)
+        return cache.take(shards[idx], offsets[idx])
 
     def read(idx: tf.Tensor) -> tf.Tensor:
-        images = tf.numpy_function(load, [idx], tf.float32)
+        images = tf.numpy_function(load, [idx], tf.uint8, stateful=False)
         images.set_shape([None, size, size, bands])
-        if size != input_px:
-            images = tf.image.resize(images, (input_px, input_px))
-        return images
+        return tf.cast(images, tf.float32)
 
-    index = tf.data.Dataset.range(n)
-    if shuffle_seed is not None:
-        index = index.shuffle(n, seed=shuffle_seed, reshuffle_each_iteration=True)
-    ds = index.batch(batch_size)
-    if labels is None:
-        return ds.map(read).prefetch(tf.data.AUTOTUNE)
-    label_t = tf.constant(labels, dtype=tf.int64)
+    def resize(images: tf.Tensor) -> tf.Tensor:
+        return images if size == input_px else tf.image.resize(images, (input_px, input_px))
+
+    parallel = tf.data.AUTOTUNE
     if shuffle_seed is None:
-        return ds.map(lambda i: (read(i), tf.gather(label_t, i))).prefetch(tf.data.AUTOTUNE)
-    seeds = tf.data.Dataset.random(seed=shuffle_seed, rerandomize_each_iteration=True).batch(2)
-    ds = tf.data.Dataset.zip(ds, seeds)
-    return ds.map(lambda i, s: (augment(read(i), s), tf.gather(label_t, i))).prefetch(
-        tf.data.AUTOTUNE)
+        index = tf.data.Dataset.range(len(shards)).batch(batch_size)
+        ds = index.map(lambda i: (i, resize(read(i))), num_parallel_calls=parallel)
+    else:
+        order, seeds = epoch_order(len(shards), batch_size, shuffle_seed, epoch)
+        ds = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(order).batch(batch_size),
+                                 tf.data.Dataset.from_tensor_slices(seeds))
+        ds = ds.map(lambda i, s: (i, resize(augment(read(i), s))), num_parallel_calls=parallel)
+    if labels is None:
+        return ds.map(lambda i, images: images).prefetch(parallel)
+    label_t = tf.constant(labels, dtype=tf.int64)
+    return ds.map(lambda i, images: (images, tf.gather(label_t, i))).prefetch(parallel)

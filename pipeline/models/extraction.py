@@ -1,0 +1,148 @@
+"""Feature extraction: tiles from the cache through a network's feature layer, batch by batch.
+
+The tf.data/Python boundary is crossed once per batch, with uint8 pixels; the cast to float32,
+the bilinear resize to the network's input size and the forward pass run in one compiled graph
+(:func:`compile_forward`). The next batch is read on a background thread (``os.pread`` releases
+the GIL) while the current one is computed, so reading is hidden behind compute, and memory is
+bounded by the batch size.
+
+Two feature sources (config ``features.mode``):
+
+- ``finetuned``: the ``features`` layer of the classifier the train stage saved.
+- ``frozen``: the same layer of a classifier built on the ImageNet backbone and never trained
+  (global-average-pooled ImageNet features; Jean et al.'s "no transfer" comparison).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from pipeline.errors import ConfigError
+from pipeline.models.classifier import build_classifier, feature_model
+from pipeline.models.datasets import TileCache
+
+MODES = ("finetuned", "frozen")
+
+Forward = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class FeatureSource:
+    """Which network computes the features (hashable: it keys the per-process model cache).
+
+    Attributes:
+        mode: ``"finetuned"`` or ``"frozen"``.
+        tile_px: Side of the cached tiles in pixels.
+        bands: Bands of the cached tiles.
+        model_path: The saved classifier (``finetuned``).
+        model_mtime_ns: Its modification time, so a retrained model is not served from cache.
+        backbone: Registry key of the backbone (``frozen``).
+        weights_path: Backbone weights file, None for random initialisation (``frozen``).
+        input_px: Network input size in pixels (``frozen``; ``finetuned`` reads the model's).
+        seed: Seeds the random initialisation of a ``frozen`` backbone without weights.
+    """
+
+    mode: str
+    tile_px: int
+    bands: int
+    model_path: Path | None = None
+    model_mtime_ns: int = 0
+    backbone: str | None = None
+    weights_path: Path | None = None
+    input_px: int | None = None
+    seed: int = 0
+
+
+def finetuned_source(model_path: Path, tile_px: int, bands: int) -> FeatureSource:
+    """The features of a classifier saved by the train stage."""
+    return FeatureSource("finetuned", tile_px, bands, Path(model_path),
+                         Path(model_path).stat().st_mtime_ns)
+
+
+def frozen_source(backbone: str, weights_path: Path | None, input_px: int, tile_px: int,
+                  bands: int, seed: int = 0) -> FeatureSource:
+    """The features of an ImageNet backbone without fine-tuning (``weights_path`` None: random
+    initialisation from ``seed``)."""
+    return FeatureSource("frozen", tile_px, bands, backbone=backbone,
+                         weights_path=weights_path, input_px=input_px, seed=seed)
+
+
+def load_feature_model(source: FeatureSource) -> keras.Model:
+    """The model mapping float32 raw pixels at its input size to ``(batch, feature_dim)``."""
+    if source.mode == "finetuned":
+        model = keras.saving.load_model(source.model_path, safe_mode=True)
+    elif source.mode == "frozen":
+        keras.utils.set_random_seed(source.seed)
+        model = build_classifier(str(source.backbone), int(source.input_px), source.bands, 2,
+                                 source.weights_path, dropout=0.0)
+    else:
+        raise ConfigError(f"features.mode: unknown {source.mode!r}; choose one of: "
+                          f"{', '.join(MODES)}.")
+    return feature_model(model)
+
+
+def compile_forward(extractor: keras.Model, tile_px: int, bands: int) -> Forward:
+    """A compiled function: uint8 tiles ``(n, tile_px, tile_px, bands)`` -> float32 features.
+
+    Tiles are cast and resized (bilinear) to the model's input size inside the graph.
+    """
+    input_px = int(extractor.inputs[0].shape[1])
+    spec = tf.TensorSpec([None, tile_px, tile_px, bands], tf.uint8)
+
+    @tf.function(input_signature=[spec])
+    def forward(tiles: tf.Tensor) -> tf.Tensor:
+        images = tf.cast(tiles, tf.float32)
+        if tile_px != input_px:
+            images = tf.image.resize(images, (input_px, input_px))
+        return tf.cast(extractor(images, training=False), tf.float32)
+
+    def call(tiles: np.ndarray) -> np.ndarray:
+        return forward(tiles).numpy()
+
+    return call
+
+
+@functools.lru_cache(maxsize=2)
+def forward_for(source: FeatureSource) -> tuple[Forward, int]:
+    """The compiled forward function of a source and its feature length, cached per process.
+
+    The cache matters on Dask workers, which extract many shards with the same model.
+    """
+    extractor = load_feature_model(source)
+    return compile_forward(extractor, source.tile_px, source.bands), int(
+        extractor.outputs[0].shape[-1])
+
+
+def stream_features(forward: Forward, cache: TileCache, shards: np.ndarray, offsets: np.ndarray,
+                    batch_size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """``(start, features)`` for consecutive batches of the given tiles, in order.
+
+    Args:
+        forward: From :func:`compile_forward`.
+        cache: The tile cache.
+        shards, offsets: int arrays (n,), the tiles' positions in the cache.
+        batch_size: Tiles per batch (bounds the memory used).
+
+    Yields:
+        The position of the batch's first tile and its float32 features ``(batch, dim)``.
+    """
+    starts = range(0, len(shards), batch_size)
+
+    def read(start: int) -> np.ndarray:
+        return cache.take(shards[start:start + batch_size], offsets[start:start + batch_size])
+
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(read, 0) if len(shards) else None
+        for start in starts:
+            tiles = pending.result()
+            nxt = start + batch_size
+            pending = reader.submit(read, nxt) if nxt < len(shards) else None
+            yield start, forward(tiles)

@@ -1,0 +1,85 @@
+"""Tests for pipeline.models.extraction: the compiled forward pass and the batch stream."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline.errors import ConfigError
+from pipeline.models import build_classifier, feature_model
+from pipeline.models.datasets import TileCache
+from pipeline.models.extraction import (
+    FeatureSource,
+    compile_forward,
+    finetuned_source,
+    forward_for,
+    frozen_source,
+    load_feature_model,
+    stream_features,
+)
+
+TILES = np.random.default_rng(4).integers(0, 256, (10, 16, 16, 3), dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def extractor() -> keras.Model:
+    return feature_model(build_classifier("mobilenet_0.25", 32, 3, 3, None, seed=1))
+
+
+def test_forward_casts_and_resizes_in_the_graph(extractor: keras.Model) -> None:
+    forward = compile_forward(extractor, 16, 3)
+    expected = extractor(tf.image.resize(TILES.astype(np.float32), (32, 32)), training=False)
+    got = forward(TILES)
+    assert got.dtype == np.float32 and got.shape == (10, 256)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_forward_without_resize(extractor: keras.Model) -> None:
+    tiles = np.random.default_rng(5).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    np.testing.assert_allclose(compile_forward(extractor, 32, 3)(tiles),
+                               extractor(tiles.astype(np.float32), training=False).numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_stream_yields_every_tile_in_order(extractor: keras.Model, tmp_path: Path) -> None:
+    np.save(tmp_path / "shard_00000.npy", TILES[:6])
+    np.save(tmp_path / "shard_00001.npy", TILES[6:])
+    shards, offsets = np.array([1, 0, 0, 1, 0, 0, 1]), np.array([3, 0, 5, 0, 2, 1, 1])
+    forward = compile_forward(extractor, 16, 3)
+    out = list(stream_features(forward, TileCache(tmp_path), shards, offsets, 3))
+    assert [start for start, _ in out] == [0, 3, 6]
+    assert [len(values) for _, values in out] == [3, 3, 1]
+    expected = forward(TILES[np.where(shards == 1, 6, 0) + offsets])
+    np.testing.assert_allclose(np.concatenate([v for _, v in out]), expected, rtol=1e-5,
+                               atol=1e-6)
+
+
+def test_frozen_source_is_the_untrained_imagenet_backbone(make_fake_weights) -> None:
+    weights = make_fake_weights("mobilenet_0.25")
+    source = frozen_source("mobilenet_0.25", weights, 32, 16, 3)
+    model = load_feature_model(source)
+    reference = feature_model(build_classifier("mobilenet_0.25", 32, 3, 2, weights))
+    images = tf.image.resize(TILES.astype(np.float32), (32, 32))
+    np.testing.assert_allclose(model(images, training=False).numpy(),
+                               reference(images, training=False).numpy(), rtol=1e-5, atol=1e-6)
+    random = load_feature_model(frozen_source("mobilenet_0.25", None, 32, 16, 3))
+    assert not np.allclose(random(images).numpy(), reference(images).numpy())
+
+
+def test_finetuned_source_reads_the_saved_classifier(tmp_path: Path) -> None:
+    model = build_classifier("mobilenet_0.25", 32, 3, 3, None, seed=2)
+    model.save(tmp_path / "model.keras")
+    forward, dim = forward_for(finetuned_source(tmp_path / "model.keras", 16, 3))
+    assert dim == 256
+    expected = feature_model(model)(tf.image.resize(TILES.astype(np.float32), (32, 32)))
+    np.testing.assert_allclose(forward(TILES), expected.numpy(), rtol=1e-5, atol=1e-6)
+    assert forward_for(finetuned_source(tmp_path / "model.keras", 16, 3))[0] is forward
+
+
+def test_unknown_mode_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="features.mode.*finetuned, frozen"):
+        load_feature_model(FeatureSource("imagenet", 16, 3))
