@@ -16,8 +16,8 @@ from pipeline.runner import run_pipeline
 from pipeline.stages import STAGES
 
 CONTRACT = {
-    "ingest": ["tiles.parquet", "clusters.parquet", "rejected.csv", "cache"],
-    "label": ["labels.parquet", "bins.json"],
+    "ingest": ["tiles.parquet", "clusters.parquet", "rejected.csv", "scaling.json", "cache"],
+    "label": ["labels.parquet", "bins.json", "histogram.png"],
     "train": ["model.keras", "history.csv", "metrics.json"],
     "extract": ["features.npy", "index.parquet"],
     "baselines": ["imagenet_features.npy", "random_features.npy"],

@@ -15,7 +15,13 @@ from rasterio.errors import RasterioError
 
 from pipeline.errors import InputDataError
 from pipeline.geo.scaling import sample_indices
-from pipeline.geo.tiles import PixelWindow, TILE_SUFFIXES, find_tiles, open_raster
+from pipeline.geo.tiles import (
+    TILE_SUFFIXES,
+    PixelWindow,
+    find_tiles,
+    many_files_env,
+    open_raster,
+)
 
 MOSAIC_SUFFIXES = (*TILE_SUFFIXES, ".vrt")
 OVERVIEW_PX = 1024
@@ -104,13 +110,14 @@ def read_folder_sample(folder: Path, bands: tuple[int, ...], k: int,
     """
     paths = find_tiles(folder)
     out = []
-    for i in sample_indices(len(paths), k):
-        try:
-            with rasterio.open(paths[i]) as src:
-                if max(bands) <= src.count:
-                    out.append(src.read(list(bands), out_shape=(len(bands), size_px, size_px),
-                                        resampling=Resampling.nearest, masked=True))
-        except RasterioError:
-            continue
+    with many_files_env():
+        for i in sample_indices(len(paths), k):
+            try:
+                with rasterio.open(paths[i]) as src:
+                    if max(bands) <= src.count:
+                        out.append(src.read(list(bands), out_shape=(len(bands), size_px, size_px),
+                                            resampling=Resampling.nearest, masked=True))
+            except RasterioError:
+                continue
     return out
 

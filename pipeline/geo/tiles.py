@@ -9,7 +9,7 @@ where that happens.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +18,9 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import CRSError, RasterioError
-from rasterio.warp import transform_geom
+from rasterio.warp import transform
 from rasterio.windows import Window
-from shapely.geometry import Polygon, box, shape
+from shapely.geometry import Polygon, box
 
 from pipeline.errors import InputDataError
 from pipeline.geo.acquisition import acquisition_date
@@ -38,7 +38,8 @@ class TileMeta:
     Attributes:
         crs: the tile's CRS as an authority string or WKT.
         bounds: (minx, miny, maxx, maxy) in ``crs`` units.
-        footprint: the tile outline in EPSG:4326 (lon/lat).
+        footprint: the tile outline in EPSG:4326 (lon/lat); None until
+            :func:`with_footprints` fills it.
         gsd_m: ground sample distance in metres (geographic CRSs converted at the centroid).
         valid_share: share of pixels that are not nodata, in [0, 1].
         window: (col_off, row_off, width, height) of the tile in its source raster, pixels.
@@ -47,7 +48,7 @@ class TileMeta:
 
     crs: str
     bounds: tuple[float, float, float, float]
-    footprint: Polygon
+    footprint: Polygon | None
     gsd_m: float
     width_px: int
     height_px: int
@@ -85,6 +86,16 @@ def find_tiles(folder: Path) -> list[Path]:
     return paths
 
 
+def many_files_env() -> rasterio.Env:
+    """GDAL settings for opening many files of one folder.
+
+    GDAL lists a file's whole folder on every open to find sidecar files (.aux.xml, .ovr,
+    .msk); with thousands of tiles in a folder that listing dominates. ``TRUE`` skips the
+    listing and probes the sidecar names directly, so the same sidecars are still found.
+    """
+    return rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="TRUE")
+
+
 def open_raster(path: Path) -> rasterio.DatasetReader:
     """Open a raster, re-raising failures as InputDataError naming the file."""
     try:
@@ -117,7 +128,8 @@ def read_tile(path: Path, bands: tuple[int, ...], size_px: int, scale: Any,
     spec = ReadSpec(bands, size_px, ranges, base.crs, base.date_tags, base.year_pattern)
     with open_raster(path) as src:
         date = acquisition_date(src.tags(), path.name, spec.date_tags, spec.year_pattern)
-        return read_window(src, path, (0, 0, src.width, src.height), spec, date)
+        pixels, meta = read_window(src, path, (0, 0, src.width, src.height), spec, date)
+    return pixels, with_footprints([meta])[0]
 
 
 def read_window(src: rasterio.DatasetReader, path: Path, window: PixelWindow, spec: ReadSpec,
@@ -125,6 +137,7 @@ def read_window(src: rasterio.DatasetReader, path: Path, window: PixelWindow, sp
     """Read one window of an open raster, resampled (bilinear) to ``spec.size_px``.
 
     Nodata pixels become 0 in every band; ``valid_share`` is measured at full resolution.
+    The returned metadata has no footprint yet (see :func:`with_footprints`).
 
     Raises:
         InputDataError: see :func:`read_tile`; messages name ``path``.
@@ -183,14 +196,16 @@ def _gsd_m(src: rasterio.DatasetReader, crs: CRS, lat: float) -> float:
 
 def window_meta(src: rasterio.DatasetReader, crs: CRS, window: PixelWindow, valid_share: float,
                 date: str | None) -> TileMeta:
-    """Catalog metadata of a pixel window of ``src`` (the whole raster for a folder tile)."""
-    bounds = rasterio.windows.bounds(Window(*window), src.transform)
-    footprint = shape(transform_geom(crs, WGS84, box(*bounds).__geo_interface__))
+    """Catalog metadata of a pixel window of ``src``; the footprint is left empty.
+
+    Fill footprints with :func:`with_footprints`, which transforms many tiles at once.
+    """
+    bounds = tuple(float(b) for b in rasterio.windows.bounds(Window(*window), src.transform))
     return TileMeta(
         crs=crs.to_string(),
-        bounds=tuple(float(b) for b in bounds),
-        footprint=footprint,
-        gsd_m=float(_gsd_m(src, crs, footprint.centroid.y)),
+        bounds=bounds,
+        footprint=None,
+        gsd_m=float(_gsd_m(src, crs, (bounds[1] + bounds[3]) / 2)),
         width_px=int(window[2]),
         height_px=int(window[3]),
         band_count=src.count,
@@ -198,3 +213,22 @@ def window_meta(src: rasterio.DatasetReader, crs: CRS, window: PixelWindow, vali
         window=tuple(int(v) for v in window),
         date=date,
     )
+
+
+def with_footprints(metas: Sequence[TileMeta]) -> list[TileMeta]:
+    """The tiles with their EPSG:4326 footprints, one coordinate transformation per CRS.
+
+    The outline is the tile's bounds box (5 vertices, closed) transformed point by point,
+    as ``rasterio.warp.transform_geom`` would do for each tile, in one call per CRS.
+    """
+    out = list(metas)
+    by_crs: dict[str, list[int]] = {}
+    for i, meta in enumerate(metas):
+        by_crs.setdefault(meta.crs, []).append(i)
+    for crs, rows in by_crs.items():
+        rings = np.array([box(*metas[i].bounds).exterior.coords for i in rows])  # (n, 5, 2)
+        lon, lat = transform(crs, WGS84, rings[..., 0].ravel(), rings[..., 1].ravel())
+        lon, lat = np.reshape(lon, rings.shape[:2]), np.reshape(lat, rings.shape[:2])
+        for k, i in enumerate(rows):
+            out[i] = replace(metas[i], footprint=Polygon(np.column_stack([lon[k], lat[k]])))
+    return out

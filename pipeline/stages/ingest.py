@@ -47,10 +47,12 @@ from pipeline.geo.tiles import (
     TileMeta,
     check_source,
     find_tiles,
+    many_files_env,
     open_raster,
     read_tile,
     read_window,
     source_crs,
+    with_footprints,
 )
 from pipeline.stages.context import StageContext
 
@@ -84,14 +86,15 @@ def read_spec(settings: TilesConfig, ranges: Ranges | None) -> ReadSpec:
 def _tile_reads(job: ShardJob, settings: TilesConfig, spec: ReadSpec):  # noqa: ANN202 - generator
     """(tile_id, path, pixels, meta, error) for each tile of a shard."""
     if not job.windows:
-        for path in job.paths:
-            tile_id = path.relative_to(settings.path).with_suffix("").as_posix()
-            try:
-                pixels, meta = read_tile(path, spec.bands, spec.size_px, spec.ranges, spec)
-            except InputDataError as exc:
-                yield tile_id, path, None, None, str(exc)
-                continue
-            yield tile_id, path, pixels, meta, None
+        with many_files_env():
+            for path in job.paths:
+                tile_id = path.relative_to(settings.path).with_suffix("").as_posix()
+                try:
+                    pixels, meta = read_tile(path, spec.bands, spec.size_px, spec.ranges, spec)
+                except InputDataError as exc:
+                    yield tile_id, path, None, None, str(exc)
+                    continue
+                yield tile_id, path, pixels, meta, None
         return
     path = job.paths[0]
     with open_raster(path) as src:
@@ -119,7 +122,7 @@ def catalog_row(tile_id: str, path: Path, meta: TileMeta, shard: int, offset: in
 def ingest_shard(job: ShardJob, settings: TilesConfig, cache_dir: Path,
                  ranges: Ranges | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Read one shard of tiles and write its cache file; return catalog rows and rejections."""
-    rows, rejected, pixels = [], [], []
+    kept, rejected, pixels = [], [], []
     for tile_id, path, tile, meta, error in _tile_reads(job, settings, read_spec(settings, ranges)):
         if error is None and meta.valid_share < settings.min_valid_share:
             error = (f"valid share {meta.valid_share:.2f} is below data.tiles.min_valid_share "
@@ -127,8 +130,11 @@ def ingest_shard(job: ShardJob, settings: TilesConfig, cache_dir: Path,
         if error is not None:
             rejected.append({"source": str(path), "row": None, "id": tile_id, "reason": error})
             continue
-        rows.append(catalog_row(tile_id, path, meta, job.index, len(pixels)))
+        kept.append((tile_id, path, meta))
         pixels.append(tile)
+    metas = with_footprints([meta for _, _, meta in kept])
+    rows = [catalog_row(tile_id, path, meta, job.index, offset)
+            for offset, ((tile_id, path, _), meta) in enumerate(zip(kept, metas))]
     if pixels:
         np.save(cache_dir / f"shard_{job.index:05d}.npy", np.stack(pixels))
     return pd.DataFrame(rows), pd.DataFrame(rejected, columns=REJECTED_COLUMNS)

@@ -1,0 +1,173 @@
+"""Ingest throughput and peak memory on generated GeoTIFF tiles.
+
+    python benchmarks/ingest.py [--tiles 5000] [--workdir DIR] [--shard-size 512]
+
+1. Writes ``--tiles`` 64 x 64 px RGB uint8 GeoTIFFs (UTM 36S, 10 m) into a work folder, and a
+   second folder that holds each of them four times (hard links in four subfolders).
+2. Times a bare rasterio read of every file (open + read all bands), in this process: with
+   GDAL's defaults, and with ``GDAL_DISABLE_READDIR_ON_OPEN=TRUE`` as ingest opens tiles. The
+   ratio in the RESULT line is against the faster of the two.
+3. Runs the ingest stage (catalog, tile cache, survey) over the 1x folder and over the 4x folder,
+   each in a fresh subprocess that reports its wall time and its peak resident memory
+   (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), measured after the same imports.
+
+The subprocesses import only the ingest stage (not TensorFlow, which the other stages pull in),
+so the memory figures are ingest's own. The last line is machine-readable:
+
+    RESULT ingest_tiles_per_s=<n> ingest_vs_rasterio=<ratio> mem_4x_over_1x=<ratio>
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.transform import from_origin
+
+REPO = Path(__file__).resolve().parents[1]
+TILE_PX = 64
+
+
+def write_tiles(folder: Path, n: int, seed: int = 0) -> list[Path]:
+    """``n`` RGB uint8 tiles on a grid, each with its own pattern plus noise."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, size=(3, TILE_PX, TILE_PX), dtype=np.uint8)
+    side = int(np.ceil(np.sqrt(n)))
+    profile = {"driver": "GTiff", "width": TILE_PX, "height": TILE_PX, "count": 3, "dtype": "uint8",
+               "crs": "EPSG:32736"}
+    paths = []
+    for i in range(n):
+        row, col = divmod(i, side)
+        path = folder / f"t_{row:04d}_{col:04d}.tif"
+        transform = from_origin(700000 + col * 640, 8500000 - row * 640, 10, 10)
+        with rasterio.open(path, "w", transform=transform, **profile) as dst:
+            dst.write(np.roll(base, i, axis=2) ^ np.uint8(i % 251))
+        paths.append(path)
+    return paths
+
+
+def link_four_times(paths: list[Path], folder: Path) -> None:
+    for copy in range(4):
+        sub = folder / f"copy{copy}"
+        sub.mkdir(parents=True)
+        for path in paths:
+            os.link(path, sub / path.name)
+
+
+def bare_read(paths: list[Path], **gdal_options: str) -> float:
+    """Seconds to open and read every band of every file (under the given GDAL options)."""
+    start = time.perf_counter()
+    with rasterio.Env(**gdal_options):
+        for path in paths:
+            with rasterio.open(path) as src:
+                src.read()
+    return time.perf_counter() - start
+
+
+def child(tiles: Path, work: Path, shard_size: int) -> None:
+    """Run the ingest stage alone and print wall time and peak memory as JSON."""
+    import pipeline
+
+    stages = types.ModuleType("pipeline.stages")  # skip stages/__init__ (it imports TensorFlow)
+    stages.__path__ = [str(Path(pipeline.__file__).parent / "stages")]
+    sys.modules["pipeline.stages"] = stages
+    from pipeline.config import parse_config
+    from pipeline.stages import ingest
+    from pipeline.stages.context import StageContext
+
+    survey = work / "survey.csv"
+    survey.write_text("cluster_id,lat,lon,y\n" + "".join(
+        f"c{i},{-13.55 - i * 0.001},{34.85 + i * 0.001},{i}\n" for i in range(20)))
+    config = parse_config({
+        "name": "bench", "run_dir": str(work / "run"),
+        "data": {"tiles": {"path": str(tiles), "tile_size_px": TILE_PX},
+                 "nightlights": {"path": str(work / "none.tif")},
+                 "survey": {"path": str(survey), "outcomes": ["y"]}, "shard_size": shard_size},
+        "regression": {"targets": [{"column": "y"}]}}, base_dir=work)
+    out = work / "run" / ".tmp-ingest"
+    out.mkdir(parents=True)
+
+    class Serial:
+        def map(self, fn, items, desc=""):
+            return [fn(item) for item in items]
+
+    ctx = StageContext(config, work / "run", out, logging.getLogger("bench"), Serial(), False)
+    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.perf_counter()
+    counts = ingest.run(ctx)
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"tiles": counts["tiles"], "seconds": seconds, "baseline_kb": baseline_kb,
+                      "peak_kb": peak_kb}))
+
+
+def run_child(tiles: Path, work: Path, shard_size: int) -> dict:
+    work.mkdir(parents=True)
+    result = subprocess.run([sys.executable, __file__, "--child", str(tiles), "--workdir",
+                             str(work), "--shard-size", str(shard_size)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise SystemExit(f"ingest subprocess failed:\n{result.stderr}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tiles", type=int, default=5000)
+    parser.add_argument("--shard-size", type=int, default=512)
+    parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.child, args.workdir, args.shard_size)
+        return
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-", dir=args.workdir))
+    try:
+        t0 = time.perf_counter()
+        paths = write_tiles(work / "x1", args.tiles)
+        link_four_times(paths, work / "x4")
+        print(f"wrote {len(paths)} tiles ({TILE_PX} px RGB uint8) in {time.perf_counter() - t0:.1f} s; "
+              f"4x folder holds {4 * len(paths)} (hard links)")
+        default_s = bare_read(paths)
+        bare_s = bare_read(paths, GDAL_DISABLE_READDIR_ON_OPEN="TRUE")
+        print(f"bare rasterio read, GDAL defaults: {len(paths) / default_s:,.0f} tiles/s")
+        one = run_child(work / "x1", work / "run1", args.shard_size)
+        four = run_child(work / "x4", work / "run4", args.shard_size)
+        report(len(paths), min(bare_s, default_s), one, four)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(n: int, bare_s: float, one: dict, four: dict) -> None:
+    ingest_rate = one["tiles"] / one["seconds"]
+    bare_rate = n / bare_s
+    mib = 1 / 1024
+    print(f"bare rasterio read:  {n} tiles in {bare_s:.2f} s = {bare_rate:,.0f} tiles/s (faster setting)")
+    print(f"ingest 1x:           {one['tiles']} tiles in {one['seconds']:.2f} s = "
+          f"{ingest_rate:,.0f} tiles/s; peak RSS {one['peak_kb'] * mib:.0f} MiB "
+          f"(after imports {one['baseline_kb'] * mib:.0f} MiB)")
+    print(f"ingest 4x:           {four['tiles']} tiles in {four['seconds']:.2f} s = "
+          f"{four['tiles'] / four['seconds']:,.0f} tiles/s; peak RSS {four['peak_kb'] * mib:.0f} MiB "
+          f"(after imports {four['baseline_kb'] * mib:.0f} MiB)")
+    growth_1 = (one["peak_kb"] - one["baseline_kb"]) * mib
+    growth_4 = (four["peak_kb"] - four["baseline_kb"]) * mib
+    print(f"memory used by ingest itself: {growth_1:.0f} MiB (1x) vs {growth_4:.0f} MiB (4x)")
+    print(f"RESULT ingest_tiles_per_s={ingest_rate:.0f} ingest_vs_rasterio={ingest_rate / bare_rate:.3f} "
+          f"mem_4x_over_1x={four['peak_kb'] / one['peak_kb']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
