@@ -1,4 +1,4 @@
-"""Command line: ``poverty-pipeline run|validate|status|demo|data|init|export``.
+"""Command line: ``poverty-pipeline run|validate|status|demo|data|init|export|fit-features``.
 
 Thin: it parses arguments, calls into the runner, and turns the project's errors into one-line
 messages and exit codes: 0 ok, 2 bad config or input, 3 data verification failed, 4 a stage
@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline import cli_data, cli_export, cli_runs
+from pipeline import cli_data, cli_export, cli_fit, cli_runs
 from pipeline.errors import PipelineError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_data.add_parsers(sub)
     cli_runs.add_parsers(sub)
     cli_export.add_parsers(sub)
+    cli_fit.add_parsers(sub)
     return parser
 
 
@@ -102,6 +103,7 @@ COMMANDS = {"run": cmd_run, "validate": cmd_validate, "status": cmd_status, "dem
 COMMANDS.update(cli_data.COMMANDS)
 COMMANDS.update(cli_runs.COMMANDS)
 COMMANDS.update(cli_export.COMMANDS)
+COMMANDS.update(cli_fit.COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

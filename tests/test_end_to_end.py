@@ -112,6 +112,35 @@ def test_fit_metrics_have_every_target_scheme_and_subset(tiny_run):
     assert cv.groupby(["target", "scheme"]).size().nunique() == 1
 
 
+def test_baselines_intervals_and_ood_reach_predict(tiny_run):
+    _, config, _ = tiny_run
+    run = config.run_dir
+    imagenet = np.load(run / "baselines" / "imagenet_features.npy")
+    random_features = np.load(run / "baselines" / "random_features.npy")
+    assert imagenet.shape == (100, 256) and random_features.shape == (100, 512)
+    assert random_features.dtype == np.float32 and (random_features >= 0).all()
+    clusters = gpd.read_parquet(run / "aggregate" / "clusters.parquet")
+    assert np.load(run / "aggregate" / "random_features.npy").shape == (len(clusters), 512)
+    models = json.loads((run / "fit" / "model.json").read_text())
+    metrics = json.loads((run / "fit" / "metrics.json").read_text())
+    for target, model in models.items():
+        interval = model["interval"]
+        assert interval["coverage"] == 0.9 and interval["half_width"] > 0
+        assert interval == metrics["targets"][target]["interval"]
+        assert model["ood"]["threshold"] > 0
+        assert (run / "fit" / f"{target}_predicted_vs_observed.png").stat().st_size > 0
+        assert (run / "fit" / f"{target}_r2_by_percentile.png").stat().st_size > 0
+        assert (run / "fit" / f"{target}_nightlights.png").stat().st_size > 0
+    grid = gpd.read_parquet(run / "predict" / "grid.parquet")
+    for target in models:
+        pred, low, high = (grid[f"{k}_{target}"] for k in ("pred", "lower", "upper"))
+        assert (low < pred).all() and (pred < high).all()
+        assert grid[f"ood_{target}"].dtype == bool
+    # the interval is symmetric in log units for the logged target
+    logged = grid["pred_consumption_pc_day"] / grid["lower_consumption_pc_day"]
+    np.testing.assert_allclose(logged, grid["upper_consumption_pc_day"] / grid["pred_consumption_pc_day"])
+
+
 def spy(monkeypatch):
     calls = []
     for stage in STAGES:

@@ -131,9 +131,12 @@ def evaluate(survey: Survey, predictors: dict[str, Predictor], cfg: RegressionCo
         for name, mask in subsets(survey.y_raw, cfg.poor_percentiles).items():
             rows = np.flatnonzero(mask)
             folds = make_folds(scheme, survey, rows, cfg, seed)
-            if isinstance(folds, str):
+            if isinstance(folds, str) and name == "all":
                 metrics[scheme] = {"skipped": folds}
                 break
+            if isinstance(folds, str):
+                metrics[scheme][name] = {"n": int(len(rows)), "skipped": folds}
+                continue
             if len(rows) < max(MIN_CLUSTERS, 2 * len(folds)) or min(len(t) for t, _ in folds) < 2:
                 metrics[scheme][name] = {"n": int(len(rows)), "skipped": (
                     f"fewer than {MIN_CLUSTERS} clusters, or than 2 per fold")}

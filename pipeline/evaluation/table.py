@@ -1,0 +1,145 @@
+"""Fit a cluster feature table a user brings (``poverty-pipeline fit-features``).
+
+The table (CSV or Parquet) has one row per cluster: an id, optionally lat/lon and country, the
+outcome, and feature columns chosen by name or glob (``'mosaiks_*'``) — features from the MOSAIKS
+API, from another model, from an earlier run. The image stages are skipped; the same nested CV,
+preprocessing, baselines (region mean) and metrics as the ``fit`` stage apply, and the output
+folder gets ``metrics.json`` (same shape as ``fit/metrics.json``), ``cv_predictions.csv``,
+``model.json`` and the evaluation plots.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+
+from pipeline.config import RegressionConfig, TargetConfig
+from pipeline.errors import ConfigError, InputDataError
+from pipeline.evaluation.evaluate import Survey
+from pipeline.evaluation.plots import write_plots
+from pipeline.evaluation.predictors import Predictor
+from pipeline.evaluation.target import fit_target
+from pipeline.regression import save_models
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """Which columns of the table are what (the ``fit-features`` arguments)."""
+
+    target: str
+    features: tuple[str, ...]
+    log_target: bool = False
+    id: str | None = None
+    lat: str | None = None
+    lon: str | None = None
+    country: str | None = None
+
+
+def read_feature_table(path: Path) -> pd.DataFrame:
+    """Read a CSV or (Geo)Parquet table; InputDataError naming the file otherwise."""
+    if not path.is_file():
+        raise InputDataError(f"{path}: feature table not found.")
+    try:
+        if path.suffix.lower() == ".parquet":
+            return pd.read_parquet(path)
+        if path.suffix.lower() in (".csv", ".txt"):
+            return pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise InputDataError(f"{path}: cannot read the feature table ({exc}).") from exc
+    raise InputDataError(f"{path}: unsupported table format {path.suffix!r}; use .csv or .parquet.")
+
+
+def select_features(table: pd.DataFrame, patterns: Sequence[str], path: Path) -> list[str]:
+    """Feature columns named by globs (``'PREFIX*'``) or comma lists, in table order."""
+    wanted: list[str] = []
+    for spec in patterns:
+        for item in (s.strip() for s in spec.split(",") if s.strip()):
+            found = fnmatch.filter(table.columns.astype(str), item)
+            if not found:
+                raise InputDataError(f"{path}: --features {item!r} matches no column "
+                                     f"(columns: {', '.join(map(str, table.columns[:20]))}...).")
+            wanted.extend(c for c in found if c not in wanted)
+    bad = [c for c in wanted if not pd.api.types.is_numeric_dtype(table[c])]
+    if bad:
+        raise InputDataError(f"{path}: feature column(s) {', '.join(bad[:5])} are not numeric; "
+                             "choose numeric columns with --features.")
+    return wanted
+
+
+def _column(table: pd.DataFrame, name: str | None, flag: str, path: Path) -> np.ndarray | None:
+    if name is None:
+        return None
+    if name not in table.columns:
+        raise InputDataError(f"{path}: no column {name!r} ({flag}); the table has "
+                             f"{', '.join(map(str, table.columns[:20]))}.")
+    return table[name].to_numpy()
+
+
+def prepare(table: pd.DataFrame, spec: TableSpec, path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """(rows kept, y, x): rows with a usable target; y logged if asked; x float64 features."""
+    raw = pd.to_numeric(pd.Series(_column(table, spec.target, "--target", path)),
+                        errors="coerce").to_numpy(dtype=np.float64)
+    keep = np.isfinite(raw) & ((raw > 0) if spec.log_target else True)
+    rows = table[keep].reset_index(drop=True)
+    y = np.log(raw[keep]) if spec.log_target else raw[keep]
+    x = rows[select_features(table, spec.features, path)].to_numpy(dtype=np.float64)
+    return rows, y, x
+
+
+def survey_from(rows: pd.DataFrame, y: np.ndarray, spec: TableSpec, path: Path) -> Survey:
+    lat, lon = _column(rows, spec.lat, "--lat", path), _column(rows, spec.lon, "--lon", path)
+    lonlat = (np.column_stack([lon, lat]).astype(np.float64) if lat is not None and lon is not None
+              else np.zeros((len(rows), 2)))
+    country = _column(rows, spec.country, "--country", path)
+    return Survey(y=y, y_raw=np.exp(y) if spec.log_target else y, lonlat=lonlat,
+                  country=None if country is None else country.astype(object))
+
+
+def fit_feature_table(path: Path, spec: TableSpec, out: Path, cfg: RegressionConfig,
+                      seed: int = 0) -> dict[str, object]:
+    """Cross-validate and fit ridge on a feature table; write the results into ``out``.
+
+    Returns:
+        the ``targets.<target>`` entry of the metrics written.
+    """
+    table = read_feature_table(path)
+    rows, y, x = prepare(table, spec, path)
+    if len(rows) < 2 * cfg.folds:
+        raise InputDataError(f"{path}: only {len(rows)} rows have a usable {spec.target!r}; "
+                             f"{cfg.folds} folds need at least {2 * cfg.folds}.")
+    survey = survey_from(rows, y, spec, path)
+    if spec.lat is None or spec.lon is None:
+        cfg = cfg.model_copy(update={"schemes": tuple(s for s in cfg.schemes if s != "spatial")})
+    region = survey.country if survey.country is not None else np.zeros(len(rows), dtype=object)
+    predictors = {"model": Predictor("ridge", x), "region_mean": Predictor("group_mean", region)}
+    ids = rows[spec.id].astype(str) if spec.id else pd.Series(np.arange(len(rows)).astype(str))
+    result = fit_target(spec.target, survey, predictors, ids, cfg, seed, spec.log_target)
+    out.mkdir(parents=True, exist_ok=True)
+    entry = {**result.metrics, "excluded": int(len(table) - len(rows)), "features": x.shape[1]}
+    (out / "metrics.json").write_text(json.dumps({"targets": {spec.target: entry}}, indent=2))
+    result.predictions.to_csv(out / "cv_predictions.csv", index=False)
+    save_models(out / "model.json", {spec.target: {**result.model, "feature_columns":
+                                                   select_features(table, spec.features, path)}})
+    label = f"log {spec.target}" if spec.log_target else spec.target
+    write_plots(out, spec.target, label, result.metrics["schemes"], result.predictions, None, y)
+    return entry
+
+
+def regression_settings(target: str, log_target: bool, folds: int, block_km: float,
+                        buffer_km: float, bootstrap: int) -> RegressionConfig:
+    """The regression section ``fit-features`` uses: defaults, plus the command-line options."""
+    try:
+        return RegressionConfig(targets=(TargetConfig(column=target, log=log_target),),
+                                folds=folds, spatial_block_km=block_km, buffer_km=buffer_km,
+                                bootstrap=bootstrap, baselines=("region_mean",))
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e['input']!r})"
+                             for e in exc.errors())
+        raise ConfigError(f"fit-features: {problems}") from None

@@ -1,0 +1,47 @@
+import numpy as np
+
+from pipeline.evaluation.folds import apply_buffer, country_folds, fold_of, random_folds, spatial_folds
+from pipeline.geo.neighbours import EARTH_RADIUS_KM
+
+
+def haversine_km(lon1, lat1, lon2, lat2):
+    lon1, lat1, lon2, lat2 = map(np.radians, (lon1, lat1, lon2, lat2))
+    a = np.sin((lat2 - lat1) / 2) ** 2 + np.cos(lat1) * np.cos(lat2) * np.sin((lon2 - lon1) / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(a))
+
+
+def test_spatial_folds_respect_the_buffer():
+    rng = np.random.default_rng(0)
+    lon, lat = rng.uniform(34, 34.4, 300), rng.uniform(-14, -13.6, 300)
+    folds = spatial_folds(lon, lat, 5, block_km=8, seed=0, buffer_km=4.0)
+    unbuffered = spatial_folds(lon, lat, 5, block_km=8, seed=0)
+    for (train, test), (train0, test0) in zip(folds, unbuffered):
+        assert np.array_equal(test, test0)  # the buffer never changes what is tested
+        d = haversine_km(lon[train][:, None], lat[train][:, None], lon[test][None], lat[test][None])
+        assert d.min() > 4.0
+        dropped = np.setdiff1d(train0, train)
+        assert len(dropped) > 0  # clusters next to the test blocks were removed
+        d0 = haversine_km(lon[dropped][:, None], lat[dropped][:, None], lon[test][None], lat[test][None])
+        assert (d0.min(axis=1) <= 4.0).all()  # and only those
+    assert sorted(np.concatenate([t for _, t in folds]).tolist()) == list(range(300))
+
+
+def test_apply_buffer_by_hand():
+    lon = np.array([0.0, 0.01, 0.05, 1.0])
+    lat = np.zeros(4)
+    train, test = apply_buffer(lon, lat, np.array([1, 2, 3]), np.array([0]), buffer_km=2.0)
+    assert train.tolist() == [2, 3] and test.tolist() == [0]  # 0.01 deg = 1.1 km is dropped
+
+
+def test_country_folds_leave_one_country_out():
+    countries = np.array(["MW", "TZ", "MW", None, "UG", "TZ"], dtype=object)
+    folds = country_folds(countries)
+    assert [t.tolist() for _, t in folds] == [[0, 2], [1, 5], [4]]
+    for train, test in folds:
+        assert not set(countries[train]) & set(countries[test])
+    assert fold_of(folds, 6).tolist() == [0, 1, 0, -1, 2, 1]  # no country: never tested
+
+
+def test_random_folds_cover_every_row_once():
+    folds = random_folds(23, 5, seed=1)
+    assert sorted(np.concatenate([t for _, t in folds]).tolist()) == list(range(23))

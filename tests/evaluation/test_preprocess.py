@@ -1,0 +1,66 @@
+"""Preprocessing fitted inside the fold, on tables like the ones users bring."""
+
+import numpy as np
+import pytest
+
+from pipeline.evaluation.folds import random_folds
+from pipeline.evaluation.metrics import scores
+from pipeline.evaluation.preprocess import Preprocessor
+from pipeline.regression import RidgeModel, cross_predict, fit_ridge
+
+ALPHAS = np.logspace(-3, 6, 10)
+
+
+def messy_table(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Radiance-like heavy tails, near-empty histogram bins, collinear copies, NaNs, a constant."""
+    rng = np.random.default_rng(seed)
+    wealth = rng.normal(size=n)
+    radiance = np.exp(2.0 * wealth + rng.normal(scale=0.5, size=n))  # lognormal, skew >> 2
+    bins = rng.poisson(np.exp(wealth)[:, None] * np.linspace(0.2, 2, 8), size=(n, 8)).astype(float)
+    sparse = np.zeros((n, 30))
+    sparse[rng.integers(0, n, 2), rng.integers(0, 30, 2)] = 50.0  # almost always zero
+    collinear = np.column_stack([wealth + rng.normal(scale=0.3, size=n)] * 5) + rng.normal(
+        scale=1e-3, size=(n, 5))
+    x = np.column_stack([radiance, bins, sparse, collinear, np.full(n, 7.0)])
+    x[rng.random(x.shape) < 0.02] = np.nan
+    y = wealth + rng.normal(scale=0.4, size=n)
+    return x, y
+
+
+def test_skewed_columns_are_logged_and_unsupported_ones_dropped():
+    x, _ = messy_table(400, 0)
+    prep = Preprocessor.fit(x)
+    assert prep.log1p[prep.keep.index(0)]  # radiance
+    assert 44 not in prep.keep  # the constant column
+    assert not set(range(9, 39)) & set(prep.keep)  # the near-empty bins
+    z = prep.transform(x)
+    assert np.isfinite(z).all()
+    np.testing.assert_allclose(z.mean(axis=0), 0, atol=1e-9)
+    np.testing.assert_allclose(z.std(axis=0), 1, atol=1e-9)
+
+
+def test_ridge_stays_sound_on_messy_tables():
+    x, y = messy_table(400, 1)
+    pred, alphas = cross_predict(x, y, random_folds(400, 5, 0), ALPHAS)
+    assert scores(y, pred)["r2"] > 0.7
+    raw_pred, _ = cross_predict(x, y, random_folds(400, 5, 0), ALPHAS, log_skewed=False)
+    assert scores(y, pred)["r2"] >= scores(y, raw_pred)["r2"] - 0.01
+    assert min(alphas) >= 1e-3 and max(alphas) <= 1e6
+
+
+def test_transform_of_unseen_rows_uses_training_statistics_only():
+    x, y = messy_table(200, 2)
+    model = fit_ridge(x[:150], y[:150], ALPHAS)
+    changed = x.copy()
+    changed[151:] *= 100.0  # other held-out rows change wildly
+    np.testing.assert_array_equal(model.predict(x[150:151]), model.predict(changed[150:151]))
+
+
+def test_model_json_round_trip_and_version_1_models():
+    x, y = messy_table(120, 3)
+    model = fit_ridge(x, y, ALPHAS)
+    again = RidgeModel.from_dict(model.to_dict())
+    np.testing.assert_array_equal(again.predict(x), model.predict(x))
+    old = {"mean": [1.0, 2.0], "scale": [2.0, 4.0], "coef": [1.0, -1.0], "intercept": 0.5,
+           "alpha": 1.0}
+    assert RidgeModel.from_dict(old).predict(np.array([[3.0, 6.0]]))[0] == pytest.approx(0.5)
