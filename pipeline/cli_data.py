@@ -1,7 +1,7 @@
 """Command line for data: ``poverty-pipeline data verify MANIFEST`` and ``poverty-pipeline init``.
 
 Registered by :mod:`pipeline.cli`; thin like it: parse, call, print. Exit codes: 0 ok, 2 bad
-input or a failed check.
+input (unreadable manifest, missing column, ...), 3 a file failed its manifest's checks.
 """
 
 from __future__ import annotations
@@ -38,13 +38,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from pipeline.data_manifest import format_table, verify
+    from pipeline.errors import DataVerificationError
 
     status = 0
     for manifest in args.manifest:
         checks = verify(manifest, args.root)
         print(f"{manifest}:")
         print(format_table(checks))
-        status = status or (0 if all(c.ok for c in checks) else 2)
+        status = status or (0 if all(c.ok for c in checks) else DataVerificationError.exit_code)
     return status
 
 

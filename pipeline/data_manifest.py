@@ -23,7 +23,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from pipeline.config_base import Section
-from pipeline.errors import InputDataError
+from pipeline.errors import DataVerificationError, InputDataError
 
 CHUNK = 1 << 20
 
@@ -157,7 +157,9 @@ def verify_all(manifests: Sequence[Path]) -> None:
     """Verify the manifests a config references (``data.manifests``) before ingest starts.
 
     Raises:
-        InputDataError: one line per failed file, naming the manifest and what failed.
+        DataVerificationError: one clause per failed file, naming the manifest and what failed
+            (exit code 3).
+        InputDataError: a manifest cannot be read or is invalid.
     """
     failed = []
     for manifest in manifests:
@@ -165,7 +167,7 @@ def verify_all(manifests: Sequence[Path]) -> None:
             if not check.ok:
                 failed.append(f"{manifest}: {check.path}: {describe(check)}")
     if failed:
-        raise InputDataError("data manifest check failed: " + "; ".join(failed) +
+        raise DataVerificationError("data manifest check failed: " + "; ".join(failed) +
                              ". Run `poverty-pipeline data verify MANIFEST` for the table.")
 
 

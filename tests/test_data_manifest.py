@@ -111,7 +111,7 @@ def test_cli_data_verify_prints_the_table_and_exit_code(tmp_path, tif_writer):
     assert "good.tif  yes     ok      ok     ok   ok" in result.stdout
     bad = write_manifest(tmp_path, [{"path": "gone.tif", "kind": "raster"}])
     result = cli("data", "verify", bad)
-    assert result.returncode == 2 and "gone.tif: missing" in result.stdout
+    assert result.returncode == 3 and "gone.tif: missing" in result.stdout
     result = cli("data", "verify", tmp_path / "nope.yaml")
     assert result.returncode == 2 and result.stderr.startswith("error: ")
     assert "cannot read the data manifest" in result.stderr and "Traceback" not in result.stderr

@@ -11,7 +11,7 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 
 from pipeline.config import parse_config
-from pipeline.errors import InputDataError
+from pipeline.errors import DataVerificationError, InputDataError
 from pipeline.geo.scaling import to_uint8
 from pipeline.stages import ingest
 
@@ -119,6 +119,6 @@ def test_a_manifest_that_fails_stops_ingest_first(tmp_path, tif_writer, stage_ru
         f"    sha256: '{'0' * 64}'\n")
     config = make_config(tmp_path, {"path": "tiles", "tile_size_px": 16},
                          manifests=[str(manifest)])
-    with pytest.raises(InputDataError, match="tiles/a.tif: sha256 does not match the manifest"):
+    with pytest.raises(DataVerificationError, match="tiles/a.tif: sha256 does not match the manifest"):
         stage_runner(ingest, config)
     assert not (config.run_dir / ".tmp-ingest" / "cache").exists()
