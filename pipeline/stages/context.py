@@ -17,7 +17,7 @@ T = TypeVar("T")
 
 
 class Executor(Protocol):
-    """Runs a function over shards (see ``pipeline.executor``)."""
+    """Runs a function over shards, with retries and resume (``pipeline.executor.StageShards``)."""
 
     def map(self, fn: Any, items: list[Any], desc: str = "") -> list[Any]: ...
 
