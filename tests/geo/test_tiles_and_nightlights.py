@@ -10,22 +10,9 @@ from pipeline.geo.nightlights import sample_footprint, sample_footprints
 from pipeline.geo.tiles import find_tiles, read_tile
 
 
-def write_tif(path, data, crs="EPSG:32736", transform=None, nodata=None):
-    transform = transform or from_origin(700000, 8500000, 10, 10)
-    profile = {"driver": "GTiff", "width": data.shape[2], "height": data.shape[1],
-               "count": data.shape[0], "dtype": data.dtype.name, "transform": transform}
-    if crs:
-        profile["crs"] = crs
-    if nodata is not None:
-        profile["nodata"] = nodata
-    with rasterio.open(path, "w", **profile) as dst:
-        dst.write(data)
-    return path
-
-
-def test_read_tile_values_footprint_and_band_order(tmp_path):
+def test_read_tile_values_footprint_and_band_order(tmp_path, tif_writer):
     data = np.stack([np.full((8, 8), v, np.uint8) for v in (10, 20, 30, 40)])
-    path = write_tif(tmp_path / "t.tif", data)
+    path = tif_writer(tmp_path / "t.tif", data)
     pixels, meta = read_tile(path, (3, 2, 1), 8, None)
     assert pixels.shape == (8, 8, 3)
     assert pixels[0, 0].tolist() == [30, 20, 10]
@@ -36,9 +23,9 @@ def test_read_tile_values_footprint_and_band_order(tmp_path):
     assert meta.footprint.centroid.y == pytest.approx(lat, abs=1e-6)
 
 
-def test_uint16_scaled_and_resampled(tmp_path):
+def test_uint16_scaled_and_resampled(tmp_path, tif_writer):
     data = np.full((3, 16, 16), 1000, np.uint16)
-    path = write_tif(tmp_path / "t.tif", data)
+    path = tif_writer(tmp_path / "t.tif", data)
     pixels, _ = read_tile(path, (1, 2, 3), 8, (0.0, 2000.0))
     assert pixels.shape == (8, 8, 3)
     assert np.all(pixels == 128)
@@ -46,12 +33,12 @@ def test_uint16_scaled_and_resampled(tmp_path):
         read_tile(path, (1, 2, 3), 8, None)
 
 
-def test_nodata_share_and_errors(tmp_path):
+def test_nodata_share_and_errors(tmp_path, tif_writer):
     data = np.ones((3, 4, 4), np.uint8)
     data[:, :2, :] = 0
-    path = write_tif(tmp_path / "n.tif", data, nodata=0)
+    path = tif_writer(tmp_path / "n.tif", data, nodata=0)
     assert read_tile(path, (1, 2, 3), 4, None)[1].valid_share == 0.5
-    no_crs = write_tif(tmp_path / "c.tif", data, crs=None)
+    no_crs = tif_writer(tmp_path / "c.tif", data, crs=None)
     with pytest.raises(InputDataError, match="c.tif has no CRS"):
         read_tile(no_crs, (1, 2, 3), 4, None)
     with pytest.raises(InputDataError, match="has 3 band"):
@@ -62,9 +49,9 @@ def test_nodata_share_and_errors(tmp_path):
         read_tile(junk, (1, 2, 3), 4, None)
 
 
-def test_find_tiles_recursive_and_empty(tmp_path):
+def test_find_tiles_recursive_and_empty(tmp_path, tif_writer):
     (tmp_path / "a" / "b").mkdir(parents=True)
-    write_tif(tmp_path / "a" / "b" / "x.TIF", np.ones((3, 2, 2), np.uint8))
+    tif_writer(tmp_path / "a" / "b" / "x.TIF", np.ones((3, 2, 2), np.uint8))
     assert [p.name for p in find_tiles(tmp_path)] == ["x.TIF"]
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputDataError, match="no .tif/.tiff tiles found"):
@@ -73,10 +60,10 @@ def test_find_tiles_recursive_and_empty(tmp_path):
         find_tiles(tmp_path / "missing")
 
 
-def test_nightlight_mean_and_max_over_a_footprint(tmp_path):
+def test_nightlight_mean_and_max_over_a_footprint(tmp_path, tif_writer):
     # 4x4 raster of 0.1 degree pixels with values 0..15, origin (30, -10)
     values = np.arange(16, dtype=np.float32).reshape(1, 4, 4)
-    path = write_tif(tmp_path / "nl.tif", values, crs="EPSG:4326",
+    path = tif_writer(tmp_path / "nl.tif", values, crs="EPSG:4326",
                      transform=from_origin(30.0, -10.0, 0.1, 0.1))
     footprint = box(30.0, -10.2, 30.2, -10.0)  # the top-left 2x2 pixels: 0, 1, 4, 5
     with rasterio.open(path) as src:
@@ -91,10 +78,10 @@ def test_nightlight_mean_and_max_over_a_footprint(tmp_path):
     np.testing.assert_allclose(stats, [[2.5, 5.0], [15.0, 15.0]])
 
 
-def test_nightlights_sampled_through_a_reprojection(tmp_path):
+def test_nightlights_sampled_through_a_reprojection(tmp_path, tif_writer):
     # radiance raster in UTM, footprint in WGS84: values are the row index
     rows = np.repeat(np.arange(10, dtype=np.float32)[:, None], 10, axis=1)[None]
-    path = write_tif(tmp_path / "nl.tif", rows, transform=from_origin(700000, 8500000, 100, 100))
+    path = tif_writer(tmp_path / "nl.tif", rows, transform=from_origin(700000, 8500000, 100, 100))
     to_wgs = Transformer.from_crs(32736, 4326, always_xy=True)
     # footprint = the UTM cells of rows 2..3 (y 8499800 .. 8499600), shrunk 1 m inside
     xs, ys = to_wgs.transform([700001, 700999, 700999, 700001], [8499799, 8499799, 8499601, 8499601])
@@ -103,3 +90,16 @@ def test_nightlights_sampled_through_a_reprojection(tmp_path):
     mean, peak = sample_footprints([Polygon(zip(xs, ys))], path)[0]
     assert mean == pytest.approx(2.5)
     assert peak == 3.0
+
+
+def test_tile_without_crs_uses_the_configured_one(tmp_path, tif_writer):
+    from pipeline.geo.tiles import ReadSpec
+
+    path = tif_writer(tmp_path / "c.tif", np.ones((3, 8, 8), np.uint8), crs=None)
+    spec = ReadSpec((1, 2, 3), 8, crs="EPSG:32736")
+    _, meta = read_tile(path, (1, 2, 3), 8, None, spec)
+    assert meta.crs == "EPSG:32736"
+    lon, lat = Transformer.from_crs(32736, 4326, always_xy=True).transform(700040, 8499960)
+    assert meta.footprint.centroid.x == pytest.approx(lon, abs=1e-6)
+    with pytest.raises(InputDataError, match="data.tiles.crs: 'EPSG:0' is not a CRS"):
+        read_tile(path, (1, 2, 3), 8, None, ReadSpec((1, 2, 3), 8, crs="EPSG:0"))

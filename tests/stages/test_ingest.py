@@ -11,7 +11,7 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 
 from pipeline.config import parse_config
-from pipeline.errors import DataVerificationError, InputDataError
+from pipeline.errors import DataVerificationError, InputDataError, MissingArtifactError
 from pipeline.geo.scaling import to_uint8
 from pipeline.stages import ingest
 
@@ -122,3 +122,16 @@ def test_a_manifest_that_fails_stops_ingest_first(tmp_path, tif_writer, stage_ru
     with pytest.raises(DataVerificationError, match="tiles/a.tif: sha256 does not match the manifest"):
         stage_runner(ingest, config)
     assert not (config.run_dir / ".tmp-ingest" / "cache").exists()
+
+
+def test_validate_counts_the_windows_of_a_mosaic(tmp_path, tif_writer):
+    from pipeline.checks import check_inputs
+
+    tif_writer(tmp_path / "composite.tif", np.ones((3, 40, 72), np.uint8))
+    tif_writer(tmp_path / "nl.tif", np.ones((1, 4, 4), np.float32), crs="EPSG:4326")
+    config = make_config(tmp_path, {"path": "composite.tif", "tile_size_px": 16, "window_px": 24,
+                                    "overlap_px": 4})
+    assert check_inputs(config)["tiles"] == 8
+    missing = make_config(tmp_path, {"path": "composite.tif"}, manifests=["gone.yaml"])
+    with pytest.raises(MissingArtifactError, match=r"gone.yaml: file not found \(data.manifests\[0\]\)"):
+        check_inputs(missing)
