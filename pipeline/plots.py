@@ -90,20 +90,33 @@ def plot_map(cells: gpd.GeoDataFrame, column: str, clusters: gpd.GeoDataFrame | 
     norm = value_norm(values)
     cells.plot(column=column, ax=ax, cmap=CMAP, norm=norm, edgecolor="face", linewidth=0.2,
                missing_kwds={"color": "lightgrey", "label": "no prediction"})
-    colourbar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=CMAP), ax=ax, shrink=0.75, pad=0.02)
-    log_scale = isinstance(norm, LogNorm)
-    colourbar.set_label((units or column) + (" (log scale)" if log_scale else ""))
-    if log_scale:
-        plain = FuncFormatter(lambda v, _: f"{v:g}")
-        colourbar.ax.yaxis.set_major_formatter(plain)
-        colourbar.ax.yaxis.set_minor_formatter(plain)
-        colourbar.ax.tick_params(which="minor", labelsize=7)
+    add_colour_bar(fig, ax, norm, units or column)
     if outline is not None:
         outline.to_crs("EPSG:4326").boundary.plot(ax=ax, color="black", linewidth=1.0, zorder=4,
                                                  label="region")
     if clusters is not None and len(clusters):
         _plot_clusters(ax, clusters.to_crs("EPSG:4326"), cluster_column, norm)
     lat = float(np.nanmean(cells.geometry.representative_point().y))
+    style_map_axes(ax, lat, title)
+    fig.tight_layout()
+    return fig
+
+
+def add_colour_bar(fig: plt.Figure, ax: plt.Axes, norm: Normalize, label: str) -> None:
+    """A colour bar for ``norm`` beside ``ax``; plain numbers (not powers) on a log scale."""
+    colourbar = fig.colorbar(plt.cm.ScalarMappable(norm=norm, cmap=CMAP), ax=ax, shrink=0.75,
+                             pad=0.02)
+    log_scale = isinstance(norm, LogNorm)
+    colourbar.set_label(label + (" (log scale)" if log_scale else ""))
+    if log_scale:
+        plain = FuncFormatter(lambda v, _: f"{v:g}")
+        colourbar.ax.yaxis.set_major_formatter(plain)
+        colourbar.ax.yaxis.set_minor_formatter(plain)
+        colourbar.ax.tick_params(which="both", labelsize=8)
+
+
+def style_map_axes(ax: plt.Axes, lat: float, title: str) -> None:
+    """Graticule with degree labels, aspect for ``lat``, scale bar, north arrow, legend, title."""
     ax.set_aspect(1 / np.cos(np.radians(lat)))
     ax.xaxis.set_major_formatter(_degrees("x"))
     ax.yaxis.set_major_formatter(_degrees("y"))
@@ -114,12 +127,9 @@ def plot_map(cells: gpd.GeoDataFrame, column: str, clusters: gpd.GeoDataFrame | 
     ax.set_title(title, fontsize=11)
     add_scale_bar(ax, lat)
     add_north_arrow(ax)
-    handles, _ = ax.get_legend_handles_labels()
-    if handles:
+    if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.07), ncol=2, fontsize=8,
                   frameon=False)
-    fig.tight_layout()
-    return fig
 
 
 def _plot_clusters(ax: plt.Axes, clusters: gpd.GeoDataFrame, column: str | None,

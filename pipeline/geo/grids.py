@@ -119,12 +119,13 @@ def _admin_cells(lon: np.ndarray, lat: np.ndarray, spec: GridConfig) -> tuple[np
     ids = (polygons[spec.id] if spec.id else pd.Series(range(len(polygons)))).astype(str)
     points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
     joined = points.sjoin(polygons[["geometry"]], how="left", predicate="within")
-    first = joined[~joined.index.duplicated()]["index_right"].to_numpy()
+    first = joined[~joined.index.duplicated()]["index_right"].reindex(points.index).to_numpy()
     cell = np.array([None if pd.isna(i) else ids.iloc[int(i)] for i in first], dtype=object)
     return cell, gpd.GeoSeries(polygons.geometry.to_numpy(), index=ids.to_numpy(), crs=WGS84)
 
 
-def assign_cells(grid: gpd.GeoDataFrame, spec: GridConfig, tiles_crs: str) -> tuple[np.ndarray, gpd.GeoSeries]:
+def assign_cells(grid: gpd.GeoDataFrame, spec: GridConfig,
+                 tiles_crs: str) -> tuple[np.ndarray, gpd.GeoSeries]:
     """The cell of every tile, and every cell's footprint.
 
     Args:

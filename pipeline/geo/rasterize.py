@@ -7,8 +7,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
-from rasterio.features import rasterize
-from rasterio.transform import from_origin
+from rasterio.transform import from_origin, rowcol
 
 from pipeline.geo.cog import write_cog
 
@@ -40,11 +39,12 @@ def write_tile_raster(path: Path, grid: gpd.GeoDataFrame, catalog: gpd.GeoDataFr
     """
     crs, transform, width, height = raster_grid(catalog)
     centres = grid.geometry.to_crs(crs).centroid
+    rows, cols = rowcol(transform, centres.x.to_numpy(), centres.y.to_numpy())
+    rows, cols = np.asarray(rows), np.asarray(cols)
+    inside = (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
     bands = np.full((len(columns), height, width), np.nan, dtype=np.float32)
     for band, column in enumerate(columns):
         values = grid[column].to_numpy(dtype=np.float64)
-        ok = np.isfinite(values)
-        if ok.any():
-            bands[band] = rasterize(list(zip(centres[ok], values[ok])), out_shape=(height, width),
-                                    transform=transform, fill=np.nan, dtype="float32")
+        ok = inside & np.isfinite(values)
+        bands[band, rows[ok], cols[ok]] = values[ok]
     write_cog(path, bands, crs, transform, list(columns))

@@ -1,7 +1,9 @@
 """``map.html``: the interactive map (folium / Leaflet).
 
 Layers, each switchable in the layer control: the predicted cells (coloured on the same scale
-as ``map.png``, a tooltip with the value, interval and tile count), the survey clusters (a
+as ``map.png``, a tooltip with the value, interval and tile count; above
+:data:`MAX_VECTOR_CELLS` cells one image instead, without tooltips, so that the page stays
+small), the survey clusters (a
 popup with the observed value, the out-of-fold prediction and the map's value and interval
 there) and the region outline; a colour legend with the units. Leaflet and the background
 tiles are fetched from the web when the page is opened (``report.html`` needs no network).
@@ -17,12 +19,17 @@ import folium
 import geopandas as gpd
 import numpy as np
 from matplotlib import colormaps
-from matplotlib.colors import Normalize, to_hex
+from folium.raster_layers import ImageOverlay
+from matplotlib.colors import LogNorm, Normalize, to_hex
+from matplotlib.ticker import LogLocator, MaxNLocator
+from rasterio.features import rasterize
+from rasterio.transform import from_bounds
 
 from pipeline.outputs.bundle import ExportBundle, metrics_entry
 from pipeline.plots import CMAP, value_norm
 
 PRECISION_DEG = 1e-6
+MAX_VECTOR_CELLS = 20_000  # more cells: one image layer instead of polygons with tooltips
 
 
 def legend(norm: Normalize, caption: str, steps: int = 9) -> branca.colormap.LinearColormap:
@@ -30,8 +37,23 @@ def legend(norm: Normalize, caption: str, steps: int = 9) -> branca.colormap.Lin
     cmap = colormaps[CMAP]
     stops = np.linspace(0.0, 1.0, steps)
     index = [float(norm.inverse(t)) for t in stops]
+    locator = LogLocator(subs=(1.0, 2.0, 5.0)) if isinstance(norm, LogNorm) else MaxNLocator(5)
+    decimals = _legend_decimals(index[0], index[-1])
+    values = {round(float(t), decimals) for t in locator.tick_values(index[0], index[-1])
+              if index[0] <= t <= index[-1]}
+    ticks = sorted(values - {0.0} if isinstance(norm, LogNorm) else values)
     return branca.colormap.LinearColormap([to_hex(cmap(t)) for t in stops], index=index,
-                                          vmin=index[0], vmax=index[-1], caption=caption)
+                                          vmin=index[0], vmax=index[-1], caption=caption,
+                                          tick_labels=ticks or None)
+
+
+def _legend_decimals(low: float, high: float) -> int:
+    """Decimals the legend's d3 (v3) axis prints for a linear scale over [low, high]."""
+    span = max(high - low, 1e-12)
+    step = 10 ** np.floor(np.log10(span / 10))
+    err = 10 / span * step
+    step *= 10 if err <= 0.15 else 5 if err <= 0.35 else 2 if err <= 0.75 else 1
+    return max(0, int(-np.floor(np.log10(step) + 0.01)))
 
 
 def _fmt(value: float) -> str:
@@ -55,6 +77,23 @@ def cells_layer(bundle: ExportBundle, norm: Normalize) -> folium.GeoJson:
                                   "color": f["properties"]["fill"], "weight": 0.3},
         tooltip=folium.GeoJsonTooltip(fields=["cell_id", *columns, "n_tiles"],
                                       aliases=["cell", *columns, "tiles"]))
+
+
+def raster_layer(bundle: ExportBundle, norm: Normalize, max_side_px: int = 2048) -> ImageOverlay:
+    """The cells as one coloured, semi-transparent image (for maps of many cells)."""
+    cells = bundle.cells
+    west, south, east, north = cells.total_bounds
+    width = int(min(max_side_px, max(256, 2 * np.sqrt(len(cells)))))
+    height = max(1, int(round(width * (north - south) / max(east - west, 1e-9))))
+    values = cells[bundle.column].to_numpy(dtype=np.float64)
+    ok = np.isfinite(values)
+    image = rasterize(list(zip(cells.geometry[ok], values[ok])), out_shape=(height, width),
+                      transform=from_bounds(west, south, east, north, width, height),
+                      fill=np.nan, dtype="float32")
+    rgba = colormaps[CMAP](norm(np.nan_to_num(image, nan=float(norm.vmin))), bytes=True)
+    rgba[..., 3] = np.where(np.isfinite(image), 210, 0)
+    return ImageOverlay(rgba, bounds=[[south, west], [north, east]], mercator_project=True,
+                        name=f"predicted {bundle.target}")
 
 
 def cluster_popup(row: gpd.GeoSeries, target: str, coverage: float | None) -> str:
@@ -93,7 +132,8 @@ def web_map(bundle: ExportBundle) -> folium.Map:
     west, south, east, north = bundle.cells.total_bounds
     fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], tiles="OpenStreetMap",
                       control_scale=True)
-    cells_layer(bundle, norm).add_to(fmap)
+    many = len(bundle.cells) > MAX_VECTOR_CELLS
+    (raster_layer(bundle, norm) if many else cells_layer(bundle, norm)).add_to(fmap)
     folium.GeoJson(bundle.outline.to_crs("EPSG:4326").boundary.to_json(), name="region outline",
                    style_function=lambda _: {"color": "black", "weight": 1.5}).add_to(fmap)
     clusters_layer(bundle, norm).add_to(fmap)

@@ -152,3 +152,14 @@ def test_changing_the_grid_reruns_only_export(finished_run, tmp_path, monkeypatc
     cells = gpd.read_parquet(run_dir / "export" / "predictions.parquet")
     assert 30 > len(cells) > 4 and cells["n_tiles"].sum() == 100
     assert set(cells["cell_id"].str.count("_")) == {1}
+
+
+def test_map_html_of_many_cells_uses_one_image_layer(finished_run, tmp_path, monkeypatch):
+    from pipeline.api import load_run
+    from pipeline.outputs import webmap
+
+    monkeypatch.setattr(webmap, "MAX_VECTOR_CELLS", 10)
+    load_run(finished_run).export(["html"], out=tmp_path)
+    text = (tmp_path / "map.html").read_text()
+    assert "L.imageOverlay(" in text and '"tile_r000_c000"' not in text
+    assert text.count("L.circleMarker(") > 50
