@@ -104,30 +104,62 @@ def _read_rows(path: Path, start: int, offsets: np.ndarray, out: np.ndarray,
         os.close(fd)
 
 
-def augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Augmentation that fits overhead imagery: flips, 90° rotations, small colour jitter.
+def dihedral_index(size: int) -> np.ndarray:
+    """Source pixel of every output pixel under the 8 flips/rotations of a square tile.
 
-    Each tile is mirrored with probability 1/2, rotated by k·90° (k uniform in 0..3) and each
-    band scaled by a factor in [0.93, 1.07]. Rotations are done with a transpose and flips
-    (rot90 by k: transpose when k is odd, flip rows when k is 1 or 2, columns when 2 or 3).
+    Returns:
+        int32 (8, size * size); row ``4 * flip + k`` maps output pixel ``y * size + x`` of
+        ``rot90(flip_left_right(tile) if flip else tile, k)`` (counter-clockwise, as
+        ``tf.image.rot90``) to its pixel in ``tile``.
+    """
+    base = np.arange(size * size, dtype=np.int32).reshape(size, size)
+    return np.stack([np.rot90(base[:, ::-1] if flip else base, k).ravel()
+                     for flip in (0, 1) for k in range(4)])
+
+
+def flip_rotate(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Mirror each tile with probability 1/2, then rotate it by k·90° (k uniform in 0..3).
+
+    One gather per batch through :func:`dihedral_index`; any dtype (uint8 tiles are cheapest).
+
+    Args:
+        images: (batch, h, w, bands) with h == w.
+        seed: int64 (2,), stateless seed.
+    """
+    shape = tf.shape(images)
+    n, size, bands = shape[0], images.shape[1], shape[3]
+    s_flip, s_rot = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    flip = tf.cast(tf.random.stateless_uniform([n], s_flip) < 0.5, tf.int32)
+    k = tf.random.stateless_uniform([n], s_rot, 0, 4, dtype=tf.int32)
+    index = tf.gather(tf.constant(dihedral_index(size)), 4 * flip + k)
+    pixels = tf.gather(tf.reshape(images, [n, -1, bands]), index, batch_dims=1)
+    return tf.reshape(pixels, shape)
+
+
+def colour_jitter(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Scale each band of each tile by a factor in [0.93, 1.07]; clip to 255.
+
+    Args:
+        images: float32 (batch, h, w, bands), raw 0..255 values.
+        seed: int64 (2,), stateless seed.
+    """
+    shape = tf.shape(images)
+    jitter = tf.random.stateless_uniform([shape[0], 1, 1, shape[3]], seed, 0.93, 1.07)
+    return tf.minimum(images * jitter, 255.0)
+
+
+def augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+    """Augmentation that fits overhead imagery: :func:`flip_rotate`, then :func:`colour_jitter`.
 
     Args:
         images: float32 (batch, h, w, bands) with h == w, raw 0..255 values.
         seed: int64 (2,), the stateless seed of this batch.
 
     Returns:
-        float32, the same shape, values clipped to 0..255.
+        float32, the same shape, values in 0..255.
     """
-    n, bands = tf.shape(images)[0], tf.shape(images)[3]
-    s_flip, s_rot, s_col = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-    flip = tf.random.stateless_uniform([n, 1, 1, 1], s_flip) < 0.5
-    images = tf.where(flip, tf.reverse(images, axis=[2]), images)
-    k = tf.reshape(tf.random.stateless_uniform([n], s_rot, 0, 4, dtype=tf.int32), [n, 1, 1, 1])
-    images = tf.where(k % 2 == 1, tf.transpose(images, [0, 2, 1, 3]), images)
-    images = tf.where((k == 1) | (k == 2), tf.reverse(images, axis=[1]), images)
-    images = tf.where(k >= 2, tf.reverse(images, axis=[2]), images)
-    jitter = tf.random.stateless_uniform([n, 1, 1, bands], s_col, 0.93, 1.07)
-    return tf.clip_by_value(images * jitter, 0.0, 255.0)
+    s_geometry, s_colour = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    return colour_jitter(flip_rotate(images, s_geometry), s_colour)
 
 
 def epoch_order(n: int, batch_size: int, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarray]:
@@ -150,11 +182,12 @@ def tile_dataset(cache: TileCache, shards: np.ndarray, offsets: np.ndarray,
                  shuffle_seed: int | None = None, epoch: int = 0) -> tf.data.Dataset:
     """Batches of float32 tiles (batch, input_px, input_px, bands), with labels if given.
 
-    Tiles are read in batches from the cache (``tf.numpy_function``, uint8), cast, augmented
-    (when shuffled) at the cache's size, resized to ``input_px`` (bilinear) and prefetched, so
-    reading overlaps compute. With ``shuffle_seed``, the dataset is one training epoch: its
-    order and augmentation are a pure function of ``(shuffle_seed, epoch)``; call it once per
-    epoch. Without, tiles come in the given order, unaugmented.
+    Tiles are read in batches from the cache (``tf.numpy_function``, uint8), flipped and rotated
+    (when shuffled) as uint8, resized to ``input_px`` (bilinear, to float32), colour-jittered
+    (when shuffled) and prefetched, with parallel map calls, so reading overlaps compute. With
+    ``shuffle_seed``, the dataset is one training epoch: its order and augmentation are a pure
+    function of ``(shuffle_seed, epoch)``; call it once per epoch. Without, tiles come in the
+    given order, unaugmented.
     """
     _, (_, size, _, bands) = cache.layout(int(shards[0]))
 
@@ -162,12 +195,18 @@ def tile_dataset(cache: TileCache, shards: np.ndarray, offsets: np.ndarray,
         return cache.take(shards[idx], offsets[idx])
 
     def read(idx: tf.Tensor) -> tf.Tensor:
-        images = tf.numpy_function(load, [idx], tf.uint8, stateful=False)
-        images.set_shape([None, size, size, bands])
-        return tf.cast(images, tf.float32)
+        tiles = tf.numpy_function(load, [idx], tf.uint8, stateful=False)
+        tiles.set_shape([None, size, size, bands])
+        return tiles
 
-    def resize(images: tf.Tensor) -> tf.Tensor:
-        return images if size == input_px else tf.image.resize(images, (input_px, input_px))
+    def resize(tiles: tf.Tensor) -> tf.Tensor:  # uint8 in, float32 out
+        if size == input_px:
+            return tf.cast(tiles, tf.float32)
+        return tf.image.resize(tiles, (input_px, input_px))
+
+    def augmented(idx: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
+        s_geometry, s_colour = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        return colour_jitter(resize(flip_rotate(read(idx), s_geometry)), s_colour)
 
     parallel = tf.data.AUTOTUNE
     if shuffle_seed is None:
@@ -177,7 +216,7 @@ def tile_dataset(cache: TileCache, shards: np.ndarray, offsets: np.ndarray,
         order, seeds = epoch_order(len(shards), batch_size, shuffle_seed, epoch)
         ds = tf.data.Dataset.zip(tf.data.Dataset.from_tensor_slices(order).batch(batch_size),
                                  tf.data.Dataset.from_tensor_slices(seeds))
-        ds = ds.map(lambda i, s: (i, resize(augment(read(i), s))), num_parallel_calls=parallel)
+        ds = ds.map(lambda i, s: (i, augmented(i, s)), num_parallel_calls=parallel)
     if labels is None:
         return ds.map(lambda i, images: images).prefetch(parallel)
     label_t = tf.constant(labels, dtype=tf.int64)

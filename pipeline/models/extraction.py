@@ -99,9 +99,10 @@ def compile_forward(extractor: keras.Model, tile_px: int, bands: int) -> Forward
 
     @tf.function(input_signature=[spec])
     def forward(tiles: tf.Tensor) -> tf.Tensor:
-        images = tf.cast(tiles, tf.float32)
-        if tile_px != input_px:
-            images = tf.image.resize(images, (input_px, input_px))
+        if tile_px == input_px:
+            images = tf.cast(tiles, tf.float32)
+        else:  # resizing from uint8 is faster than casting first, and gives float32
+            images = tf.image.resize(tiles, (input_px, input_px))
         return tf.cast(extractor(images, training=False), tf.float32)
 
     def call(tiles: np.ndarray) -> np.ndarray:

@@ -1,63 +1,155 @@
-"""extract: the fine-tuned network's feature vector for every tile.
+"""extract: the feature vector of every tile, from the fine-tuned or the ImageNet-only network.
 
-Inputs: ``train/model.keras``; ``ingest/tiles.parquet`` + ``ingest/cache/``.
+Inputs: ``ingest/tiles.parquet`` + ``ingest/cache/``; ``train/model.keras`` (``features.mode:
+finetuned``, the default) or the backbone's ImageNet weights (``features.mode: frozen``:
+``model.backbone`` / ``model.weights`` / ``model.input_size_px``, never fine-tuned).
 Outputs (``extract/``):
     features.npy   float32 (n_tiles, feature_dim), row i = tile i of the catalog; written
-                   through a memory map, so memory is bounded by the batch size.
+                   through a memory map, batch by batch, so memory is bounded by the batch size.
     index.parquet  row, tile_id, lon, lat (tile centroid, WGS84).
+
+Work is split by cache shard (``ctx.executor.map``, so it runs on Dask too). ``features.npy`` is
+filled in ``run_dir/.resume/extract/<key>/`` (see :mod:`pipeline.stages.resume`), where a marker
+file is written after each finished shard; a killed extract continues with the shards that have
+no marker, and the finished array is moved into ``extract/`` at the end.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
-import keras
 import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.models import feature_model
-from pipeline.models.datasets import TileCache, tile_dataset
+from pipeline.models import get_backbone, resolve_weights
+from pipeline.models.datasets import TileCache
+from pipeline.models.extraction import (
+    FeatureSource,
+    finetuned_source,
+    forward_for,
+    frozen_source,
+    stream_features,
+)
 from pipeline.stages.context import StageContext
+from pipeline.stages.resume import close_resume_dir, open_resume_dir
 
 NAME = "extract"
-VERSION = 1
+VERSION = 2
 INPUTS = ("ingest", "train")
 OUTPUTS = ("features.npy", "index.parquet")
-CONFIG = ("features",)
+CONFIG = ("features", "model")
+CATALOG_COLUMNS = ["tile_id", "lon", "lat", "shard", "offset"]
 
 
 def input_files(config: Config) -> list[Path]:
-    return []
+    weights = config.model.weights
+    frozen = config.features.mode == "frozen"
+    return [Path(weights)] if frozen and weights not in ("imagenet", "none") else []
 
 
-def load_model(path: Path) -> keras.Model:
-    """Load a saved classifier without executing arbitrary code (``safe_mode``)."""
-    return keras.saving.load_model(path, safe_mode=True)
+@dataclass(frozen=True)
+class ShardJob:
+    """One cache shard's extraction, as sent to a worker.
+
+    Attributes:
+        shard: The cache shard.
+        rows: Catalog rows (= rows of ``features``) of the shard's tiles, int (n,).
+        offsets: Their positions in the shard file, int (n,).
+        cache_dir: The ``ingest/cache`` folder.
+        features: The ``.npy`` file the rows are written into.
+        done: Marker file written once the shard's rows are on disk.
+        source: The network computing the features.
+        batch_size: Tiles per forward pass.
+    """
+
+    shard: int
+    rows: np.ndarray
+    offsets: np.ndarray
+    cache_dir: Path
+    features: Path
+    done: Path
+    source: FeatureSource
+    batch_size: int
+
+
+def extract_shard(job: ShardJob) -> int:
+    """Write one shard's features into their rows of ``job.features``; returns tiles written.
+
+    A shard whose marker exists is skipped (0 is returned), so the work resumes by shard.
+    """
+    if job.done.exists():
+        return 0
+    forward, _ = forward_for(job.source)
+    features = np.load(job.features, mmap_mode="r+")
+    shards = np.full(len(job.rows), job.shard)
+    for start, values in stream_features(forward, TileCache(job.cache_dir), shards, job.offsets,
+                                         job.batch_size):
+        features[job.rows[start:start + len(values)]] = values
+    features.flush()
+    del features  # unmap: the touched pages leave this process's resident memory
+    job.done.touch()
+    return len(job.rows)
+
+
+def open_features(path: Path, n_tiles: int, dim: int) -> None:
+    """Create ``path`` as a float32 (n_tiles, dim) ``.npy`` unless it already is one (resume)."""
+    if path.exists():
+        existing = np.load(path, mmap_mode="r")
+        if existing.shape == (n_tiles, dim) and existing.dtype == np.float32:
+            return
+    np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n_tiles, dim)).flush()
+
+
+def feature_source(ctx: StageContext, tile_px: int, bands: int) -> FeatureSource:
+    """The network ``features.mode`` asks for (weights resolved now, so errors come early)."""
+    if ctx.config.features.mode == "finetuned":
+        return finetuned_source(ctx.input("train", "model.keras"), tile_px, bands)
+    cfg = ctx.config.model
+    weights = resolve_weights(get_backbone(cfg.backbone), cfg.weights, cfg.input_size_px,
+                              cfg.weights_dir)
+    ctx.log.info("frozen ImageNet features: backbone %s, weights %s", cfg.backbone,
+                 weights or "random init (weights: none)")
+    return frozen_source(cfg.backbone, weights, cfg.input_size_px, tile_px, bands,
+                         ctx.config.seed)
+
+
+def shard_jobs(catalog: pd.DataFrame, cache_dir: Path, work: Path, source: FeatureSource,
+               batch_size: int) -> list[ShardJob]:
+    """One job per cache shard, in shard order."""
+    shards = catalog["shard"].to_numpy()
+    jobs = []
+    for shard in np.unique(shards):
+        rows = np.flatnonzero(shards == shard)
+        jobs.append(ShardJob(int(shard), rows, catalog["offset"].to_numpy()[rows], cache_dir,
+                             work / "features.npy", work / "done" / f"shard_{shard:05d}", source,
+                             batch_size))
+    return jobs
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    catalog = gpd.read_parquet(ctx.input("ingest", "tiles.parquet"))
-    model = load_model(ctx.input("train", "model.keras"))
-    extractor = feature_model(model)
-    input_px = int(model.inputs[0].shape[1])
-    dim = int(extractor.outputs[0].shape[-1])
-    features = np.lib.format.open_memmap(ctx.out / "features.npy", mode="w+",
-                                         dtype=np.float32, shape=(len(catalog), dim))
-    batch = ctx.config.features.batch_size
-    data = tile_dataset(TileCache(ctx.input("ingest", "cache")), catalog["shard"].to_numpy(),
-                        catalog["offset"].to_numpy(), None, batch, input_px)
-    start = 0
-    total = -(-len(catalog) // batch)
-    for images in ctx.bar(data, total=total, desc="extract features"):
-        out = extractor(images, training=False).numpy()
-        features[start:start + len(out)] = out
-        start += len(out)
-    features.flush()
-    del features
-    pd.DataFrame({"row": np.arange(len(catalog)), "tile_id": catalog["tile_id"],
-                  "lon": catalog["lon"], "lat": catalog["lat"]}).to_parquet(
-        ctx.out / "index.parquet", index=False)
-    return {"tiles": len(catalog), "feature_dim": dim}
+    catalog = pd.read_parquet(ctx.input("ingest", "tiles.parquet"), columns=CATALOG_COLUMNS)
+    cache_dir = ctx.input("ingest", "cache")
+    _, (_, tile_px, _, bands) = TileCache(cache_dir).layout(int(catalog["shard"].iloc[0]))
+    source = feature_source(ctx, tile_px, bands)
+    _, dim = forward_for(source)
+    upstream = [ctx.input("ingest", "tiles.parquet"), cache_dir,
+                *[p for p in (source.model_path, source.weights_path) if p is not None]]
+    work = open_resume_dir(ctx, sys.modules[__name__], upstream)
+    (work / "done").mkdir(exist_ok=True)
+    open_features(work / "features.npy", len(catalog), dim)
+    jobs = shard_jobs(catalog, cache_dir, work, source, ctx.config.features.batch_size)
+    finished = sum(job.done.exists() for job in jobs)
+    if finished:
+        ctx.log.info("resuming extract: %d of %d shard(s) already done", finished, len(jobs))
+    ctx.executor.map(extract_shard, jobs, desc="extract features")
+    os.replace(work / "features.npy", ctx.out / "features.npy")
+    catalog[["tile_id", "lon", "lat"]].assign(row=np.arange(len(catalog)))[
+        ["row", "tile_id", "lon", "lat"]].to_parquet(ctx.out / "index.parquet", index=False)
+    close_resume_dir(work)
+    return {"tiles": len(catalog), "feature_dim": dim, "mode": ctx.config.features.mode,
+            "shards_resumed": finished}

@@ -1,30 +1,44 @@
 """train: fine-tune an ImageNet backbone to predict the nightlight class of each tile.
 
-Inputs: ``ingest/tiles.parquet`` + ``ingest/cache/``, ``label/labels.parquet``; the backbone's
+Inputs: ``ingest/tiles.parquet`` + ``ingest/cache/``, ``label/labels.parquet`` (the tiles with
+``label >= 0`` and ``train_ok``) and ``label/bins.json``; the backbone's
 weights (``model.weights``: imagenet | none | path, resolved through ``model.weights_dir``, the
 Keras cache, then a download).
 Outputs (``train/``):
     model.keras   the classifier; takes raw 0..255 pixels (preprocessing is in the graph);
                   its layer ``features`` is the feature layer that ``extract`` uses.
-    history.csv   per epoch: loss, accuracy, val_loss, val_accuracy (and phase).
+    history.csv   one row per epoch (1-based): epoch, phase, loss, accuracy, val_loss,
+                  val_accuracy.
     metrics.json  validation accuracy, per-class accuracy, confusion matrix, class weights,
-                  the weights file used, tile counts.
+                  epochs run, whether early stopping ended training, the weights file used,
+                  tile counts.
+    tensorboard/  TensorBoard event files, runs ``train`` and ``validation`` (epoch_loss,
+                  epoch_accuracy per epoch).
 
-Recipe (Keras transfer learning): backbone frozen while the new head trains, then the top
-``model.unfreeze_layers`` layers unfrozen (BatchNorm kept frozen) at a lower learning rate.
-Class weights balance the skewed nightlight classes. The validation tiles are whole spatial
-blocks of ``model.validation_block_km``, so validation measures more than memorised places.
+Recipe (Keras transfer learning, :mod:`pipeline.models.training`): backbone frozen while the new
+head trains, then the top ``model.unfreeze_layers`` layers unfrozen (BatchNorm kept frozen) at a
+lower learning rate, with early stopping on validation loss. Class weights balance the skewed
+nightlight classes. Tiles are augmented (flips, 90° rotations, colour jitter). The validation
+tiles are whole spatial blocks of ``model.validation_block_km``, so validation measures more
+than memorised places.
+
+Every epoch is checkpointed (model, optimizer, early-stopping state) in
+``run_dir/.resume/train/<key>/`` (see :mod:`pipeline.stages.resume`); a killed training resumes
+after its last completed epoch and ends with the weights an uninterrupted one would have.
+The devices are found at run time (:mod:`pipeline.models.devices`): CPU (deterministic for a
+seed), one GPU or several GPUs (MirroredStrategy), mixed precision on GPUs.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import keras
-import tensorflow as tf
 import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix
@@ -34,17 +48,21 @@ from sklearn.utils.class_weight import compute_class_weight
 from pipeline.config import Config, ModelConfig
 from pipeline.errors import InputDataError
 from pipeline.geo.blocks import block_ids
-from pipeline.models import (
-    build_classifier,
-    get_backbone,
-    resolve_weights,
-    set_backbone_trainable,
-)
+from pipeline.models import build_classifier, get_backbone, resolve_weights
 from pipeline.models.datasets import TileCache, tile_dataset
+from pipeline.models.devices import detect_devices, training_devices
+from pipeline.models.training import (
+    Checkpoints,
+    TrainState,
+    epoch_plan,
+    fit_epochs,
+    write_scalars,
+)
 from pipeline.stages.context import StageContext
+from pipeline.stages.resume import close_resume_dir, open_resume_dir
 
 NAME = "train"
-VERSION = 1
+VERSION = 2
 INPUTS = ("ingest", "label")
 OUTPUTS = ("model.keras", "history.csv", "metrics.json")
 CONFIG = ("model",)
@@ -67,16 +85,6 @@ def split_train_val(table: pd.DataFrame, cfg: ModelConfig, seed: int) -> tuple[n
     return next(splitter.split(table, groups=groups))
 
 
-def _fit(model: keras.Model, train: Any, val: Any, lr: float, epochs: tuple[int, int],
-         class_weight: dict[int, float], callbacks: list[Any]) -> None:
-    if epochs[1] <= epochs[0]:
-        return
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
-    model.fit(train, validation_data=val, initial_epoch=epochs[0], epochs=epochs[1],
-              class_weight=class_weight, callbacks=callbacks, shuffle=False, verbose=0)
-
-
 def evaluate(model: keras.Model, val: Any, y_val: np.ndarray, n_classes: int) -> dict[str, Any]:
     """Validation accuracy, per-class accuracy (recall) and the confusion matrix."""
     pred = np.argmax(model.predict(val, verbose=0), axis=1)
@@ -95,66 +103,98 @@ def balanced_class_weight(y: np.ndarray) -> dict[int, float]:
 
 
 def labelled_tiles(ctx: StageContext) -> tuple[pd.DataFrame, int]:
-    """Catalog rows of the tiles that have a nightlight class, and the number of classes."""
+    """Catalog rows of the tiles that have a nightlight class and that ``label`` put in the
+    training set (``train_ok``, after dark-class balancing), and the number of classes."""
     catalog = gpd.read_parquet(ctx.input("ingest", "tiles.parquet"))
     labels = pd.read_parquet(ctx.input("label", "labels.parquet"))
     n_classes = int(json.loads(ctx.input("label", "bins.json").read_text())["n_classes"])
+    keep = labels["label"].to_numpy() >= 0
+    if "train_ok" in labels:
+        keep &= labels["train_ok"].to_numpy(dtype=bool)
     table = catalog.assign(label=labels["label"].to_numpy())
-    return table[table["label"] >= 0].reset_index(drop=True), n_classes
+    return table[keep].reset_index(drop=True), n_classes
 
 
-def epoch_logger(log: Any, total: int) -> keras.callbacks.Callback:
-    """Logs one line per epoch (console and run.log): loss and accuracy, train and validation."""
-
-    def on_epoch_end(epoch: int, logs: dict[str, float] | None = None) -> None:
-        values = " ".join(f"{k} {v:.4f}" for k, v in sorted((logs or {}).items())
-                          if k != "learning_rate")
-        log.info("epoch %d/%d: %s", epoch + 1, total, values)
-
-    return keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+def upstream_files(ctx: StageContext) -> list[Path]:
+    """The upstream artifacts train reads (they key its resume folder)."""
+    return [ctx.input("ingest", "tiles.parquet"), ctx.input("ingest", "cache"),
+            ctx.input("label", "labels.parquet"), ctx.input("label", "bins.json")]
 
 
-def train_two_phases(model: keras.Model, cfg: ModelConfig, train: Any, val: Any,
-                     class_weight: dict[int, float], history: Path, log: Any) -> None:
-    """Head only (backbone frozen), then the top layers unfrozen at a lower learning rate."""
-    progress = epoch_logger(log, cfg.head_epochs + cfg.finetune_epochs)
-    csv = keras.callbacks.CSVLogger(str(history), append=True)
-    set_backbone_trainable(model, 0)
-    _fit(model, train, val, cfg.learning_rate, (0, cfg.head_epochs), class_weight, [csv, progress])
-    if cfg.unfreeze_layers and cfg.finetune_epochs:
-        set_backbone_trainable(model, cfg.unfreeze_layers)
-        stop = keras.callbacks.EarlyStopping(patience=2, restore_best_weights=True)
-        _fit(model, train, val, cfg.finetune_learning_rate,
-             (cfg.head_epochs, cfg.head_epochs + cfg.finetune_epochs), class_weight,
-             [csv, progress, stop])
-    if not history.exists():
-        pd.DataFrame(columns=["epoch", "accuracy", "loss"]).to_csv(history, index=False)
+def epoch_reporter(ctx: StageContext, total: int, tensorboard: Path) -> Any:
+    """Called after each epoch: one log line (console and run.log) and TensorBoard scalars."""
+
+    def report(state: TrainState) -> None:
+        row = state.history[-1]
+        values = " ".join(f"{k} {v:.4f}" for k, v in sorted(row.items()) if isinstance(v, float))
+        ctx.log.info("epoch %d/%d (%s): %s", row["epoch"], total, row["phase"], values)
+        write_scalars(tensorboard, row)
+
+    return report
+
+
+def train_model(ctx: StageContext, table: pd.DataFrame, n_classes: int, weights: Path | None,
+                split: tuple[np.ndarray, np.ndarray], work: Path) -> tuple[Any, TrainState, Any]:
+    """Build (or resume) and train the classifier; returns (model, state, validation batches)."""
+    cfg, seed = ctx.config.model, ctx.config.seed
+    train_rows, val_rows = split
+    cache = TileCache(ctx.input("ingest", "cache"))
+    shards, offsets, y = (table[c].to_numpy() for c in ("shard", "offset", "label"))
+    bands = cache.layout(int(shards[0]))[1][-1]
+    plan = epoch_plan(cfg.head_epochs, cfg.finetune_epochs, cfg.unfreeze_layers,
+                      cfg.learning_rate, cfg.finetune_learning_rate)
+    devices = detect_devices()
+    ctx.log.info("training on %s", devices.describe())
+
+    def build() -> Any:
+        return build_classifier(cfg.backbone, cfg.input_size_px, bands, n_classes, weights,
+                                dropout=cfg.dropout, seed=seed)
+
+    def train_data(epoch: int) -> Any:
+        return tile_dataset(cache, shards[train_rows], offsets[train_rows], y[train_rows],
+                            cfg.batch_size, cfg.input_size_px, shuffle_seed=seed, epoch=epoch)
+
+    val = tile_dataset(cache, shards[val_rows], offsets[val_rows], y[val_rows],
+                       cfg.batch_size, cfg.input_size_px)
+    checkpoints = Checkpoints(work / "checkpoints")
+    if checkpoints.completed():
+        ctx.log.info("resuming training after epoch %d of %d from the checkpoint in %s",
+                     checkpoints.completed(), len(plan), work)
+    with training_devices(devices, seed):
+        model, state = fit_epochs(build, plan, train_data, val,
+                                  balanced_class_weight(y[train_rows]), checkpoints,
+                                  epoch_reporter(ctx, len(plan), work / "tensorboard"))
+    return model, state, val
+
+
+def write_history(history: list[dict[str, Any]], path: Path) -> None:
+    """``history.csv``: one row per epoch (1-based), its phase, loss and accuracy, train and val."""
+    columns = ["epoch", "phase", "loss", "accuracy", "val_loss", "val_accuracy"]
+    frame = pd.DataFrame(history)
+    frame.reindex(columns=[*columns, *[c for c in frame.columns if c not in columns]]).to_csv(
+        path, index=False)
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
     cfg, seed = ctx.config.model, ctx.config.seed
     table, n_classes = labelled_tiles(ctx)
-    train_rows, val_rows = split_train_val(table, cfg, seed)
+    split = split_train_val(table, cfg, seed)
     weights = resolve_weights(get_backbone(cfg.backbone), cfg.weights, cfg.input_size_px,
                               cfg.weights_dir)
     ctx.log.info("backbone %s, weights %s", cfg.backbone, weights or "random init (weights: none)")
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-    cache = TileCache(ctx.input("ingest", "cache"))
-    shards, offsets, y = (table[c].to_numpy() for c in ("shard", "offset", "label"))
-    train = tile_dataset(cache, shards[train_rows], offsets[train_rows], y[train_rows],
-                         cfg.batch_size, cfg.input_size_px, shuffle_seed=seed)
-    val = tile_dataset(cache, shards[val_rows], offsets[val_rows], y[val_rows],
-                       cfg.batch_size, cfg.input_size_px)
-    bands = cache.take(shards[:1], offsets[:1]).shape[-1]
-    model = build_classifier(cfg.backbone, cfg.input_size_px, bands, n_classes, weights,
-                             dropout=cfg.dropout, seed=seed)
-    class_weight = balanced_class_weight(y[train_rows])
-    train_two_phases(model, cfg, train, val, class_weight, ctx.out / "history.csv", ctx.log)
+    work = open_resume_dir(ctx, sys.modules[__name__], upstream_files(ctx))
+    model, state, val = train_model(ctx, table, n_classes, weights, split, work)
     model.save(ctx.out / "model.keras")
-    metrics = {**evaluate(model, val, y[val_rows], n_classes),
-               "n_train": len(train_rows), "n_val": len(val_rows), "class_weight": class_weight,
+    write_history(state.history, ctx.out / "history.csv")
+    y_val = table["label"].to_numpy()[split[1]]
+    metrics = {**evaluate(model, val, y_val, n_classes),
+               "n_train": len(split[0]), "n_val": len(split[1]),
+               "epochs": state.epoch, "early_stopped": state.stopped,
+               "class_weight": balanced_class_weight(table["label"].to_numpy()[split[0]]),
                "backbone": cfg.backbone, "weights": str(weights) if weights else "none"}
     (ctx.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    return {"train_tiles": len(train_rows), "val_tiles": len(val_rows),
+    if (work / "tensorboard").exists():
+        shutil.move(work / "tensorboard", ctx.out / "tensorboard")
+    close_resume_dir(work)
+    return {"train_tiles": len(split[0]), "val_tiles": len(split[1]),
             "val_accuracy": round(metrics["val_accuracy"], 4)}

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 
 from pipeline.errors import MissingArtifactError
-from pipeline.models.datasets import TileCache, augment, epoch_order, tile_dataset
+from pipeline.models.datasets import TileCache, augment, epoch_order, flip_rotate, tile_dataset
 
 
 def write_cache(folder: Path, n_shards: int = 3, per_shard: int = 7, px: int = 8,
@@ -48,17 +48,18 @@ def test_non_uint8_cache_is_refused(tmp_path: Path) -> None:
         TileCache(tmp_path).take(np.array([0]), np.array([0]))
 
 
-def _reference_augment(images: tf.Tensor, seed: tf.Tensor) -> np.ndarray:
-    """The same draws applied with tf.image.rot90, image by image."""
+def _reference_augment(images: tf.Tensor, seed: tf.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """The same draws applied with numpy flips and tf.image.rot90, image by image."""
     n, bands = images.shape[0], images.shape[3]
-    s_flip, s_rot, s_col = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
-    flip = tf.random.stateless_uniform([n, 1, 1, 1], s_flip).numpy() < 0.5
+    s_geometry, s_colour = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    s_flip, s_rot = tf.unstack(tf.random.experimental.stateless_split(s_geometry, 2))
+    flip = tf.random.stateless_uniform([n], s_flip).numpy() < 0.5
     k = tf.random.stateless_uniform([n], s_rot, 0, 4, dtype=tf.int32).numpy()
-    jitter = tf.random.stateless_uniform([n, 1, 1, bands], s_col, 0.93, 1.07).numpy()
+    jitter = tf.random.stateless_uniform([n, 1, 1, bands], s_colour, 0.93, 1.07).numpy()
     out = []
     for i in range(n):
         image = images[i].numpy()
-        image = image[:, ::-1] if flip[i, 0, 0, 0] else image
+        image = image[:, ::-1] if flip[i] else image
         out.append(tf.image.rot90(image, int(k[i])).numpy())
     return np.clip(np.stack(out) * jitter, 0, 255), k
 
@@ -129,3 +130,15 @@ def test_unshuffled_batches_are_the_resized_tiles_in_order(tmp_path: Path) -> No
     got = np.concatenate([x.numpy() for x in data])
     expected = tf.image.resize(tiles[shards, offsets].astype(np.float32), (16, 16)).numpy()
     np.testing.assert_allclose(got, expected, rtol=1e-6)
+
+
+def test_flip_rotate_moves_uint8_pixels_like_float_ones() -> None:
+    tiles = np.random.default_rng(3).integers(0, 256, (16, 8, 8, 3), dtype=np.uint8)
+    seed = tf.constant([7, 8], tf.int64)
+    as_uint8 = flip_rotate(tf.constant(tiles), seed).numpy()
+    as_float = flip_rotate(tf.constant(tiles, tf.float32), seed).numpy()
+    assert as_uint8.dtype == np.uint8
+    np.testing.assert_array_equal(as_uint8, as_float.astype(np.uint8))
+    assert not np.array_equal(as_uint8, tiles)
+    np.testing.assert_array_equal(np.sort(as_uint8.reshape(16, -1), axis=1),
+                                  np.sort(tiles.reshape(16, -1), axis=1))

@@ -1,0 +1,196 @@
+"""The train and extract stages on the tiny world: outputs, determinism, resume after a kill,
+frozen ImageNet features."""
+
+from __future__ import annotations
+
+import json
+import types
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from pipeline.config import load_config, parse_config
+from pipeline.errors import ConfigError, PipelineError
+from pipeline.models import build_classifier, feature_model, get_backbone
+from pipeline.models.training import Checkpoints
+from pipeline.runner import run_pipeline
+from pipeline.stages import extract
+from pipeline.stages.context import StageContext
+from pipeline.stages.resume import RESUME_DIR, close_resume_dir, open_resume_dir, resume_key
+from pipeline.stages.train import split_train_val
+
+MODEL = {"head_epochs": 1, "finetune_epochs": 2}
+
+
+def run_until(config_path: Path, stage: str = "extract") -> None:
+    run_pipeline(load_config(config_path, env={}), until_stage=stage, quiet=True, progress=False)
+
+
+@pytest.fixture(scope="module")
+def reference(make_tiny_config, tmp_path_factory) -> Path:
+    """An uninterrupted run up to extract; returns its run directory."""
+    path = make_tiny_config(tmp_path_factory.mktemp("reference"), model=MODEL)
+    run_until(path)
+    return path.parent / "run"
+
+
+def weights_of(run_dir: Path) -> list[np.ndarray]:
+    return keras.saving.load_model(run_dir / "train" / "model.keras").get_weights()
+
+
+def test_train_writes_history_tensorboard_and_metrics(reference: Path) -> None:
+    history = pd.read_csv(reference / "train" / "history.csv")
+    assert history.columns[:6].tolist() == ["epoch", "phase", "loss", "accuracy", "val_loss",
+                                            "val_accuracy"]
+    assert history["epoch"].tolist()[0] == 1 and history["phase"].iloc[0] == "head"
+    assert set(history["phase"].iloc[1:]) == {"finetune"}
+    metrics = json.loads((reference / "train" / "metrics.json").read_text())
+    cm = np.array(metrics["confusion_matrix"])
+    assert cm.shape == (3, 3) and cm.sum() == metrics["n_val"]
+    np.testing.assert_allclose(metrics["per_class_accuracy"],
+                               cm.diagonal() / np.maximum(cm.sum(axis=1), 1))
+    assert metrics["epochs"] == len(history)
+    for run in ("train", "validation"):
+        assert list((reference / "train" / "tensorboard" / run).glob("events.out.tfevents.*"))
+    assert not (reference / RESUME_DIR).exists()
+
+
+def test_extract_features_are_the_models_feature_layer(reference: Path) -> None:
+    catalog = pd.read_parquet(reference / "ingest" / "tiles.parquet")
+    features = np.load(reference / "extract" / "features.npy")
+    cache = [np.load(p) for p in sorted((reference / "ingest" / "cache").glob("shard_*.npy"))]
+    tiles = np.stack([cache[s][o] for s, o in zip(catalog["shard"], catalog["offset"])])
+    model = feature_model(keras.saving.load_model(reference / "train" / "model.keras"))
+    np.testing.assert_allclose(features, model(tiles.astype(np.float32)).numpy(), rtol=1e-4,
+                               atol=1e-5)
+    index = pd.read_parquet(reference / "extract" / "index.parquet")
+    assert index["tile_id"].tolist() == catalog["tile_id"].tolist()
+    assert index["row"].tolist() == list(range(len(catalog)))
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_train_and_extract_resume_and_match_an_uninterrupted_run(
+        reference, make_tiny_config, tmp_path, monkeypatch) -> None:
+    path = make_tiny_config(tmp_path, model=MODEL)
+    run_dir = tmp_path / "run"
+    original_save = Checkpoints.save
+
+    def save_then_die(self, model, state, is_best):
+        original_save(self, model, state, is_best)
+        if state.epoch == 2:
+            raise Killed("killed after epoch 2")
+
+    monkeypatch.setattr(Checkpoints, "save", save_then_die)
+    with pytest.raises(PipelineError, match="killed after epoch 2"):
+        run_until(path)
+    assert len(list((run_dir / RESUME_DIR / "train").glob("*/checkpoints/state.json"))) == 1
+    monkeypatch.undo()
+
+    original_shard = extract.extract_shard
+
+    def die_on_shard_1(job):
+        if job.shard == 1:
+            raise Killed("killed in shard 1")
+        return original_shard(job)
+
+    monkeypatch.setattr(extract, "extract_shard", die_on_shard_1)
+    with pytest.raises(PipelineError, match="shard 1"):
+        run_until(path)
+    monkeypatch.undo()
+    assert (run_dir / "train" / "model.keras").exists() and not (run_dir / "extract").exists()
+    run_until(path)
+
+    log = (run_dir / "run.log").read_text()
+    assert "resuming training after epoch 2 of 3" in log
+    assert "resuming extract: " in log
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["stages"]["extract"]["counts"]["shards_resumed"] >= 1
+    for a, b in zip(weights_of(run_dir), weights_of(reference), strict=True):
+        np.testing.assert_array_equal(a, b)
+    pd.testing.assert_frame_equal(pd.read_csv(run_dir / "train" / "history.csv"),
+                                  pd.read_csv(reference / "train" / "history.csv"))
+    np.testing.assert_array_equal(np.load(run_dir / "extract" / "features.npy"),
+                                  np.load(reference / "extract" / "features.npy"))
+    assert not (run_dir / RESUME_DIR).exists()
+
+
+def fake_imagenet_weights(path: Path) -> Path:
+    """A seeded random MobileNet 0.25 weights file standing in for the ImageNet one."""
+    backbone = get_backbone("mobilenet_0.25").factory((32, 32, 3), None, None)
+    rng = np.random.default_rng(11)
+    for var in backbone.weights:
+        shape = tuple(var.shape)
+        value = rng.uniform(0.5, 1.5, shape) if "variance" in var.path else rng.normal(0, 0.1, shape)
+        var.assign(value.astype("float32"))
+    backbone.save_weights(path)
+    return path
+
+
+def test_frozen_mode_gives_untrained_backbone_features(make_tiny_config, tmp_path) -> None:
+    weights = fake_imagenet_weights(tmp_path / "fake.weights.h5")
+    path = make_tiny_config(tmp_path, model={**MODEL, "weights": str(weights)},
+                            features={"mode": "frozen"})
+    run_until(path)
+    run_dir = tmp_path / "run"
+    frozen = np.load(run_dir / "extract" / "features.npy")
+    tiles = np.load(run_dir / "ingest" / "cache" / "shard_00000.npy")[:5]
+    backbone = feature_model(build_classifier("mobilenet_0.25", 32, 3, 2, weights))
+    np.testing.assert_allclose(frozen[:5], backbone(tiles.astype(np.float32)).numpy(),
+                               rtol=1e-4, atol=1e-5)
+    path.write_text(path.read_text().replace("mode: frozen", "mode: finetuned"))
+    run_until(path)
+    manifest = json.loads((run_dir / "manifest.json").read_text())["stages"]
+    assert manifest["train"]["status"] == "skipped" and manifest["extract"]["status"] == "done"
+    assert not np.allclose(np.load(run_dir / "extract" / "features.npy")[:5], frozen[:5])
+
+
+def test_features_mode_is_validated(tmp_path) -> None:
+    data = {"name": "t", "run_dir": "r", "features": {"mode": "imagenet"},
+            "data": {"tiles": {"path": "t"}, "nightlights": {"path": "n"},
+                     "survey": {"path": "s", "outcomes": ["y"]}},
+            "regression": {"targets": [{"column": "y"}]}}
+    with pytest.raises(ConfigError, match="features.mode"):
+        parse_config(data, base_dir=tmp_path)
+
+
+def test_validation_holds_out_whole_blocks(make_tiny_config, tmp_path) -> None:
+    config = load_config(make_tiny_config(tmp_path), env={})
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"lon": 35 + rng.uniform(0, 0.1, 400), "lat": -13 + rng.uniform(0, 0.1, 400)})
+    train, val = split_train_val(table, config.model.model_copy(
+        update={"validation_block_km": 2.0}), seed=0)
+    from pipeline.geo.blocks import block_ids
+
+    blocks = block_ids(table["lon"].to_numpy(), table["lat"].to_numpy(), 2.0)
+    assert set(blocks[train]).isdisjoint(blocks[val])
+    assert len(train) + len(val) == 400 and 0.1 < len(val) / 400 < 0.35
+
+
+def test_resume_dir_is_keyed_by_config_and_inputs(make_tiny_config, tmp_path) -> None:
+    config = load_config(make_tiny_config(tmp_path), env={})
+    stage = types.SimpleNamespace(NAME="train", VERSION=1, CONFIG=("model",))
+    source = tmp_path / "input.bin"
+    source.write_bytes(b"a")
+    ctx = StageContext(config, tmp_path / "run", tmp_path / "out", _Log(), None)
+    first = open_resume_dir(ctx, stage, [source])
+    (first / "state.json").write_text("{}")
+    assert open_resume_dir(ctx, stage, [source]) == first and (first / "state.json").exists()
+    other = config.model_copy(update={"model": config.model.model_copy(update={"dropout": 0.5})})
+    changed = StageContext(other, ctx.run_dir, ctx.out, _Log(), None)
+    assert resume_key(changed, stage, [source]) != resume_key(ctx, stage, [source])
+    source.write_bytes(b"ab")
+    second = open_resume_dir(ctx, stage, [source])
+    assert second != first and not first.exists()
+    close_resume_dir(second)
+    assert not (tmp_path / "run" / RESUME_DIR).exists()
+
+
+class _Log:
+    def info(self, *args, **kwargs) -> None:
+        pass
