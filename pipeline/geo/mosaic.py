@@ -46,6 +46,21 @@ def source_kind(path: Path, source: str) -> str:
     return kind
 
 
+def source_files(path: Path) -> list[Path]:
+    """The files a tile source reads: the path itself, plus a VRT's source rasters.
+
+    Used for stage fingerprints, so that editing a file under a VRT reruns ingest.
+    An unreadable VRT gives just its own path (ingest reports the error when it runs).
+    """
+    if path.suffix.lower() != ".vrt" or not path.is_file():
+        return [path]
+    try:
+        with rasterio.open(path) as src:
+            return [Path(f) for f in src.files]
+    except RasterioError:
+        return [path]
+
+
 def grid_windows(width: int, height: int, window_px: int, overlap_px: int = 0) -> list[PixelWindow]:
     """Windows of ``window_px`` covering a ``width`` x ``height`` raster, row by row.
 

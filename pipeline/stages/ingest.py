@@ -18,6 +18,7 @@ Outputs (``ingest/``):
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -35,6 +36,7 @@ from pipeline.geo.mosaic import (
     mosaic_windows,
     read_folder_sample,
     read_overview,
+    source_files,
     source_kind,
     window_id,
 )
@@ -66,7 +68,7 @@ CONFIG = ("data.tiles", "data.survey", "data.shard_size", "data.manifests", "reg
 def input_files(config: Config) -> list[Path]:
     survey = config.data.survey
     extra = [survey.locations] if survey.locations is not None else []
-    return [config.data.tiles.path, survey.path, *extra, *config.data.manifests]
+    return [*source_files(config.data.tiles.path), survey.path, *extra, *config.data.manifests]
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,11 @@ def read_spec(settings: TilesConfig, ranges: Ranges | None) -> ReadSpec:
                     settings.date_tags, settings.year_pattern)
 
 
-def _tile_reads(job: ShardJob, settings: TilesConfig, spec: ReadSpec):  # noqa: ANN202 - generator
-    """(tile_id, path, pixels, meta, error) for each tile of a shard."""
+TileRead = tuple[str, Path, "np.ndarray | None", "TileMeta | None", "str | None"]
+
+
+def _tile_reads(job: ShardJob, settings: TilesConfig, spec: ReadSpec) -> Iterator[TileRead]:
+    """(tile_id, path, pixels, meta, error) for each tile of a shard; error None when read."""
     if not job.windows:
         with many_files_env():
             for path in job.paths:

@@ -9,7 +9,13 @@ from rasterio.windows import Window
 
 from pipeline.config import TilesConfig
 from pipeline.errors import InputDataError
-from pipeline.geo.mosaic import grid_windows, mosaic_windows, read_overview, source_kind
+from pipeline.geo.mosaic import (
+    grid_windows,
+    mosaic_windows,
+    read_overview,
+    source_files,
+    source_kind,
+)
 from pipeline.stages.ingest import ingest_shard, shard_jobs
 
 
@@ -101,6 +107,7 @@ def test_a_vrt_of_two_files_is_cut_across_their_seam(tmp_path, tif_writer):
     vrt = tmp_path / "mosaic.vrt"
     vrt.write_text(VRT.format(bands="\n".join(BAND.format(b=b) for b in (1, 2, 3))))
     assert source_kind(vrt, "auto") == "mosaic"
+    assert source_files(vrt) == [vrt, tmp_path / "left.tif", tmp_path / "right.tif"]
     catalog, _ = ingest_all(settings(vrt, overlap_px=8), tmp_path / "cache")
     assert len(catalog) == 4 * 3
     seam = catalog[(catalog["col_off"] == 24) & (catalog["row_off"] == 0)].iloc[0]
