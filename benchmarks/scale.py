@@ -14,7 +14,7 @@ results read back by index):
 * peak resident memory (``ru_maxrss``) of each worker on 1x and 4x the tiles, each on a fresh
   cluster: memory is bounded by the shard and batch size, so 4x the tiles should not need more.
 
-Usage: ``python benchmarks/scale.py [--tiles 1024] [--shard 128] [--input-px 128]``
+Usage: ``python benchmarks/scale.py [--tiles 2048] [--shard 512] [--input-px 128]``
 (``make bench-scale``). The last line is machine-readable::
 
     RESULT dask_vs_local=<ratio> worker_mem_4x_over_1x=<ratio>
@@ -131,8 +131,8 @@ def dask_run(model_path: Path, blocks: list[Block], out: Path) -> tuple[float, f
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tiles", type=int, default=1024, help="tiles of the 1x run")
-    parser.add_argument("--shard", type=int, default=128, help="tiles per shard")
+    parser.add_argument("--tiles", type=int, default=2048, help="tiles of the 1x run")
+    parser.add_argument("--shard", type=int, default=512, help="tiles per shard (data.shard_size)")
     parser.add_argument("--input-px", type=int, default=128, help="network input size")
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}  load average at start: {os.getloadavg()[0]:.2f}")

@@ -27,6 +27,26 @@ def folder_bytes(path: Path) -> int:
         path.stat().st_size if path.exists() else 0)
 
 
+def rss_bytes() -> int:
+    """This process's resident memory now (Linux ``/proc/self/statm``)."""
+    import os
+
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def catalog_memory_per_tile(path: Path, rows: int = 200_000) -> float:
+    """Resident bytes per catalog row held as a GeoDataFrame (geometries included), measured on
+    ``rows`` rows (the run's catalog repeated), as the driver holds it in ingest and predict."""
+    import geopandas as gpd
+    import pandas as pd
+
+    copies = -(-rows // len(gpd.read_parquet(path)))
+    before = rss_bytes()
+    big = gpd.GeoDataFrame(pd.concat([gpd.read_parquet(path) for _ in range(copies)],
+                                     ignore_index=True))
+    return (rss_bytes() - before) / len(big)
+
+
 def measure(run: Path) -> dict:
     """Seconds and bytes per tile of a finished run."""
     import geopandas as gpd
@@ -36,13 +56,15 @@ def measure(run: Path) -> dict:
     seconds = {s: manifest[s]["seconds"] / manifest[s]["counts"]["tiles"]
                for s in PER_TILE_STAGES if manifest.get(s, {}).get("seconds")}
     catalog = gpd.read_parquet(run / "ingest" / "tiles.parquet")
+    source = sum(Path(p).stat().st_size for p in catalog["path"] if Path(p).is_file())
     stored = {"tile cache": run / "ingest" / "cache", "features": run / "extract" / "features.npy",
               "catalog": run / "ingest" / "tiles.parquet", "predictions": run / "predict" / "grid.parquet"}
     return {
         "run": str(run), "tiles": tiles,
         "seconds_per_tile": seconds,
         "bytes_per_tile": {k: folder_bytes(p) / tiles for k, p in stored.items()},
-        "catalog_memory_bytes_per_tile": int(catalog.memory_usage(deep=True).sum()) / tiles,
+        "source_bytes_per_tile": source / tiles,
+        "catalog_memory_bytes_per_tile": catalog_memory_per_tile(run / "ingest" / "tiles.parquet"),
     }
 
 
@@ -79,12 +101,16 @@ def main() -> None:
         print(f"  {stage:<8} {s * 1000:8.3f} ms/tile")
     for name, b in costs["bytes_per_tile"].items():
         print(f"  {name:<12} {b / 1024:8.2f} KiB/tile on disk")
+    print(f"  input tiles  {costs['source_bytes_per_tile'] / 1024:8.2f} KiB/tile (not counted below)")
     print(f"  catalog in memory {costs['catalog_memory_bytes_per_tile']:.0f} B/tile")
+    missing = [s for s in PER_TILE_STAGES if s not in costs["seconds_per_tile"]]
+    if missing:
+        print(f"  not measured (stage did not run): {', '.join(missing)}")
     print(f"{'region':<20} {'tile':>6} {'tiles':>12} {'storage GB':>11} "
           + " ".join(f"{s + ' h':>10}" for s in costs["seconds_per_tile"]) + f" {'total h':>9}")
     for r in rows:
         print(f"{r['region']:<20} {r['tile_km']:>4} km {r['tiles']:>12,} {r['storage_gb']:>11.1f} "
-              + " ".join(f"{h:>10.1f}" for h in r["hours"].values()) + f" {r['total_hours']:>9.1f}")
+              + " ".join(f"{h:>10.2f}" for h in r["hours"].values()) + f" {r['total_hours']:>9.2f}")
 
 
 if __name__ == "__main__":
