@@ -2,7 +2,7 @@
 
 Alpha is chosen inside each outer training fold only (``RidgeCV``'s efficient leave-one-out on
 that fold), and the preprocessing (fill, log1p of skewed columns, dropping unsupported columns,
-standardising; see :mod:`pipeline.evaluation.preprocess`) is fitted inside the fold too, so no
+clipping to the training range, standardising; see :mod:`pipeline.evaluation.preprocess`) is fitted inside the fold too, so no
 held-out cluster influences the model that predicts it. Models are saved as JSON, never pickled.
 """
 
@@ -41,7 +41,8 @@ class RidgeModel:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RidgeModel:
         if "keep" in data:
-            prep = Preprocessor(*(list(data[k]) for k in ("keep", "fill", "log1p", "mean", "scale")))
+            prep = Preprocessor(*(list(data.get(k, [])) for k in (
+                "keep", "fill", "log1p", "mean", "scale", "low", "high")))
         else:  # saved by VERSION 1 of the fit stage: plain standardisation
             prep = Preprocessor.identity(len(data["mean"]), data["mean"], data["scale"])
         return cls(prep, list(data["coef"]), float(data["intercept"]), float(data["alpha"]))

@@ -10,7 +10,12 @@ always zero) and collinear. Before ridge, on the training rows of a fold:
 3. a column is dropped when it is constant, or when fewer than ``max(3, 1% of rows)`` rows differ
    from its median (a bin that is almost always zero carries no estimable signal, and after
    standardising its few non-zero values would be huge);
-4. the kept columns are standardised (mean 0, sd 1), so one ridge penalty fits all of them.
+4. the kept columns are standardised (mean 0, sd 1), so one ridge penalty fits all of them;
+5. rows transformed later (held-out clusters, map tiles) are first clipped, column by column, to the
+   range the training rows spanned. Without this a column that was nearly constant in training (a
+   feature that rarely fires, with a tiny standard deviation) can be thousands of standard
+   deviations out on one held-out cluster, and a linear model extrapolates it into an absurd
+   prediction; with it, no prediction leaves the range the training design could produce.
 
 Collinearity is left to ridge itself, with a wide alpha grid (1e-3 … 1e6) chosen by leave-one-out
 inside the fold. Held-out rows only ever see the transform fitted on the training rows.
@@ -19,7 +24,7 @@ inside the fold. Held-out rows only ever see the transform fitted on the trainin
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy.stats import skew
@@ -31,9 +36,11 @@ MIN_SUPPORT_ROWS = 3
 
 @dataclass(frozen=True)
 class Preprocessor:
-    """A fitted transform: select ``keep`` columns, fill, log1p where ``log1p``, standardise.
+    """A fitted transform: select ``keep`` columns, fill, log1p, clip to ``low``..``high``,
+    standardise.
 
-    All lists except ``keep`` are aligned with the kept columns.
+    All lists except ``keep`` are aligned with the kept columns; ``low``/``high`` (the training
+    range after log1p) are empty for models saved before clipping existed.
     """
 
     keep: list[int]
@@ -41,6 +48,8 @@ class Preprocessor:
     log1p: list[bool]
     mean: list[float]
     scale: list[float]
+    low: list[float] = field(default_factory=list)
+    high: list[float] = field(default_factory=list)
 
     @classmethod
     def fit(cls, x: np.ndarray, log_skewed: bool = True) -> Preprocessor:
@@ -56,13 +65,16 @@ class Preprocessor:
         enough = support >= max(MIN_SUPPORT_ROWS, int(np.ceil(MIN_SUPPORT_SHARE * len(z))))
         z = z[:, enough]
         return cls(usable[enough].tolist(), fill[enough].tolist(), logs[enough].tolist(),
-                   z.mean(axis=0).tolist(), np.maximum(z.std(axis=0), 1e-12).tolist())
+                   z.mean(axis=0).tolist(), np.maximum(z.std(axis=0), 1e-12).tolist(),
+                   z.min(axis=0).tolist(), z.max(axis=0).tolist())
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         """The standardised design for rows ``x`` (n, d) with the training columns; float64."""
         z = _filled(np.asarray(x, dtype=np.float64)[:, self.keep], np.asarray(self.fill))
         logs = np.asarray(self.log1p, dtype=bool)
         z[:, logs] = np.log1p(np.clip(z[:, logs], 0.0, None))
+        if self.low:
+            z = np.clip(z, np.asarray(self.low), np.asarray(self.high))
         return (z - np.asarray(self.mean)) / np.asarray(self.scale)
 
     def to_dict(self) -> dict[str, list]:
