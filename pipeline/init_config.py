@@ -90,7 +90,9 @@ def inspect_inputs(req: InitRequest) -> Findings:
 
 
 def _rel(path: Path, base: Path) -> str:
-    return Path(os.path.relpath(path.absolute(), base.absolute())).as_posix()
+    """``path`` relative to the config's folder, or absolute when that climbs more than 2 levels."""
+    rel = Path(os.path.relpath(path.absolute(), base.absolute()))
+    return rel.as_posix() if rel.parts[:3].count("..") <= 2 else path.absolute().as_posix()
 
 
 def _v(value: object) -> str:
