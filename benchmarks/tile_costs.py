@@ -1,6 +1,7 @@
 """Per-tile costs measured by a finished run, and what they imply for a country or a continent.
 
-Reads ``manifest.json`` of a run directory (seconds and tile counts of the per-tile stages) and
+Reads ``manifest.json`` of a run directory (seconds and tile counts of the stages whose work
+grows with the tiles: ingest, label, train, extract, predict and any other that counts tiles) and
 its artifacts (bytes per tile of the tile cache, features, catalog and prediction grid; the
 catalog's in-memory size), then projects tiles, storage and compute for the regions of
 ``docs/scaling.md`` at 1 km and 6.7 km tiles, at the run's own per-tile settings.
@@ -16,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-PER_TILE_STAGES = ("ingest", "label", "extract", "predict")
+PER_TILE_STAGES = ("ingest", "label", "extract", "predict")  # sharded through the executor
 # Land areas in km² (World Bank, AG.LND.TOTL.K2, 2021): Malawi, Nigeria, Sub-Saharan Africa.
 REGIONS = {"Malawi": 94_280, "Nigeria": 910_770, "Sub-Saharan Africa": 24_200_000}
 TILE_KM = (1.0, 6.7)
@@ -53,12 +54,16 @@ def measure(run: Path) -> dict:
 
     manifest = json.loads((run / "manifest.json").read_text())["stages"]
     tiles = manifest["ingest"]["counts"]["tiles"]
-    seconds = {s: manifest[s]["seconds"] / manifest[s]["counts"]["tiles"]
-               for s in PER_TILE_STAGES if manifest.get(s, {}).get("seconds")}
+    # every stage whose work grows with the tiles: those that count tiles, and train (per tile
+    # of the catalog, at this run's labelled share and epochs)
+    seconds = {name: entry["seconds"] / tiles for name, entry in manifest.items()
+               if entry.get("seconds") and ("tiles" in (entry.get("counts") or {})
+                                            or name == "train")}
     catalog = gpd.read_parquet(run / "ingest" / "tiles.parquet")
     source = sum(Path(p).stat().st_size for p in catalog["path"] if Path(p).is_file())
-    stored = {"tile cache": run / "ingest" / "cache", "features": run / "extract" / "features.npy",
-              "catalog": run / "ingest" / "tiles.parquet", "predictions": run / "predict" / "grid.parquet"}
+    # folders that grow with the tiles: those of per-tile stages, and export's maps of every cell
+    per_tile = (set(seconds) - {"train"}) | {"export"}
+    stored = {name: run / name for name in manifest if name in per_tile and (run / name).is_dir()}
     return {
         "run": str(run), "tiles": tiles,
         "seconds_per_tile": seconds,
@@ -100,12 +105,13 @@ def main() -> None:
     for stage, s in costs["seconds_per_tile"].items():
         print(f"  {stage:<8} {s * 1000:8.3f} ms/tile")
     for name, b in costs["bytes_per_tile"].items():
-        print(f"  {name:<12} {b / 1024:8.2f} KiB/tile on disk")
+        print(f"  {name + '/':<12} {b / 1024:8.2f} KiB/tile on disk")
     print(f"  input tiles  {costs['source_bytes_per_tile'] / 1024:8.2f} KiB/tile (not counted below)")
     print(f"  catalog in memory {costs['catalog_memory_bytes_per_tile']:.0f} B/tile")
     missing = [s for s in PER_TILE_STAGES if s not in costs["seconds_per_tile"]]
     if missing:
         print(f"  not measured (stage did not run): {', '.join(missing)}")
+    print("  (train: seconds per catalog tile, at this run's labelled share and epochs)")
     print(f"{'region':<20} {'tile':>6} {'tiles':>12} {'storage GB':>11} "
           + " ".join(f"{s + ' h':>10}" for s in costs["seconds_per_tile"]) + f" {'total h':>9}")
     for r in rows:
