@@ -27,13 +27,17 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-# Extraction on the local executor vs a 2-worker Dask LocalCluster; worker memory at 1x/4x tiles.
-bench-scale: install
-	$(BIN)/python benchmarks/scale.py
+# Extract and train throughput vs the pure model rate and fp32 matmul peak; extract memory 1x/4x.
+bench: install
+	$(BIN)/python benchmarks/extract.py
 
 # Ingest of 5,000 generated tiles: tiles/s, ratio to a bare rasterio read, peak memory 1x vs 4x tiles.
 bench-ingest: install
 	$(BIN)/python benchmarks/ingest.py
+
+# Extraction on the local executor vs a 2-worker Dask LocalCluster; worker memory at 1x/4x tiles.
+bench-scale: install
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf runs data/demo

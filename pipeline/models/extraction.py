@@ -78,7 +78,8 @@ def frozen_source(backbone: str, weights_path: Path | None, input_px: int, tile_
 def load_feature_model(source: FeatureSource) -> keras.Model:
     """The model mapping float32 raw pixels at its input size to ``(batch, feature_dim)``."""
     if source.mode == "finetuned":
-        model = keras.saving.load_model(source.model_path, safe_mode=True)
+        # compile=False: extraction needs neither the loss nor the optimizer's saved state
+        model = keras.saving.load_model(source.model_path, safe_mode=True, compile=False)
     elif source.mode == "frozen":
         keras.utils.set_random_seed(source.seed)
         model = build_classifier(str(source.backbone), int(source.input_px), source.bands, 2,

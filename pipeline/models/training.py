@@ -28,6 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pipeline.errors import StageError
 from pipeline.models.classifier import set_backbone_trainable
 
 PATIENCE = 2
@@ -104,8 +105,13 @@ class Checkpoints:
         path = self.folder / STATE_FILE
         if not path.is_file():
             return None, TrainState()
-        state = TrainState(**json.loads(path.read_text()))
-        model = keras.saving.load_model(self.folder / str(state.model_file), safe_mode=True)
+        try:
+            state = TrainState(**json.loads(path.read_text()))
+            model = keras.saving.load_model(self.folder / str(state.model_file), safe_mode=True)
+        except (OSError, ValueError, TypeError) as exc:
+            raise StageError(
+                f"{self.folder}: cannot resume from this training checkpoint ({exc}). Delete "
+                "the folder to train from scratch.") from exc
         for var, value in zip(_rng_variables(model), state.rng_states, strict=True):
             var.assign(np.asarray(value, dtype=var.dtype))
         return model, state

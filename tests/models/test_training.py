@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from pipeline.errors import StageError
 from pipeline.models import build_classifier
 from pipeline.models.devices import plan_devices, training_devices
 from pipeline.models.training import (
@@ -153,3 +154,9 @@ def test_scalars_are_written_for_tensorboard(tmp_path: Path) -> None:
                     assert value.metadata.plugin_data.plugin_name == "scalars"
     assert found == {("train", "epoch_loss", 3): 0.5, ("train", "epoch_accuracy", 3): 0.25,
                      ("validation", "epoch_loss", 3): pytest.approx(0.7)}
+
+
+def test_unreadable_checkpoint_names_the_folder(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text('{"epoch": 1, "model_file": "epoch_0001.keras"}')
+    with pytest.raises(StageError, match=f"{tmp_path}.*Delete the folder"):
+        Checkpoints(tmp_path).load()

@@ -1,0 +1,254 @@
+"""Throughput and memory of feature extraction and training, against the hardware's limits.
+
+One process measures, on generated 64 px tiles (a tile cache written to a temporary folder):
+
+  (a) the feature network's forward pass on in-memory float32 tensors (pure model rate),
+      measured just before and just after (b) and averaged;
+  (b) the extract stage end to end (``pipeline.stages.extract.run``: model load, reading the
+      cache from disk, cast/resize, forward, writing features.npy), tiles/s over the whole stage;
+  (c) the fp32 matrix-multiply peak (4096 x 4096 ``tf.matmul``), FLOP/s;
+
+and the training step rate from the tile cache (the train stage's tf.data pipeline: read,
+augment, resize) against training on in-memory tensors, with the same model and batch size;
+and, in child processes, the peak resident memory (``ru_maxrss``) of the extract stage on 1x and
+4x the tiles. The backbone's FLOPs per tile are counted from its layer shapes (2 x multiply-adds
+of every convolution). The cache was just written, so "disk" reads come from the page cache.
+
+Usage: ``python benchmarks/extract.py [--tiles N] [--backbone mobilenet_0.25] [--input-px 128]``
+(``make bench``). The last line is machine-readable::
+
+    RESULT extract_vs_pure=<b/a> train_vs_inmemory=<ratio> flop_share=<ratio> mem_4x_over_1x=<ratio>
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from pipeline.config import parse_config  # noqa: E402
+from pipeline.models import build_classifier, feature_model, get_backbone, set_backbone_trainable  # noqa: E402
+from pipeline.models.datasets import TileCache, tile_dataset  # noqa: E402
+from pipeline.models.extraction import forward_for  # noqa: E402
+from pipeline.stages import extract  # noqa: E402
+from pipeline.stages.context import StageContext  # noqa: E402
+
+SHARD = 512
+
+
+class InProcess:
+    """The local executor's contract (``map``), without progress bars or records."""
+
+    def map(self, fn, items, desc=""):  # noqa: ANN001, ANN201 - the Executor protocol
+        return [fn(item) for item in items]
+
+
+class Quiet:
+    def info(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        pass
+
+
+def write_world(root: Path, n_tiles: int, tile_px: int, seed: int = 0) -> None:
+    """A run directory with ``ingest/`` (cache of n_tiles uint8 tiles, catalog), shard by shard."""
+    cache = root / "ingest" / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    pool = rng.integers(0, 256, (SHARD, tile_px, tile_px, 3), dtype=np.uint8)
+    for shard, start in enumerate(range(0, n_tiles, SHARD)):
+        count = min(SHARD, n_tiles - start)
+        np.save(cache / f"shard_{shard:05d}.npy", np.roll(pool, shard, axis=1)[:count])
+    rows = np.arange(n_tiles)
+    pd.DataFrame({"tile_id": [f"t{i}" for i in rows], "lon": 35 + rows * 1e-4,
+                  "lat": -13 + rows * 1e-4, "shard": rows // SHARD, "offset": rows % SHARD}
+                 ).to_parquet(root / "ingest" / "tiles.parquet")
+
+
+def save_model(root: Path, backbone: str, input_px: int) -> keras.Model:
+    model = build_classifier(backbone, input_px, 3, 3, None, seed=0)
+    (root / "train").mkdir(parents=True, exist_ok=True)
+    model.save(root / "train" / "model.keras")
+    return model
+
+
+def run_extract(root: Path, batch: int) -> float:
+    """Seconds the extract stage takes on ``root`` (a fresh process-level model cache)."""
+    config = parse_config({
+        "name": "bench", "run_dir": str(root), "features": {"batch_size": batch},
+        "data": {"tiles": {"path": "t"}, "nightlights": {"path": "n"},
+                 "survey": {"path": "s", "outcomes": ["y"]}},
+        "regression": {"targets": [{"column": "y"}]}}, base_dir=root)
+    out = root / ".tmp-extract"
+    out.mkdir(exist_ok=True)
+    forward_for.cache_clear()
+    t0 = time.perf_counter()
+    extract.run(StageContext(config, root, out, Quiet(), InProcess(), progress=False))
+    return time.perf_counter() - t0
+
+
+def timed_rate(step, items_per_step: int, seconds: float) -> float:  # noqa: ANN001
+    """Items per second of ``step()`` over about ``seconds`` (after two warm-up calls)."""
+    step(), step()
+    count, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        step()
+        count += items_per_step
+    return count / (time.perf_counter() - t0)
+
+
+def pure_rate(model: keras.Model, input_px: int, batch: int, seconds: float) -> float:
+    extractor = feature_model(model)
+    forward = tf.function(lambda x: extractor(x, training=False))
+    images = tf.random.uniform((batch, input_px, input_px, 3), 0, 255)
+    return timed_rate(lambda: forward(images).numpy(), batch, seconds)
+
+
+def matmul_peak(n: int = 4096, seconds: float = 5.0) -> float:
+    a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+    mm = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    return timed_rate(lambda: mm().numpy(), 2 * n**3, seconds)
+
+
+def conv_flops(model: keras.Model) -> int:
+    """2 x multiply-adds of every convolution and dense layer of ``model`` (nested models too)."""
+    total = 0
+    for layer in model._flatten_layers(include_self=False, recursive=True):  # noqa: SLF001
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            _, h, w, c = layer.output.shape
+            total += 2 * h * w * c * int(np.prod(layer.kernel_size))
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, c_out = layer.output.shape
+            c_in = layer.input.shape[-1] // layer.groups
+            total += 2 * h * w * c_out * c_in * int(np.prod(layer.kernel_size))
+        elif isinstance(layer, keras.layers.Dense):
+            total += 2 * layer.input.shape[-1] * layer.units
+    return int(total)
+
+
+def train_rates(root: Path, backbone: str, input_px: int, unfreeze: int, n: int,
+                batch: int) -> tuple[float, float]:
+    """Training tiles/s from the tile cache and from in-memory tensors (best of 2 epochs each)."""
+    model = build_classifier(backbone, input_px, 3, 3, None, seed=0)
+    set_backbone_trainable(model, unfreeze)
+    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    labels = np.arange(n) % 3
+    cache = TileCache(root / "ingest" / "cache")
+    shards, offsets = np.arange(n) // SHARD, np.arange(n) % SHARD
+    images = tf.image.resize(cache.take(shards, offsets).astype(np.float32), (input_px,) * 2)
+    memory = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch).prefetch(2)
+
+    def epoch(data) -> float:  # noqa: ANN001
+        t0 = time.perf_counter()
+        model.fit(data, epochs=1, verbose=0)
+        return n / (time.perf_counter() - t0)
+
+    def from_cache(e: int) -> tf.data.Dataset:
+        return tile_dataset(cache, shards, offsets, labels, batch, input_px, shuffle_seed=0,
+                            epoch=e)
+
+    epoch(memory), epoch(from_cache(0))  # build and warm both
+    mem, disk = [], []
+    for e in range(2):
+        mem.append(epoch(memory))
+        disk.append(epoch(from_cache(e + 1)))
+    return max(disk), max(mem)
+
+
+def child_memory(root: Path, batch: int) -> None:
+    """Run extract in this (child) process and print its peak resident memory in KiB."""
+    run_extract(root, batch)
+    print(f"MAXRSS_KIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
+
+
+def peak_memory_kib(root: Path, batch: int) -> int:
+    result = subprocess.run([sys.executable, __file__, "--memory-child", str(root),
+                             "--batch", str(batch)], capture_output=True, text=True, check=True)
+    return int(result.stdout.split("MAXRSS_KIB")[-1].split()[0])
+
+
+def memory_world(root: Path, source: Path, n_tiles: int) -> Path:
+    """A run directory over the first n_tiles of ``source``'s cache, with its model."""
+    (root / "ingest").mkdir(parents=True)
+    (root / "ingest" / "cache").symlink_to(source / "ingest" / "cache")
+    catalog = pd.read_parquet(source / "ingest" / "tiles.parquet").iloc[:n_tiles]
+    catalog.to_parquet(root / "ingest" / "tiles.parquet")
+    (root / "train").mkdir()
+    (root / "train" / "model.keras").symlink_to(source / "train" / "model.keras")
+    return root
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tiles", type=int, default=65536, help="tiles extracted in (b)")
+    parser.add_argument("--backbone", default="mobilenet_0.25")
+    parser.add_argument("--input-px", type=int, default=128)
+    parser.add_argument("--tile-px", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=256, help="features.batch_size")
+    parser.add_argument("--train-tiles", type=int, default=2048)
+    parser.add_argument("--train-batch", type=int, default=64)
+    parser.add_argument("--unfreeze", type=int, default=12)
+    parser.add_argument("--memory-tiles", type=int, default=8192, help="1x of the memory test")
+    parser.add_argument("--seconds", type=float, default=10.0, help="timing of (a), each")
+    parser.add_argument("--matmul-seconds", type=float, default=5.0, help="timing of (c)")
+    parser.add_argument("--memory-child", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        return child_memory(args.memory_child, args.batch)
+    get_backbone(args.backbone)
+    with tempfile.TemporaryDirectory(prefix="bench-extract-") as tmp:
+        report(Path(tmp), args)
+
+
+def report(tmp: Path, args: argparse.Namespace) -> None:
+    root = tmp / "run"
+    n = max(args.tiles, 4 * args.memory_tiles, args.train_tiles)
+    write_world(root, n, args.tile_px)
+    model = save_model(root, args.backbone, args.input_px)
+    print(f"backbone {args.backbone} at {args.input_px} px (tiles {args.tile_px} px), "
+          f"batch {args.batch}; {os.cpu_count()} CPUs; TF {tf.__version__}; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    pure_before = pure_rate(model, args.input_px, args.batch, args.seconds)
+    catalog = pd.read_parquet(root / "ingest" / "tiles.parquet")
+    catalog.iloc[:args.tiles].to_parquet(root / "ingest" / "tiles.parquet")
+    seconds = run_extract(root, args.batch)
+    catalog.to_parquet(root / "ingest" / "tiles.parquet")
+    stage = args.tiles / seconds
+    pure_after = pure_rate(model, args.input_px, args.batch, args.seconds)
+    pure = (pure_before + pure_after) / 2  # (a) around (b), so both see the same machine load
+    peak = matmul_peak(seconds=args.matmul_seconds)
+    flops = conv_flops(feature_model(model))
+    share = pure * flops / peak
+    train_disk, train_mem = train_rates(root, args.backbone, args.input_px, args.unfreeze,
+                                        args.train_tiles, args.train_batch)
+    mem1 = peak_memory_kib(memory_world(tmp / "m1", root, args.memory_tiles), args.batch)
+    mem4 = peak_memory_kib(memory_world(tmp / "m4", root, 4 * args.memory_tiles), args.batch)
+    print(f"(a) pure forward pass     {pure:10.1f} tiles/s  (before (b) {pure_before:.1f}, "
+          f"after {pure_after:.1f})")
+    print(f"(b) extract stage         {stage:10.1f} tiles/s  ({args.tiles} tiles in {seconds:.1f} s)")
+    print(f"    (b)/(a)               {stage / pure:10.3f}")
+    print(f"(c) fp32 matmul peak      {peak / 1e9:10.1f} GFLOP/s")
+    print(f"    backbone FLOPs/tile   {flops / 1e6:10.1f} MFLOP  -> {pure * flops / 1e9:.1f} "
+          f"GFLOP/s in (a), {share:.3f} of (c)")
+    print(f"train from tile cache     {train_disk:10.1f} tiles/s")
+    print(f"train in-memory tensors   {train_mem:10.1f} tiles/s  (ratio {train_disk / train_mem:.3f})")
+    print(f"extract peak RSS          {mem1 / 1024:10.1f} MiB at {args.memory_tiles} tiles, "
+          f"{mem4 / 1024:.1f} MiB at {4 * args.memory_tiles}")
+    print(f"load average now {os.getloadavg()[0]:.2f}")
+    print(f"RESULT extract_vs_pure={stage / pure:.3f} train_vs_inmemory={train_disk / train_mem:.3f} "
+          f"flop_share={share:.3f} mem_4x_over_1x={mem4 / mem1:.3f}")
+
+
+if __name__ == "__main__":
+    main()
