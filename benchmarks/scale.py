@@ -10,11 +10,13 @@ results read back by index):
 
 * throughput, tiles/s, with the local executor (this process, TensorFlow on every core) and with
   a LocalCluster of 2 worker processes x 1 thread on the same cores, on 4x the tiles, after a
-  warm-up that loads the model in every process;
+  warm-up that loads the model in every process; the two alternate ``--repeats`` times and the
+  best run of each counts, so load from other processes on the machine hits both alike; the CPU
+  time per tile (each process's own) shows the work itself, whatever the load;
 * peak resident memory (``ru_maxrss``) of each worker on 1x and 4x the tiles, each on a fresh
   cluster: memory is bounded by the shard and batch size, so 4x the tiles should not need more.
 
-Usage: ``python benchmarks/scale.py [--tiles 2048] [--shard 512] [--input-px 128]``
+Usage: ``python benchmarks/scale.py [--tiles 2048] [--shard 512] [--input-px 128] [--repeats 3]``
 (``make bench-scale``). The last line is machine-readable::
 
     RESULT dask_vs_local=<ratio> worker_mem_4x_over_1x=<ratio>
@@ -73,7 +75,9 @@ def forward(model_path: Path):  # noqa: ANN201 - a tf.function
 
 
 def extract_block(block: Block) -> dict:
-    """Features of one cache shard into their rows; returns tiles and this process's peak RSS."""
+    """Features of one cache shard into their rows; returns tiles, CPU seconds (of the whole
+    process while the shard ran) and this process's peak RSS."""
+    cpu0 = time.process_time()
     run = forward(block.model)
     pixels = np.load(block.cache, mmap_mode="r")
     features = np.load(block.features, mmap_mode="r+")
@@ -83,7 +87,8 @@ def extract_block(block: Block) -> dict:
     features.flush()
     del features
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"tiles": len(pixels), "pid": os.getpid(), "rss_mb": rss_mb}
+    return {"tiles": len(pixels), "pid": os.getpid(), "rss_mb": rss_mb,
+            "cpu_s": time.process_time() - cpu0}
 
 
 def warm(model_path: Path) -> int:
@@ -118,15 +123,33 @@ def timed_map(backend, blocks: list[Block], out: Path) -> tuple[float, list[dict
     return time.perf_counter() - t0, records
 
 
-def dask_run(model_path: Path, blocks: list[Block], out: Path) -> tuple[float, float, int]:
-    """(seconds, peak worker RSS in MB, workers used) on a fresh 2-worker LocalCluster."""
-    backend = DaskShardExecutor(DaskExecutor(kind="dask", workers=2, threads_per_worker=1))
+def cluster() -> DaskShardExecutor:
+    return DaskShardExecutor(DaskExecutor(kind="dask", workers=2, threads_per_worker=1))
+
+
+def peak_worker_memory(model_path: Path, blocks: list[Block], out: Path) -> float:
+    """Peak RSS (MB) of the workers of a fresh cluster that extracts ``blocks``."""
+    backend = cluster()
     try:
-        backend.client.run(warm, model_path)
-        seconds, records = timed_map(backend, blocks, out)
+        _, records = timed_map(backend, blocks, out)
     finally:
         backend.close()
-    return seconds, max(r["rss_mb"] for r in records), len({r["pid"] for r in records})
+    return max(r["rss_mb"] for r in records)
+
+
+def alternate(model_path: Path, blocks: list[Block], root: Path, repeats: int) -> dict:
+    """Local and Dask runs in turn (the machine's other load hits both alike); every timing."""
+    backend = cluster()
+    out: dict = {"local": [], "dask": []}
+    try:
+        backend.client.run(warm, model_path)
+        warm(model_path)
+        for r in range(repeats):
+            out["local"].append(timed_map(LocalExecutor(), blocks, root / f"local-{r}"))
+            out["dask"].append(timed_map(backend, blocks, root / f"dask-{r}"))
+    finally:
+        backend.close()
+    return out
 
 
 def main() -> None:
@@ -134,27 +157,32 @@ def main() -> None:
     parser.add_argument("--tiles", type=int, default=2048, help="tiles of the 1x run")
     parser.add_argument("--shard", type=int, default=512, help="tiles per shard (data.shard_size)")
     parser.add_argument("--input-px", type=int, default=128, help="network input size")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs of each executor")
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}  load average at start: {os.getloadavg()[0]:.2f}")
+    n4 = 4 * args.tiles
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         model_1x, blocks_1x = make_world(root / "1x", args.tiles, args.shard, args.input_px)
-        model_4x, blocks_4x = make_world(root / "4x", 4 * args.tiles, args.shard, args.input_px)
-        n4 = 4 * args.tiles
-        _, mem_1x, _ = dask_run(model_1x, blocks_1x, root / "dask-1x")
-        dask_s, mem_4x, workers = dask_run(model_4x, blocks_4x, root / "dask-4x")
-        warm(model_4x)
-        local_s, _ = timed_map(LocalExecutor(), blocks_4x, root / "local-4x")
-    local_tps, dask_tps = n4 / local_s, n4 / dask_s
+        model_4x, blocks_4x = make_world(root / "4x", n4, args.shard, args.input_px)
+        mem_1x = peak_worker_memory(model_1x, blocks_1x, root / "mem-1x")
+        runs = alternate(model_4x, blocks_4x, root, args.repeats)
+    mem_4x = max(r["rss_mb"] for _, recs in runs["dask"] for r in recs)
+    best = {kind: min(t for t, _ in timings) for kind, timings in runs.items()}
+    cpu = {kind: 1000 * sum(r["cpu_s"] for r in timings[0][1]) / n4 for kind, timings in runs.items()}
+    workers = len({r["pid"] for _, recs in runs["dask"] for r in recs})
     print(f"extraction, {n4} tiles of {TILE_PX} px -> mobilenet_0.25 at {args.input_px} px, "
-          f"shards of {args.shard}:")
-    print(f"  local executor (1 process, all cores): {local_tps:8.1f} tiles/s ({local_s:.2f} s)")
-    print(f"  dask LocalCluster ({workers} workers x 1 thread): {dask_tps:8.1f} tiles/s "
-          f"({dask_s:.2f} s)")
+          f"shards of {args.shard}; best of {args.repeats} alternating runs:")
+    for kind, label in (("local", "local executor (1 process, all cores)"),
+                        ("dask", f"dask LocalCluster ({workers} workers x 1 thread)")):
+        times = ", ".join(f"{t:.2f}" for t, _ in runs[kind])
+        print(f"  {label:<42} {n4 / best[kind]:8.1f} tiles/s (runs: {times} s)")
+    print(f"CPU time per tile: local {cpu['local']:.3f} ms, dask workers {cpu['dask']:.3f} ms")
     print(f"peak worker memory (ru_maxrss): {mem_1x:.0f} MB at {args.tiles} tiles, "
           f"{mem_4x:.0f} MB at {n4} tiles")
     print(f"load average at end: {os.getloadavg()[0]:.2f}")
-    print(f"RESULT dask_vs_local={dask_tps / local_tps:.3f} worker_mem_4x_over_1x={mem_4x / mem_1x:.3f}")
+    print(f"RESULT dask_vs_local={best['local'] / best['dask']:.3f} "
+          f"worker_mem_4x_over_1x={mem_4x / mem_1x:.3f}")
 
 
 if __name__ == "__main__":
