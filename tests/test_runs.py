@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from pipeline.cli import main
-from pipeline.config import DaskExecutor, LocalExecutor, parse_config
+from pipeline.config import DaskExecutor, LocalExecutor
 from pipeline.errors import ConfigError, DataVerificationError, MissingArtifactError
 from pipeline.executor import override_executor
 from pipeline.manifest import Manifest
@@ -24,17 +24,11 @@ from pipeline.runs import (
     quintiles,
     resolve_run_dir,
 )
+from test_runner import config as runner_config
 
 
 def config(tmp_path, **overrides):
-    data = {
-        "name": "malawi", "run_dir": "runs/malawi",
-        "data": {"tiles": {"path": "tiles"}, "nightlights": {"path": "nl.tif"},
-                 "survey": {"path": "s.csv", "outcomes": ["y"]}},
-        "regression": {"targets": [{"column": "y"}]},
-        **overrides,
-    }
-    return parse_config(data, base_dir=tmp_path)
+    return runner_config(tmp_path, **{"name": "malawi", "run_dir": "runs/malawi", **overrides})
 
 
 def test_run_ids(tmp_path):
