@@ -227,7 +227,7 @@ class StageShards:
     def _log_shard(self, record: dict[str, Any], total: int) -> None:
         extra = {"shard": record["shard"], "seconds": record["seconds"],
                  "attempts": record["attempts"], "shard_status": record["status"],
-                 "worker": f"{record['host']}:{record['pid']}"}
+                 "worker": f"{record['host']}:{record['pid']}", "counts": record.get("counts")}
         where = f"shard {record['shard']}/{total}"
         if record["status"] == FAILED:
             self.log.error("%s failed after %d attempt(s): %s", where, record["attempts"],

@@ -8,7 +8,7 @@ temporary output (``.tmp-<stage>/_shards/<map>/shard_NNNNN.*``) and writes the s
 read back from disk by shard index, so nothing bulky passes through a Dask scheduler.
 
 A record is ``{"shard", "of", "status": "done"|"failed", "attempts", "seconds", "errors", "result",
-"host", "pid"}``. On a rerun, shards whose record says ``done`` are not run again.
+"counts", "host", "pid"}``. On a rerun, shards whose record says ``done`` are not run again.
 
 Results may be ``None``, JSON values, NumPy arrays, pandas/GeoPandas data frames, or tuples and
 lists of those; they are stored as ``.json`` (inline in the record), ``.npy`` (no pickles) and
@@ -70,8 +70,21 @@ def run_shard(task: ShardTask) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - any failure of user work is recorded
             errors.append(describe_error(exc))
             continue
-        return write_record(task, DONE, attempt, t0, errors, spec)
+        return write_record(task, DONE, attempt, t0, errors, spec, shard_counts(task.item, value))
     return write_record(task, FAILED, task.retries + 1, t0, errors, None)
+
+
+def shard_counts(item: Any, value: Any) -> dict[str, Any]:
+    """What a shard handled, for its log line: ``items`` (length of its argument, where it has
+    one) and ``rows`` (rows of each array or frame it returned; a list for a tuple)."""
+    counts: dict[str, Any] = {}
+    if hasattr(item, "__len__"):
+        counts["items"] = len(item)
+    parts = value if isinstance(value, (tuple, list)) else [value]
+    rows = [len(v) for v in parts if isinstance(v, (np.ndarray, pd.DataFrame))]
+    if rows:
+        counts["rows"] = rows[0] if len(rows) == 1 else rows
+    return counts
 
 
 def describe_error(exc: BaseException) -> str:
@@ -83,11 +96,12 @@ def describe_error(exc: BaseException) -> str:
 
 
 def write_record(task: ShardTask, status: str, attempts: int, t0: float, errors: list[str],
-                 spec: Any) -> dict[str, Any]:
+                 spec: Any, counts: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write a shard's record atomically (temporary file + rename) and return it."""
     record = {
         "shard": task.index, "of": task.total, "status": status, "attempts": attempts,
         "seconds": round(time.perf_counter() - t0, 4), "errors": errors, "result": spec,
+        "counts": counts or {},
         "host": socket.gethostname(), "pid": os.getpid(),
     }
     path = record_path(task.folder, task.index)

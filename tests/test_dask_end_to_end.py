@@ -64,6 +64,9 @@ def test_the_dask_run_used_its_workers_and_says_so(runs):
         lines = [json.loads(line) for line in (run / "run.log").read_text().splitlines()]
         shard_lines = [e for e in lines if e.get("shard") is not None]
         assert {e["stage"] for e in shard_lines} >= {"ingest", "label"}
+        label = sorted((e["shard"], e["counts"]["items"], e["counts"]["rows"])
+                       for e in shard_lines if e["stage"] == "label")
+        assert label == [(0, 40, 40), (1, 40, 40), (2, 20, 20)]  # footprints in, stats out
         pids = {int(e["worker"].rsplit(":", 1)[1]) for e in shard_lines}
         assert (pids == {os.getpid()}) is on_driver
     assert not list(dask.rglob(RECORDS_DIR)) and not list(dask.glob(".tmp-*"))

@@ -59,6 +59,7 @@ def test_map_returns_results_in_shard_order(tmp_path):
     assert runner.map(square, [3, 1, 2], desc="squares") == [{"n": 9}, {"n": 1}, {"n": 4}]
     record = json.loads((tmp_path / "_shards" / "00-squares" / "shard_00000.json").read_text())
     assert record["status"] == "done" and record["attempts"] == 1 and record["of"] == 3
+    assert record["counts"] == {}
     assert runner.stats == {"shards": 3, "reused": 0, "ran": 3, "retried": 0}
 
 
@@ -68,6 +69,8 @@ def test_a_flaky_shard_is_retried(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="test"):
         out = runner.map(fn, [0, 1, 2], desc="flaky")
     assert [o.tolist() for o in out] == [[0, 0, 0], [1, 1, 1], [2, 2, 2]]
+    record = json.loads((tmp_path / "_shards" / "00-flaky" / "shard_00001.json").read_text())
+    assert record["counts"] == {"rows": 3} and record["attempts"] == 3
     assert CALLS == [0, 1, 1, 1, 2]
     assert runner.stats["retried"] == 1
     assert "shard 1/3 done on attempt 3" in caplog.text and "tile 1 is unreadable" in caplog.text

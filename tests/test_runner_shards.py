@@ -55,6 +55,7 @@ def test_failed_shard_then_resume(tmp_path, graph):
     assert [(e["shard"], e["shard_status"]) for e in shard_lines] == [
         (0, "done"), (1, "done"), (2, "done"), (3, "failed"), (4, "done")]
     assert all(e["stage"] == "tiles" and e["seconds"] >= 0 for e in shard_lines)
+    assert shard_lines[0]["counts"] == {} and shard_lines[0]["attempts"] == 1
     assert not (run_dir / "tiles").exists()
 
     BROKEN.clear()
