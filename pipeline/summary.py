@@ -48,4 +48,5 @@ def summarize(run_dir: Path, outcomes: Sequence[StageOutcome]) -> str:
     if export.exists() and "export" in {o.name for o in outcomes}:
         lines.append(f"map: {export / 'map.png'}")
         lines.append(f"GeoTIFF: {export / 'predictions.tif'}   GeoPackage: {export / 'predictions.gpkg'}")
+        lines.append(f"report: {export / 'report.html'}   interactive map: {export / 'map.html'}")
     return "\n".join(lines)
