@@ -1,0 +1,138 @@
+"""Bad tiles and nightlights: each broken file is skipped with its reason, never a crash.
+
+One folder holds a good tile and one of every kind of broken tile; ingest's per-shard reader
+must keep the good one and list each other one in the rejections with a reason that names
+the problem. A folder of only broken tiles stops the run (exit 2, one line, no traceback).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rasterio.transform import Affine, from_origin
+from shapely.geometry import box
+
+from pipeline.config import TilesConfig
+from pipeline.errors import InputDataError
+from pipeline.geo.nightlights import sample_footprints
+from pipeline.geo.tiles import find_tiles
+from pipeline.stages.ingest import ShardJob, ingest_shard
+
+from robust_cli import assert_exit_2, cli, edit
+
+RGB = np.random.default_rng(0).integers(1, 255, size=(3, 16, 16)).astype(np.uint8)
+
+# name -> (how to make it, a fragment the rejection reason must contain)
+BAD_TILES = {
+    "truncated": ("truncated", "not a readable GeoTIFF"),
+    "zero_byte": ("zero", "not a readable GeoTIFF"),
+    "no_crs": ("no_crs", "has no CRS"),
+    "no_geotransform": ("no_transform", "has no geotransform"),
+    "all_nodata": ("nodata", "valid share 0.00"),
+    "two_bands": ("bands", "has 2 band(s)"),
+    "float32": ("dtype", "is float32; set data.tiles.scale"),
+    "text": ("text", "not a readable GeoTIFF"),
+    "loop": ("loop", "not a readable GeoTIFF"),
+}
+
+
+def make_bad(kind: str, path: Path, tif_writer) -> None:
+    if kind == "truncated":
+        tif_writer(path, RGB)
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 3])
+    elif kind == "zero":
+        path.write_bytes(b"")
+    elif kind == "no_crs":
+        tif_writer(path, RGB, crs=None)
+    elif kind == "no_transform":
+        with pytest.warns(Warning):
+            tif_writer(path, RGB, transform=Affine.identity())
+    elif kind == "nodata":
+        tif_writer(path, np.zeros_like(RGB), nodata=0)
+    elif kind == "bands":
+        tif_writer(path, RGB[:2])
+    elif kind == "dtype":
+        tif_writer(path, RGB.astype(np.float32))
+    elif kind == "text":
+        path.write_text("this is not a raster\n")
+    elif kind == "loop":
+        os.symlink(path.name, path)  # points at itself
+
+
+@pytest.fixture
+def bad_folder(tmp_path: Path, tif_writer) -> Path:
+    folder = tmp_path / "tiles"
+    folder.mkdir()
+    tif_writer(folder / "good.tif", RGB)
+    for name, (kind, _) in BAD_TILES.items():
+        make_bad(kind, folder / f"{name}.tif", tif_writer)
+    os.symlink(".", folder / "dirloop")  # a folder loop: must not recurse forever
+    return folder
+
+
+def settings(folder: Path) -> TilesConfig:
+    return TilesConfig(path=folder, tile_size_px=16)
+
+
+def test_each_bad_tile_is_rejected_with_its_reason(bad_folder: Path, tmp_path: Path):
+    paths = find_tiles(bad_folder)
+    assert len(paths) == len(BAD_TILES) + 1
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    rows, rejected = ingest_shard(ShardJob(0, tuple(paths)), settings(bad_folder), cache)
+    assert rows["tile_id"].tolist() == ["good"]
+    assert np.load(cache / "shard_00000.npy").shape == (1, 16, 16, 3)
+    reasons = dict(zip(rejected["id"], rejected["reason"]))
+    assert sorted(reasons) == sorted(BAD_TILES)
+    for name, (_, fragment) in BAD_TILES.items():
+        assert fragment in reasons[name], (name, reasons[name])
+        assert name in reasons[name] or fragment == "valid share 0.00"
+
+
+def test_folder_of_only_bad_tiles_stops_with_exit_2(bad_folder, make_tiny_config, tmp_path):
+    (bad_folder / "good.tif").unlink()
+    path = edit(make_tiny_config(tmp_path),
+                lambda d: d["data"]["tiles"].update(path=str(bad_folder)))
+    result = cli("run", path, "--until", "ingest")
+    assert_exit_2(result, str(bad_folder), "none of the tiles is usable", "rejected.csv")
+    rejected = (tmp_path / "run" / ".tmp-ingest" / "rejected.csv").read_text()
+    assert rejected.count("\n") == len(BAD_TILES) + 1  # header + one line per bad tile
+
+
+NL_TRANSFORM = from_origin(30.0, -10.0, 0.01, 0.01)  # 100 x 100 px of 0.01 deg from (30, -10)
+INSIDE = box(30.2, -10.4, 30.3, -10.3)
+OUTSIDE = box(50.0, 10.0, 50.1, 10.1)
+
+
+def test_tiles_outside_the_nightlight_raster_get_nan(tmp_path, tif_writer):
+    values = np.full((1, 100, 100), 5.0, dtype=np.float32)
+    path = tif_writer(tmp_path / "nl.tif", values, crs="EPSG:4326", transform=NL_TRANSFORM)
+    stats = sample_footprints([INSIDE, OUTSIDE], path)
+    assert stats[0].tolist() == [5.0, 5.0]
+    assert np.isnan(stats[1]).all()
+
+
+def test_nightlights_with_wrong_crs_metadata_miss_every_tile(tmp_path, tif_writer):
+    """Degrees labelled as UTM metres: the raster lands near the equator off Africa's west
+    coast, so no tile falls on it, and label stops with a message naming the file."""
+    values = np.full((1, 100, 100), 5.0, dtype=np.float32)
+    path = tif_writer(tmp_path / "nl.tif", values, crs="EPSG:32736", transform=NL_TRANSFORM)
+    assert np.isnan(sample_footprints([INSIDE], path)).all()
+
+
+def test_nightlights_without_crs_are_refused(tmp_path, tif_writer):
+    values = np.full((1, 100, 100), 5.0, dtype=np.float32)
+    path = tif_writer(tmp_path / "nl.tif", values, crs=None, transform=NL_TRANSFORM)
+    with pytest.raises(InputDataError, match="nl.tif: the nightlight raster has no CRS"):
+        sample_footprints([INSIDE], path)
+
+
+@pytest.mark.parametrize("fill", [0.0, -3.0])
+def test_all_zero_and_negative_nightlights_sample_as_is(tmp_path, tif_writer, fill):
+    values = np.full((1, 100, 100), fill, dtype=np.float32)
+    path = tif_writer(tmp_path / "nl.tif", values, crs="EPSG:4326", transform=NL_TRANSFORM)
+    assert sample_footprints([INSIDE], path)[0].tolist() == [fill, fill]
