@@ -121,8 +121,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
         rows = np.flatnonzero(usable & keep)
         if len(rows) < 2 * cfg.folds:
             raise InputDataError(
-                f"only {len(rows)} usable clusters for target {target.column!r}; "
-                f"regression.folds={cfg.folds} needs at least {2 * cfg.folds}.")
+                f"{ctx.input('aggregate', 'clusters.parquet')}: only {len(rows)} usable clusters "
+                f"for target {target.column!r}; regression.folds={cfg.folds} needs at least "
+                f"{2 * cfg.folds}. Lower regression.folds or add survey clusters near the tiles.")
         sub = clusters.iloc[rows]
         predictors = build_predictors(sub, {k: v[rows] for k, v in features.items()}, cfg)
         result = fit_target(target.column, survey_of(sub, y[rows], target), predictors,

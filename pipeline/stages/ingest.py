@@ -204,9 +204,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
         bad_clusters = pd.concat([bad_clusters, far], ignore_index=True)
     rejected = pd.concat([tiles_rejected, bad_households, bad_clusters], ignore_index=True)
     rejected.to_csv(ctx.out / "rejected.csv", index=False)
-    if len(clusters) == 0:
-        raise InputDataError(f"{data.survey.path}: no valid survey cluster; see "
-                             f"{ctx.out / 'rejected.csv'}.")
+    if len(clusters) < 2 * ctx.config.regression.folds:
+        raise InputDataError(
+            f"{data.survey.path}: only {len(clusters)} valid survey cluster(s); regression.folds="
+            f"{ctx.config.regression.folds} needs at least {2 * ctx.config.regression.folds}. Add "
+            f"clusters or lower regression.folds; see {ctx.out / 'rejected.csv'}.")
     catalog.to_parquet(ctx.out / "tiles.parquet")
     clusters.to_parquet(ctx.out / "clusters.parquet")
     _log_rejections(ctx, pd.concat([bad_households, bad_clusters], ignore_index=True))
