@@ -6,10 +6,12 @@ The defaults reproduce the demo: a folder of uint8 RGB tiles, a cluster table in
 
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, model_validator
 
 from pipeline.config_base import RelPath, Section
 
@@ -167,6 +169,30 @@ class DataConfig(Section):
     survey: SurveyConfig
     shard_size: int = Field(512, ge=1, le=100_000)
     manifests: tuple[RelPath, ...] = ()
+    root: RelPath | None = None
+    root_only: bool = False
+
+    @model_validator(mode="after")
+    def _paths_inside_root(self, info: ValidationInfo) -> DataConfig:
+        """With ``root_only``, every input path (symlinks followed) must lie below ``root``
+        (default: the config file's folder), so ``..`` or a link cannot reach other files."""
+        base = self.root or (info.context or {}).get("base_dir")
+        if not self.root_only or base is None:
+            return self
+        root = Path(os.path.realpath(base))
+        for key, path in self._input_paths():
+            if not Path(os.path.realpath(path)).is_relative_to(root):
+                raise ValueError(f"data.{key}: {path} lies outside the data root {root} "
+                                 "(data.root_only: true). Move the file below the root or "
+                                 "change data.root.")
+        return self
+
+    def _input_paths(self) -> list[tuple[str, Path]]:
+        paths = [("tiles.path", self.tiles.path), ("nightlights.path", self.nightlights.path),
+                 ("survey.path", self.survey.path)]
+        if self.survey.locations is not None:
+            paths.append(("survey.locations", self.survey.locations))
+        return paths + [(f"manifests[{i}]", m) for i, m in enumerate(self.manifests)]
 
 
 class LabelsConfig(Section):
