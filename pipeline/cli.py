@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline import cli_data, cli_export, cli_fit, cli_runs
-from pipeline.errors import PipelineError
+from pipeline.errors import PipelineError, StageError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -117,6 +117,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; rerun the same command to resume.", file=sys.stderr)
         return 130
+    except OSError as exc:  # disk full, permission denied outside a stage: name the path
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}. Free space or fix the permissions there, "
+              "then rerun.", file=sys.stderr)
+        return StageError.exit_code
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from pipeline.config import Config, save_config
 from pipeline.errors import ConfigError, PipelineError, ShardError, StageError
 from pipeline.executor import Backend, StageShards, make_executor
 from pipeline.fingerprint import changed_keys, config_payload, fingerprint, iter_files
+from pipeline.integrity import changed_outputs, output_fingerprints
 from pipeline.lock import RunLock
 from pipeline.logs import StageLog, close_run_log, open_run_log
 from pipeline.manifest import DONE, FAILED, RUNNING, SKIPPED, Manifest, now, package_version
@@ -91,6 +92,10 @@ def rerun_reason(entry: dict[str, Any], new: dict[str, Any], out_dir: Path, stag
         return "upstream " + ", ".join(ups) + " changed"
     if old.get("files") != new["files"]:
         return "input files changed"
+    edited = changed_outputs(out_dir, entry.get("output_files", {}))
+    if edited:
+        more = f" and {len(edited) - 5} more" if len(edited) > 5 else ""
+        return "outputs changed after the stage finished: " + ", ".join(edited[:5]) + more
     return None
 
 
@@ -241,6 +246,7 @@ def _run_one(stage: ModuleType, config: Config, run_dir: Path, log: logging.Logg
     output_ids[stage.NAME] = uuid.uuid4().hex
     manifest.update(stage.NAME, status=DONE, fingerprint=fp, payload=new, started=started,
                     output_id=output_ids[stage.NAME],
+                    output_files=output_fingerprints(run_dir / stage.NAME, stage.OUTPUTS),
                     finished=now(), seconds=seconds, counts=counts, outputs=outputs, error=None,
                     failed_shards=None, shards=shards if shards["shards"] else None)
     log.info("done in %.1f s %s", seconds, counts, extra={**extra, "status": DONE, "seconds": seconds,
