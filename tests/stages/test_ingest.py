@@ -19,15 +19,17 @@ from pipeline.stages import ingest
 def make_config(tmp_path: Path, tiles: dict, survey: dict | None = None, **data) -> object:
     survey_path = tmp_path / "survey.csv"
     if not survey_path.exists():
-        pd.DataFrame({"cluster_id": ["c1", "c2", "c3", "c4"],
-                      "lat": [-13.5805, 0.0, -13.58, 10.0], "lon": [34.8411, 0.0, 34.842, 30.0],
-                      "consumption": [2.0, 1.0, -1.0, 3.0], "year": 2018}).to_csv(survey_path, index=False)
+        pd.DataFrame({"cluster_id": ["c1", "c2", "c3", "c4", "c5", "c6", "c7"],
+                      "lat": [-13.5805, 0.0, -13.58, 10.0, -13.581, -13.582, -13.583],
+                      "lon": [34.8411, 0.0, 34.842, 30.0, 34.841, 34.842, 34.843],
+                      "consumption": [2.0, 1.0, -1.0, 3.0, 1.0, 2.0, 3.0],
+                      "year": 2018}).to_csv(survey_path, index=False)
     return parse_config({
         "name": "t", "run_dir": str(tmp_path / "run"),
         "data": {"tiles": tiles, "nightlights": {"path": "nl.tif"},
                  "survey": {"path": str(survey_path), "outcomes": ["consumption"], "year": "year",
                             **(survey or {})}, **data},
-        "regression": {"targets": [{"column": "consumption", "log": True}]},
+        "regression": {"targets": [{"column": "consumption", "log": True}], "folds": 2},
     }, base_dir=tmp_path)
 
 
@@ -71,7 +73,7 @@ def test_mixed_crs_uint16_band_selection_and_percentile_stretch(tmp_path, tif_wr
     assert "missing-GPS" in reasons["c2"]
     assert reasons["c3"].startswith("consumption <= 0 cannot be logged")
     assert reasons["c4"].startswith("no tile within data.survey.reach_km=50.0 km")
-    assert counts == {"tiles": 2, "tiles_rejected": 1, "tiles_low_valid_share": 0, "clusters": 1,
+    assert counts == {"tiles": 2, "tiles_rejected": 1, "tiles_low_valid_share": 0, "clusters": 4,
                       "clusters_rejected": 3, "households_rejected": 0, "tile_source": "folder"}
 
 
