@@ -1,0 +1,119 @@
+"""SIGKILL inside every stage, then rerun: finished stages are skipped and the killed ones give
+the outputs of an uninterrupted run.
+
+One uninterrupted reference run gives each stage's duration; then one run directory is killed
+once inside each stage in turn (the kill point a seeded random fraction of that duration after
+the stage shows ``running`` in the manifest), each rerun resuming the stage killed before.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+
+from pipeline.stages import stage_names
+
+from robust_cli import ENV, cli
+
+STAGES = stage_names()
+
+
+def manifest(run_dir: Path) -> dict:
+    try:
+        return json.loads((run_dir / "manifest.json").read_text())["stages"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def kill_inside(config: Path, run_dir: Path, stage: str, delay_s: float, *args: str) -> bool:
+    """Start a run, SIGKILL it ``delay_s`` after ``stage`` starts; True if it died inside it."""
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(config), "--quiet",
+                             *args], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end = time.time() + 240
+        while not (manifest(run_dir).get(stage, {}).get("status") == "running"
+                   and (run_dir / f".tmp-{stage}").exists()):
+            assert proc.poll() is None and time.time() < end, f"{stage} never started"
+            time.sleep(0.005)
+        time.sleep(delay_s)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    return manifest(run_dir)[stage]["status"] == "running"
+
+
+# TensorFlow inference on several threads is not bitwise reproducible: float outputs of the
+# stages that run a network are compared within 1e-6, every other file byte for byte.
+NETWORK_FILES = ("baselines/imagenet_features.npy", "aggregate/imagenet_features.npy")
+HEX_ID = re.compile(rb"_[0-9a-f]{32}")  # folium's random element ids in map.html
+OBJECT_ID = re.compile(rb'"shared_object_id": \d+')  # Python id() in a Keras config
+
+
+def same(ref: Path, run: Path, rel: str) -> bool:
+    a, b = ref / rel, run / rel
+    if rel in NETWORK_FILES:
+        return np.allclose(np.load(a), np.load(b), rtol=1e-6, atol=1e-6)
+    if rel.endswith(".gpkg"):  # carries its write time
+        return gpd.read_file(a).equals(gpd.read_file(b))
+    if rel.endswith(".keras"):  # a zip: weights byte for byte; config less object ids
+        za, zb = zipfile.ZipFile(a), zipfile.ZipFile(b)
+        return (za.read("model.weights.h5") == zb.read("model.weights.h5")
+                and OBJECT_ID.sub(b"", za.read("config.json"))
+                == OBJECT_ID.sub(b"", zb.read("config.json")))
+    if rel.endswith("map.html"):
+        return HEX_ID.sub(b"", a.read_bytes()) == HEX_ID.sub(b"", b.read_bytes())
+    return a.read_bytes() == b.read_bytes()
+
+
+def files(run: Path, stage: str) -> list[str]:
+    """A stage's files; TensorBoard event files (named by time and pid) as their folder only;
+    report.html left out (it names the run folder, the time and the latest run's statuses)."""
+    out = {p.relative_to(run).as_posix() for p in (run / stage).rglob("*") if p.is_file()}
+    out = {str(Path(f).parent) if "tfevents" in f else f for f in out}
+    return sorted(out - {"export/report.html"})
+
+
+def differences(ref: Path, run: Path) -> list[str]:
+    """Files of the stage folders that differ between two run directories."""
+    out = []
+    for stage in STAGES:
+        if files(ref, stage) != files(run, stage):
+            out.append(f"{stage}: file lists differ")
+            continue
+        out += [rel for rel in files(ref, stage) if "tensorboard" not in rel
+                and not same(ref, run, rel)]
+    return out
+
+
+def test_sigkill_inside_every_stage_then_resume(finished_run, make_tiny_config, tmp_path):
+    seconds = {name: entry["seconds"] for name, entry in manifest(finished_run).items()}
+    (tmp_path / "killed").mkdir()
+    config = make_tiny_config(tmp_path / "killed",  # the finished_run fixture's config
+                              export={"units": {"consumption_pc_day": "USD/day"}})
+    run_dir = tmp_path / "killed" / "run"
+    rng = random.Random(8)
+    for index, stage in enumerate(STAGES):
+        delay = rng.uniform(0.0, 0.5) * seconds[stage]
+        inside = kill_inside(config, run_dir, stage, delay)
+        if not inside:  # finished before the kill landed: run it again, kill at once
+            inside = kill_inside(config, run_dir, stage, 0.0, "--from", stage)
+        assert inside, f"could not kill inside {stage}"
+        state = manifest(run_dir)
+        assert all(state[s]["status"] in ("done", "skipped") for s in STAGES[:index])
+        assert not (run_dir / stage).exists() or state[stage]["status"] == "running"
+    final = cli("run", config, "--quiet")
+    assert final.returncode == 0, final.stderr
+    state = manifest(run_dir)
+    assert [state[s]["status"] for s in STAGES] == ["skipped"] * (len(STAGES) - 1) + ["done"]
+    assert not list(run_dir.glob(".tmp-*"))
+    assert differences(finished_run, run_dir) == []
