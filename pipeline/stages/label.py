@@ -131,6 +131,12 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if finite.sum() < cfg.n_classes * 10:
         raise InputDataError(f"{nl.path}: only {int(finite.sum())} of {len(catalog)} tiles lie on "
                              "the nightlight raster; check that it covers the tiles.")
+    distinct = np.unique(intensity(stats[finite, 0])).size
+    if cfg.method != "fixed" and distinct < cfg.n_classes:
+        raise InputDataError(
+            f"{nl.path}: the tiles see only {distinct} distinct radiance value(s) after clipping "
+            f"negatives to 0 (all zero?), too few for labels.n_classes={cfg.n_classes}. Check "
+            "data.nightlights.path and data.nightlights.band.")
     thresholds = class_thresholds(stats[finite, 0], cfg.method, cfg.n_classes, ctx.config.seed,
                                   cfg.thresholds)
     labels = assign_classes(stats[:, 0], thresholds)

@@ -11,14 +11,17 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
+import rasterio
 from rasterio.transform import Affine, from_origin
 from shapely.geometry import box
 
-from pipeline.config import TilesConfig
+from pipeline.config import TilesConfig, load_config
 from pipeline.errors import InputDataError
 from pipeline.geo.nightlights import sample_footprints
 from pipeline.geo.tiles import find_tiles
+from pipeline.runner import run_pipeline
 from pipeline.stages.ingest import ShardJob, ingest_shard
 
 from robust_cli import assert_exit_2, cli, edit
@@ -136,3 +139,51 @@ def test_all_zero_and_negative_nightlights_sample_as_is(tmp_path, tif_writer, fi
     values = np.full((1, 100, 100), fill, dtype=np.float32)
     path = tif_writer(tmp_path / "nl.tif", values, crs="EPSG:4326", transform=NL_TRANSFORM)
     assert sample_footprints([INSIDE], path)[0].tolist() == [fill, fill]
+
+
+def nightlights_like(world: Path, out: Path, change) -> Path:
+    """A copy of the tiny world's nightlight raster with its pixels or profile changed."""
+    with rasterio.open(world / "nightlights.tif") as src:
+        profile, data = src.profile, src.read()
+    data, profile = change(data, dict(profile))
+    with rasterio.open(out, "w", **profile) as dst:
+        dst.write(data)
+    return out
+
+
+def run_label(make_tiny_config, folder: Path, nightlights: Path):
+    path = edit(make_tiny_config(folder),
+                lambda d: d["data"]["nightlights"].update(path=str(nightlights)))
+    return run_pipeline(load_config(path, env={}), until_stage="label", quiet=True, progress=False)
+
+
+@pytest.mark.parametrize("fill", [0.0, -2.0])
+def test_constant_nightlights_stop_label(tiny_world, make_tiny_config, tmp_path, fill):
+    nl = nightlights_like(tiny_world, tmp_path / "flat.tif",
+                          lambda data, profile: (np.full_like(data, fill), profile))
+    with pytest.raises(InputDataError, match=r"flat.tif: the tiles see only 1 distinct radiance "
+                                             r"value.*labels.n_classes=3"):
+        run_label(make_tiny_config, tmp_path, nl)
+
+
+def test_negative_noise_in_nightlights_is_clipped(tiny_world, make_tiny_config, tmp_path):
+    noise = np.random.default_rng(1).normal(0, 0.5, size=(1, 1, 1))
+
+    def negative(data, profile):
+        return (data - 0.5 + noise).astype(data.dtype), profile
+
+    run_label(make_tiny_config, tmp_path, nightlights_like(tiny_world, tmp_path / "neg.tif",
+                                                           negative))
+    labels = pd.read_parquet(tmp_path / "run" / "label" / "labels.parquet")
+    assert (labels["radiance_mean"] < 0).any()
+    assert labels["label"].min() == 0 and labels["label"].max() == 2
+
+
+def test_nightlights_with_wrong_crs_stop_the_run(tiny_world, make_tiny_config, tmp_path):
+    def relabel(data, profile):
+        return data, {**profile, "crs": "EPSG:32736"}  # degrees read as UTM metres
+
+    nl = nightlights_like(tiny_world, tmp_path / "wrongcrs.tif", relabel)
+    path = edit(make_tiny_config(tmp_path), lambda d: d["data"]["nightlights"].update(path=str(nl)))
+    assert_exit_2(cli("run", path, "--until", "label"), "wrongcrs.tif: only 0 of 100 tiles lie on "
+                  "the nightlight raster; check that it covers the tiles")
