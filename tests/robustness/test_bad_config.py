@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from robust_cli import assert_exit_2, cli
 
 from pipeline.config import load_config
 from pipeline.errors import ConfigError
-
-from robust_cli import assert_exit_2, cli
 
 
 def write(tmp_path: Path, data: dict, name: str = "c.yaml") -> Path:

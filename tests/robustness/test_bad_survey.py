@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from robust_cli import assert_exit_2, cli, edit
 
 from pipeline.config import SurveyConfig
 from pipeline.errors import InputDataError
 from pipeline.geo.survey import beyond_reach, clean_clusters, read_table
-
-from robust_cli import assert_exit_2, cli, edit
 
 HEADER = "cluster_id,lat,lon,consumption\n"
 

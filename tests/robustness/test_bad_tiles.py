@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import rasterio
 from rasterio.transform import Affine, from_origin
+from robust_cli import assert_exit_2, cli, edit
 from shapely.geometry import box
 
 from pipeline.config import TilesConfig, load_config
@@ -23,8 +24,6 @@ from pipeline.geo.nightlights import sample_footprints
 from pipeline.geo.tiles import find_tiles
 from pipeline.runner import run_pipeline
 from pipeline.stages.ingest import ShardJob, ingest_shard
-
-from robust_cli import assert_exit_2, cli, edit
 
 RGB = np.random.default_rng(0).integers(1, 255, size=(3, 16, 16)).astype(np.uint8)
 

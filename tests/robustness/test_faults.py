@@ -114,6 +114,6 @@ def test_disk_full_outside_a_stage_is_one_line_naming_the_file(labelled, monkeyp
     code = cli.main(["run", str(labelled.source), "--quiet", "--until", "label"])
     err = capsys.readouterr().err
     assert code == 4
-    assert err.strip().splitlines() == [
-        f"error: {labelled.run_dir / 'manifest.json'}: No space left on device. Free space or "
-        "fix the permissions there, then rerun."]
+    expected = (f"error: {labelled.run_dir / 'manifest.json'}: No space left on device. Free "
+                "space or fix the permissions there, then rerun.")
+    assert err.strip().splitlines() == [expected]

@@ -20,10 +20,9 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+from robust_cli import ENV, cli
 
 from pipeline.stages import stage_names
-
-from robust_cli import ENV, cli
 
 STAGES = stage_names()
 
