@@ -166,8 +166,8 @@ def main() -> None:
         model_1x, blocks_1x = make_world(root / "1x", args.tiles, args.shard, args.input_px)
         model_4x, blocks_4x = make_world(root / "4x", n4, args.shard, args.input_px)
         mem_1x = peak_worker_memory(model_1x, blocks_1x, root / "mem-1x")
+        mem_4x = peak_worker_memory(model_4x, blocks_4x, root / "mem-4x")
         runs = alternate(model_4x, blocks_4x, root, args.repeats)
-    mem_4x = max(r["rss_mb"] for _, recs in runs["dask"] for r in recs)
     best = {kind: min(t for t, _ in timings) for kind, timings in runs.items()}
     cpu = {kind: 1000 * sum(r["cpu_s"] for r in timings[0][1]) / n4 for kind, timings in runs.items()}
     workers = len({r["pid"] for _, recs in runs["dask"] for r in recs})
