@@ -183,8 +183,8 @@ def tile_dataset(cache: TileCache, shards: np.ndarray, offsets: np.ndarray,
     """Batches of float32 tiles (batch, input_px, input_px, bands), with labels if given.
 
     Tiles are read in batches from the cache (``tf.numpy_function``, uint8), flipped and rotated
-    (when shuffled) as uint8, resized to ``input_px`` (bilinear, to float32), colour-jittered
-    (when shuffled) and prefetched, with parallel map calls, so reading overlaps compute. With
+    as uint8 and colour-jittered (when shuffled), resized to ``input_px`` (bilinear, float32)
+    and prefetched, with parallel map calls, so reading overlaps compute. With
     ``shuffle_seed``, the dataset is one training epoch: its order and augmentation are a pure
     function of ``(shuffle_seed, epoch)``; call it once per epoch. Without, tiles come in the
     given order, unaugmented.
@@ -199,14 +199,15 @@ def tile_dataset(cache: TileCache, shards: np.ndarray, offsets: np.ndarray,
         tiles.set_shape([None, size, size, bands])
         return tiles
 
-    def resize(tiles: tf.Tensor) -> tf.Tensor:  # uint8 in, float32 out
+    def resize(tiles: tf.Tensor) -> tf.Tensor:  # uint8 or float32 in, float32 out
         if size == input_px:
             return tf.cast(tiles, tf.float32)
         return tf.image.resize(tiles, (input_px, input_px))
 
     def augmented(idx: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         s_geometry, s_colour = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
-        return colour_jitter(resize(flip_rotate(read(idx), s_geometry)), s_colour)
+        tiles = tf.cast(flip_rotate(read(idx), s_geometry), tf.float32)
+        return resize(colour_jitter(tiles, s_colour))  # jitter before upsampling: fewer pixels
 
     parallel = tf.data.AUTOTUNE
     if shuffle_seed is None:
