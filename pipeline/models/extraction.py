@@ -6,7 +6,9 @@ the bilinear resize to the network's input size and the forward pass run in one 
 the GIL) while the current one is computed, so reading is hidden behind compute, and memory is
 bounded by the batch size.
 
-Two feature sources (config ``features.mode``):
+The extract stage and the ``baselines`` stage (untrained ImageNet features, MOSAIKS-style random
+features) all stream tiles through :func:`stream_features`, which takes any function from uint8
+tiles to float32 features. Two network feature sources (config ``features.mode``):
 
 - ``finetuned``: the ``features`` layer of the classifier the train stage saved.
 - ``frozen``: the same layer of a classifier built on the ImageNet backbone and never trained
@@ -25,9 +27,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from pipeline.config import ModelConfig
 from pipeline.errors import ConfigError
+from pipeline.models.backbones import get_backbone
 from pipeline.models.classifier import build_classifier, feature_model
 from pipeline.models.datasets import TileCache
+from pipeline.models.weights import resolve_weights
 
 MODES = ("finetuned", "frozen")
 
@@ -73,6 +78,17 @@ def frozen_source(backbone: str, weights_path: Path | None, input_px: int, tile_
     initialisation from ``seed``)."""
     return FeatureSource("frozen", tile_px, bands, backbone=backbone,
                          weights_path=weights_path, input_px=input_px, seed=seed)
+
+
+def imagenet_source(model: ModelConfig, tile_px: int, bands: int, seed: int = 0) -> FeatureSource:
+    """The never-trained ImageNet backbone of config section ``model``, as a frozen source.
+
+    The weights are resolved now (``model.weights``, ``model.weights_dir``), so a missing
+    ImageNet file fails before any tile is read.
+    """
+    weights = resolve_weights(get_backbone(model.backbone), model.weights, model.input_size_px,
+                              model.weights_dir)
+    return frozen_source(model.backbone, weights, model.input_size_px, tile_px, bands, seed)
 
 
 def load_feature_model(source: FeatureSource) -> keras.Model:
@@ -128,7 +144,8 @@ def stream_features(forward: Forward, cache: TileCache, shards: np.ndarray, offs
     """``(start, features)`` for consecutive batches of the given tiles, in order.
 
     Args:
-        forward: From :func:`compile_forward`.
+        forward: uint8 tiles ``(n, px, px, bands)`` -> float32 ``(n, dim)``, e.g. from
+            :func:`compile_forward`.
         cache: The tile cache.
         shards, offsets: int arrays (n,), the tiles' positions in the cache.
         batch_size: Tiles per batch (bounds the memory used).

@@ -17,7 +17,6 @@ single matrix product per batch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -117,12 +116,3 @@ def random_features(images: np.ndarray, filters: RandomFilters) -> np.ndarray:
         out[start:start + len(patches), :k] = np.maximum(response - BIAS, 0.0).mean(axis=1)
         out[start:start + len(patches), k:] = np.maximum(-response - BIAS, 0.0).mean(axis=1)
     return out
-
-
-def featurise(batches: Iterable[np.ndarray], filters: RandomFilters, out: np.ndarray) -> int:
-    """Write the features of successive image batches into ``out`` (rows in order); rows done."""
-    start = 0
-    for images in batches:
-        out[start:start + len(images)] = random_features(images, filters)
-        start += len(images)
-    return start

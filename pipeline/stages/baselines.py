@@ -13,12 +13,14 @@ Outputs (``baselines/``):
                            (n_tiles, 0) when ``baselines.imagenet`` is false.
     random_features.npy    float32 (n_tiles, 2 * baselines.random_filters), row i = catalog
                            tile i; (n_tiles, 0) when ``baselines.random_filters`` is 0.
-Both are written through memory maps from batches of the cache, so memory is bounded by
-``baselines.batch_size``.
+Both are written through memory maps from batches of the cache, streamed by the extract
+stage's own loop (:func:`pipeline.models.extraction.stream_features`; the ImageNet network is
+``features.mode: frozen``'s), so memory is bounded by ``baselines.batch_size``.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +28,14 @@ import geopandas as gpd
 import numpy as np
 
 from pipeline.config import Config
-from pipeline.models import build_classifier, feature_model, get_backbone, resolve_weights
-from pipeline.models.datasets import TileCache, tile_dataset
-from pipeline.models.random_features import featurise, make_filters
+from pipeline.models.datasets import TileCache
+from pipeline.models.extraction import (
+    Forward,
+    forward_for,
+    imagenet_source,
+    stream_features,
+)
+from pipeline.models.random_features import make_filters, random_features
 from pipeline.stages.context import StageContext
 
 NAME = "baselines"
@@ -44,33 +51,30 @@ def input_files(config: Config) -> list[Path]:
     return [Path(weights)] if weights not in ("imagenet", "none") else []
 
 
-def _open(path: Path, rows: int, dim: int) -> np.ndarray:
-    return np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, dim))
+def write_features(ctx: StageContext, forward: Forward, dim: int, cache: TileCache,
+                   shards: np.ndarray, offsets: np.ndarray, path: Path, desc: str) -> None:
+    """Every tile's features, streamed in ``baselines.batch_size`` batches, into a float32
+    ``.npy`` of shape (n_tiles, dim) (row i = catalog tile i)."""
+    batch = ctx.config.baselines.batch_size
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(len(shards), dim))
+    stream = stream_features(forward, cache, shards, offsets, batch)
+    for start, values in ctx.bar(stream, total=-(-len(shards) // batch), desc=desc):
+        out[start:start + len(values)] = values
+    out.flush()
 
 
 def imagenet_features(ctx: StageContext, cache: TileCache, shards: np.ndarray,
                       offsets: np.ndarray) -> dict[str, Any]:
     """Pooled features of the untrained ImageNet backbone for every tile, into the out folder."""
-    cfg = ctx.config.model
     path = ctx.out / "imagenet_features.npy"
     if not ctx.config.baselines.imagenet:
         np.save(path, np.zeros((len(shards), 0), dtype=np.float32))
         return {}
-    weights = resolve_weights(get_backbone(cfg.backbone), cfg.weights, cfg.input_size_px,
-                              cfg.weights_dir)
-    bands = cache.take(shards[:1], offsets[:1]).shape[-1]
-    model = build_classifier(cfg.backbone, cfg.input_size_px, bands, 2, weights)
-    extractor = feature_model(model)
-    batch = ctx.config.baselines.batch_size
-    data = tile_dataset(cache, shards, offsets, None, batch, cfg.input_size_px)
-    out = _open(path, len(shards), int(extractor.outputs[0].shape[-1]))
-    start = 0
-    for images in ctx.bar(data, total=-(-len(shards) // batch), desc="imagenet features"):
-        values = extractor(images, training=False).numpy()
-        out[start:start + len(values)] = values
-        start += len(values)
-    out.flush()
-    return {"imagenet_dim": int(out.shape[1]), "imagenet_weights": str(weights or "none")}
+    _, (_, tile_px, _, bands) = cache.layout(int(shards[0]))
+    source = imagenet_source(ctx.config.model, tile_px, bands, ctx.config.seed)
+    forward, dim = forward_for(source)
+    write_features(ctx, forward, dim, cache, shards, offsets, path, "imagenet features")
+    return {"imagenet_dim": dim, "imagenet_weights": str(source.weights_path or "none")}
 
 
 def mosaiks_features(ctx: StageContext, cache: TileCache, shards: np.ndarray,
@@ -85,11 +89,9 @@ def mosaiks_features(ctx: StageContext, cache: TileCache, shards: np.ndarray,
     pick = np.sort(rng.choice(len(shards), min(FILTER_SAMPLE_TILES, len(shards)), replace=False))
     filters = make_filters(cache.take(shards[pick], offsets[pick]), cfg.random_filters,
                            cfg.patch_px, cfg.whiten, ctx.config.seed)
-    out = _open(path, len(shards), filters.n_features)
-    batches = ctx.bar(cache.batches(shards, offsets, cfg.batch_size),
-                      total=-(-len(shards) // cfg.batch_size), desc="random features")
-    featurise(batches, filters, out)
-    out.flush()
+    forward = functools.partial(random_features, filters=filters)
+    write_features(ctx, forward, filters.n_features, cache, shards, offsets, path,
+                   "random features")
     return {"random_dim": filters.n_features}
 
 

@@ -26,13 +26,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import Config
-from pipeline.models import get_backbone, resolve_weights
 from pipeline.models.datasets import TileCache
 from pipeline.models.extraction import (
     FeatureSource,
     finetuned_source,
     forward_for,
-    frozen_source,
+    imagenet_source,
     stream_features,
 )
 from pipeline.stages.context import StageContext
@@ -109,13 +108,10 @@ def feature_source(ctx: StageContext, tile_px: int, bands: int) -> FeatureSource
     """The network ``features.mode`` asks for (weights resolved now, so errors come early)."""
     if ctx.config.features.mode == "finetuned":
         return finetuned_source(ctx.input("train", "model.keras"), tile_px, bands)
-    cfg = ctx.config.model
-    weights = resolve_weights(get_backbone(cfg.backbone), cfg.weights, cfg.input_size_px,
-                              cfg.weights_dir)
-    ctx.log.info("frozen ImageNet features: backbone %s, weights %s", cfg.backbone,
-                 weights or "random init (weights: none)")
-    return frozen_source(cfg.backbone, weights, cfg.input_size_px, tile_px, bands,
-                         ctx.config.seed)
+    source = imagenet_source(ctx.config.model, tile_px, bands, ctx.config.seed)
+    ctx.log.info("frozen ImageNet features: backbone %s, weights %s", source.backbone,
+                 source.weights_path or "random init (weights: none)")
+    return source
 
 
 def shard_jobs(catalog: pd.DataFrame, cache_dir: Path, work: Path, source: FeatureSource,
