@@ -8,16 +8,16 @@ Outputs (``extract/``):
                    through a memory map, batch by batch, so memory is bounded by the batch size.
     index.parquet  row, tile_id, lon, lat (tile centroid, WGS84).
 
-Work is split by cache shard (``ctx.executor.map``, so it runs on Dask too). ``features.npy`` is
-filled in ``run_dir/.resume/extract/<key>/`` (see :mod:`pipeline.stages.resume`), where a marker
-file is written after each finished shard; a killed extract continues with the shards that have
-no marker, and the finished array is moved into ``extract/`` at the end.
+Work is split by cache shard (``ctx.executor.map``, so it runs on Dask too), each shard writing
+its rows of ``features.npy`` in the stage's temporary folder. Resuming is the executor's: a
+shard's record is written only after its rows are flushed, and a rerun of the same computation
+keeps the temporary folder and runs only the shards without a record (see
+:mod:`pipeline.shards`), so a killed extract never redoes a finished shard nor trusts a partial
+one.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,6 @@ from pipeline.models.extraction import (
     stream_features,
 )
 from pipeline.stages.context import StageContext
-from pipeline.stages.resume import close_resume_dir, open_resume_dir
 
 NAME = "extract"
 VERSION = 2
@@ -61,7 +60,6 @@ class ShardJob:
         offsets: Their positions in the shard file, int (n,).
         cache_dir: The ``ingest/cache`` folder.
         features: The ``.npy`` file the rows are written into.
-        done: Marker file written once the shard's rows are on disk.
         source: The network computing the features.
         batch_size: Tiles per forward pass.
     """
@@ -71,7 +69,6 @@ class ShardJob:
     offsets: np.ndarray
     cache_dir: Path
     features: Path
-    done: Path
     source: FeatureSource
     batch_size: int
 
@@ -79,10 +76,9 @@ class ShardJob:
 def extract_shard(job: ShardJob) -> int:
     """Write one shard's features into their rows of ``job.features``; returns tiles written.
 
-    A shard whose marker exists is skipped (0 is returned), so the work resumes by shard.
+    The rows are flushed to disk before it returns, so the shard's record (written after it)
+    never vouches for rows that are not there.
     """
-    if job.done.exists():
-        return 0
     forward, _ = forward_for(job.source)
     features = np.load(job.features, mmap_mode="r+")
     shards = np.full(len(job.rows), job.shard)
@@ -91,7 +87,6 @@ def extract_shard(job: ShardJob) -> int:
         features[job.rows[start:start + len(values)]] = values
     features.flush()
     del features  # unmap: the touched pages leave this process's resident memory
-    job.done.touch()
     return len(job.rows)
 
 
@@ -114,7 +109,7 @@ def feature_source(ctx: StageContext, tile_px: int, bands: int) -> FeatureSource
     return source
 
 
-def shard_jobs(catalog: pd.DataFrame, cache_dir: Path, work: Path, source: FeatureSource,
+def shard_jobs(catalog: pd.DataFrame, cache_dir: Path, features: Path, source: FeatureSource,
                batch_size: int) -> list[ShardJob]:
     """One job per cache shard, in shard order."""
     shards = catalog["shard"].to_numpy()
@@ -122,8 +117,7 @@ def shard_jobs(catalog: pd.DataFrame, cache_dir: Path, work: Path, source: Featu
     for shard in np.unique(shards):
         rows = np.flatnonzero(shards == shard)
         jobs.append(ShardJob(int(shard), rows, catalog["offset"].to_numpy()[rows], cache_dir,
-                             work / "features.npy", work / "done" / f"shard_{shard:05d}", source,
-                             batch_size))
+                             features, source, batch_size))
     return jobs
 
 
@@ -133,19 +127,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
     _, (_, tile_px, _, bands) = TileCache(cache_dir).layout(int(catalog["shard"].iloc[0]))
     source = feature_source(ctx, tile_px, bands)
     _, dim = forward_for(source)
-    upstream = [ctx.input("ingest", "tiles.parquet"), cache_dir,
-                *[p for p in (source.model_path, source.weights_path) if p is not None]]
-    work = open_resume_dir(ctx, sys.modules[__name__], upstream)
-    (work / "done").mkdir(exist_ok=True)
-    open_features(work / "features.npy", len(catalog), dim)
-    jobs = shard_jobs(catalog, cache_dir, work, source, ctx.config.features.batch_size)
-    finished = sum(job.done.exists() for job in jobs)
-    if finished:
-        ctx.log.info("resuming extract: %d of %d shard(s) already done", finished, len(jobs))
-    ctx.executor.map(extract_shard, jobs, desc="extract features")
-    os.replace(work / "features.npy", ctx.out / "features.npy")
+    open_features(ctx.out / "features.npy", len(catalog), dim)
+    jobs = shard_jobs(catalog, cache_dir, ctx.out / "features.npy", source,
+                      ctx.config.features.batch_size)
+    ctx.executor.map(extract_shard, jobs, desc="extract")
     catalog[["tile_id", "lon", "lat"]].assign(row=np.arange(len(catalog)))[
         ["row", "tile_id", "lon", "lat"]].to_parquet(ctx.out / "index.parquet", index=False)
-    close_resume_dir(work)
-    return {"tiles": len(catalog), "feature_dim": dim, "mode": ctx.config.features.mode,
-            "shards_resumed": finished}
+    return {"tiles": len(catalog), "feature_dim": dim, "mode": ctx.config.features.mode}

@@ -1,9 +1,9 @@
-"""Work that survives a killed stage: ``run_dir/.resume/<stage>/<key>/``.
+"""Work that survives a killed stage and is not per-shard: ``run_dir/.resume/<stage>/<key>/``.
 
-The runner deletes ``run_dir/.tmp-<stage>/`` at the start of every run, so a stage whose work is
-worth keeping across a kill (``train``'s per-epoch checkpoints, ``extract``'s finished shards)
-keeps it here instead, in a folder named by a key that hashes everything the stage's output
-depends on: the stage's name and ``VERSION``, the package version, the seed, the config sections
+Per-shard work resumes through the executor's shard records (:mod:`pipeline.shards`): the
+runner keeps ``run_dir/.tmp-<stage>/`` for them while the stage's fingerprint is unchanged.
+Other work worth keeping across a kill (``train``'s per-epoch checkpoints) is kept here, in a
+folder named by a key that hashes everything the stage's output depends on: the stage's name and ``VERSION``, the package version, the seed, the config sections
 the stage reads (cosmetic fields left out) and the identity (size, mtime) of the upstream files
 it reads. Only the same computation ever resumes from a folder; a changed config or a rerun
 upstream stage gives a new key.
