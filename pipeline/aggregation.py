@@ -21,6 +21,7 @@ from pipeline.errors import InputDataError
 from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
 from pipeline.geo.neighbours import neighbours
 from pipeline.geo.nightlights import sample_footprints
+from pipeline.geo.polygons import read_polygons
 
 
 def members(tree: BallTree, tile_lon: np.ndarray, tile_lat: np.ndarray, lon: np.ndarray,
@@ -102,12 +103,9 @@ def assign_districts(points: gpd.GeoDataFrame, path: Path, id_column: str) -> pd
         id_column: the column naming each district (config ``aggregate.districts.id``).
 
     Raises:
-        InputDataError: unreadable file, no CRS, or no such column.
+        InputDataError: missing or unreadable file, no CRS, no polygons, or no such column.
     """
-    polygons = read_polygons(path)
-    if polygons.crs is None:
-        raise InputDataError(f"{path}: aggregate.districts.path must be a polygon file with a "
-                             "CRS (GeoPackage, shapefile, GeoJSON or GeoParquet).")
+    polygons = read_polygons(path, "aggregate.districts.path")
     if id_column not in polygons.columns:
         raise InputDataError(f"{path}: no column {id_column!r} (set aggregate.districts.id to one "
                              f"of {sorted(c for c in polygons.columns if c != 'geometry')}).")
@@ -115,19 +113,6 @@ def assign_districts(points: gpd.GeoDataFrame, path: Path, id_column: str) -> pd
     joined = gpd.sjoin(points[["geometry"]], polygons, how="left", predicate="within")
     joined = joined[~joined.index.duplicated(keep="first")]
     return joined[id_column].reindex(points.index).astype(object)
-
-
-def read_polygons(path: Path) -> gpd.GeoDataFrame:
-    """Read a polygon file; InputDataError naming the file and the config key otherwise."""
-    if not path.exists():
-        raise InputDataError(f"{path}: district polygon file not found (aggregate.districts.path).")
-    try:
-        if path.suffix.lower() == ".parquet":
-            return gpd.read_parquet(path)
-        return gpd.read_file(path)
-    except Exception as exc:  # pyogrio / pyarrow raise many types for unreadable files
-        raise InputDataError(f"{path}: cannot read the district polygons ({exc}); "
-                             "use a GeoPackage, shapefile, GeoJSON or GeoParquet file.") from exc
 
 
 def tile_weights(cfg: AggregateConfig, catalog: gpd.GeoDataFrame) -> np.ndarray | None:

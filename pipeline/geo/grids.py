@@ -24,6 +24,7 @@ from shapely.geometry import Polygon, box
 from pipeline.config_export import GridConfig
 from pipeline.errors import InputDataError
 from pipeline.geo.nightlights import sample_footprint
+from pipeline.geo.polygons import read_polygons
 
 WGS84 = "EPSG:4326"
 RESERVED = ("tile_id", "lon", "lat", "n_tiles", "geometry")
@@ -93,22 +94,6 @@ def quadkey_polygon(key: str) -> Polygon:
 def h3_polygon(cell: str) -> Polygon:
     """The WGS84 footprint of an H3 cell (its boundary in lon/lat order)."""
     return Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(cell)])
-
-
-def read_polygons(path: Path, key: str) -> gpd.GeoDataFrame:
-    """Read a polygon file into EPSG:4326, with errors that name the file and the config key."""
-    try:
-        frame = gpd.read_parquet(path) if path.suffix == ".parquet" else gpd.read_file(path)
-    except Exception as exc:  # noqa: BLE001 - pyogrio/pyarrow raise many types
-        raise InputDataError(f"{path}: cannot read the polygon file given as {key} "
-                             f"({type(exc).__name__}: {exc}).") from exc
-    if frame.crs is None:
-        raise InputDataError(f"{path}: the polygon file given as {key} has no CRS; "
-                             "re-export it with one.")
-    polygons = frame[frame.geom_type.isin(["Polygon", "MultiPolygon"])]
-    if polygons.empty:
-        raise InputDataError(f"{path}: no polygons in the file given as {key}.")
-    return polygons.to_crs(WGS84).reset_index(drop=True)
 
 
 def _admin_cells(lon: np.ndarray, lat: np.ndarray, spec: GridConfig) -> tuple[np.ndarray, gpd.GeoSeries]:

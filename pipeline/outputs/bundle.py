@@ -19,7 +19,8 @@ import pandas as pd
 
 from pipeline.config import Config
 from pipeline.errors import MissingArtifactError
-from pipeline.geo.grids import make_cells, read_polygons, value_columns
+from pipeline.geo.grids import make_cells, value_columns
+from pipeline.geo.polygons import read_polygons
 
 RASTER_PREFIXES = ("pred_", "lower_", "upper_")
 
