@@ -63,6 +63,9 @@ VERSION = 2
 INPUTS: tuple[str, ...] = ()
 OUTPUTS = ("tiles.parquet", "clusters.parquet", "rejected.csv", "scaling.json", "cache")
 CONFIG = ("data.tiles", "data.survey", "data.shard_size", "data.manifests", "regression.targets")
+# The fewest valid clusters any cross-validation can use: 2 per fold, regression.folds >= 2.
+# Fewer stop here, before any training; ``fit`` checks the configured regression.folds.
+MIN_CLUSTERS = 4
 
 
 def input_files(config: Config) -> list[Path]:
@@ -204,11 +207,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
         bad_clusters = pd.concat([bad_clusters, far], ignore_index=True)
     rejected = pd.concat([tiles_rejected, bad_households, bad_clusters], ignore_index=True)
     rejected.to_csv(ctx.out / "rejected.csv", index=False)
-    if len(clusters) < 2 * ctx.config.regression.folds:
+    if len(clusters) < MIN_CLUSTERS:
         raise InputDataError(
-            f"{data.survey.path}: only {len(clusters)} valid survey cluster(s); regression.folds="
-            f"{ctx.config.regression.folds} needs at least {2 * ctx.config.regression.folds}. Add "
-            f"clusters or lower regression.folds; see {ctx.out / 'rejected.csv'}.")
+            f"{data.survey.path}: only {len(clusters)} valid survey cluster(s); cross-validation "
+            f"needs at least {MIN_CLUSTERS} (2 per fold, 2 folds at least). Add clusters or fix "
+            f"the rejected rows listed in {ctx.out / 'rejected.csv'}.")
     catalog.to_parquet(ctx.out / "tiles.parquet")
     clusters.to_parquet(ctx.out / "clusters.parquet")
     _log_rejections(ctx, pd.concat([bad_households, bad_clusters], ignore_index=True))

@@ -90,7 +90,7 @@ def test_one_row_survey_parses_and_the_run_stops_at_ingest(make_tiny_config, tmp
     assert len(clusters) == 1 and len(rejected) == 0
     config = edit(make_tiny_config(tmp_path), lambda d: d["data"]["survey"].update(path=str(path)))
     assert_exit_2(cli("run", config, "--until", "ingest"), str(path), "only 1 valid survey",
-                  "regression.folds=3 needs at least 6", "lower regression.folds")
+                  "cross-validation needs at least 4", "Add clusters or fix the rejected rows")
 
 
 def test_empty_survey_through_the_cli_is_one_line(make_tiny_config, tmp_path):
