@@ -49,3 +49,46 @@ def test_spatial_folds_keep_blocks_together():
     for train, test in folds:
         assert not set(block[train]) & set(block[test])
     assert sorted(np.concatenate([t for _, t in folds]).tolist()) == list(range(400))
+
+
+def test_grouped_alpha_matches_a_brute_force_grouped_search():
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GroupKFold
+
+    from pipeline.regression import INNER_FOLDS, grouped_alpha
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=(120, 8))
+    y = z @ rng.normal(size=8) + rng.normal(scale=2.0, size=120)
+    groups = np.repeat(np.arange(12), 10)
+    alphas = [0.01, 0.1, 1.0, 10.0, 100.0, 1000.0]
+    errors = []
+    for alpha in alphas:
+        sse = 0.0
+        for train, test in GroupKFold(INNER_FOLDS).split(z, y, groups):
+            fitted = Ridge(alpha=alpha).fit(z[train], y[train])
+            sse += float(((fitted.predict(z[test]) - y[test]) ** 2).sum())
+        errors.append(sse)
+    assert grouped_alpha(z, y, alphas, groups) == alphas[int(np.argmin(errors))]
+
+
+def place_memorising_world(seed: int = 4) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Clusters in blocks: each block has its own feature signature and its own outcome offset
+    (neighbours share tiles and conditions); one feature carries the signal that generalises."""
+    rng = np.random.default_rng(seed)
+    blocks = np.repeat(np.arange(60), 8)
+    signature = rng.normal(size=(60, 60))[blocks]
+    signal = rng.normal(size=len(blocks))
+    x = np.column_stack([signal, signature + rng.normal(scale=0.3, size=signature.shape)])
+    y = signal + rng.normal(scale=0.8, size=60)[blocks] + rng.normal(scale=0.3, size=len(blocks))
+    return x, y, blocks
+
+
+def test_grouped_alpha_does_not_memorise_places_that_held_out_blocks_lack():
+    x, y, blocks = place_memorising_world()
+    alphas = [10.0**k for k in range(-3, 7)]
+    folds = [(np.flatnonzero(blocks % 5 != k), np.flatnonzero(blocks % 5 == k)) for k in range(5)]
+    loo, loo_alphas = cross_predict(x, y, folds, alphas)
+    grouped, grouped_alphas = cross_predict(x, y, folds, alphas, groups=blocks)
+    assert min(grouped_alphas) > max(loo_alphas)
+    assert scores(y, grouped)["r2"] > scores(y, loo)["r2"] + 0.05

@@ -29,6 +29,7 @@ from pipeline.config import RegressionConfig
 from pipeline.evaluation.folds import Folds, country_folds, fold_of, random_folds, spatial_folds
 from pipeline.evaluation.metrics import scores
 from pipeline.evaluation.predictors import Predictor
+from pipeline.geo.blocks import block_ids
 
 MIN_CLUSTERS = 20  # an r² over fewer clusters is noise; such subsets are reported as skipped
 
@@ -83,14 +84,27 @@ def score_all(y: np.ndarray, preds: dict[str, np.ndarray], cfg: RegressionConfig
                                        for name, p in preds.items()}}
 
 
+def inner_groups(scheme: str, survey: Survey, rows: np.ndarray,
+                 cfg: RegressionConfig) -> np.ndarray | None:
+    """Spatial blocks of ``rows`` for choosing alpha / k inside spatial and country folds
+    (None for random folds: leave-one-out then)."""
+    if scheme == "random":
+        return None
+    return block_ids(survey.lonlat[rows, 0], survey.lonlat[rows, 1], cfg.spatial_block_km)
+
+
 def evaluate_rows(survey: Survey, predictors: dict[str, Predictor], rows: np.ndarray,
-                  folds: Folds, cfg: RegressionConfig, seed: int) -> tuple[dict, dict]:
-    """Cross-validate every predictor on ``folds`` of ``rows``: (entry, predictions)."""
+                  folds: Folds, cfg: RegressionConfig, seed: int,
+                  groups: np.ndarray | None = None) -> tuple[dict, dict]:
+    """Cross-validate every predictor on ``folds`` of ``rows``: (entry, predictions).
+
+    ``groups`` (len(rows),): spatial blocks for the inner choice of alpha / k, or None.
+    """
     y = survey.y[rows]
     preds, alphas = {}, []
     for name, predictor in predictors.items():
         preds[name], params = predictor.rows(rows).cross_predict(y, folds, cfg.alphas,
-                                                                 cfg.log_skewed)
+                                                                 cfg.log_skewed, groups)
         if name == "model":
             alphas = params
     entry = score_all(y, preds, cfg, seed)
@@ -151,7 +165,8 @@ def _evaluate(survey: Survey, predictors: dict[str, Predictor], cfg: RegressionC
                 metrics[scheme][name] = {"n": int(len(rows)), "skipped": (
                     f"fewer than {MIN_CLUSTERS} clusters, or than 2 per fold")}
                 continue
-            entry, preds = evaluate_rows(survey, predictors, rows, folds, cfg, seed)
+            groups = inner_groups(scheme, survey, rows, cfg)
+            entry, preds = evaluate_rows(survey, predictors, rows, folds, cfg, seed, groups)
             metrics[scheme][name] = entry
             if name == "all":
                 metrics[scheme].update(group_entries(survey, preds, cfg, seed))

@@ -2,10 +2,14 @@
 
 Every predictor is fitted on a fold's training rows only and predicts its test rows:
 
-- ``ridge``: preprocessing + ridge, alpha by leave-one-out inside the training rows
+- ``ridge``: preprocessing + ridge, alpha chosen inside the training rows
   (the image model, nightlights-only, random convolutional features, untrained ImageNet).
 - ``knn``: k-nearest-neighbours regression on standardised log nightlights (Yeh et al. 2020);
-  k is chosen inside the training rows by exact leave-one-out error over ``KNN_CHOICES``.
+  k is chosen inside the training rows over ``KNN_CHOICES``.
+
+With ``groups`` (the spatial block of each row, for spatial and country folds) alpha and k are
+chosen by grouped k-fold over the training rows' blocks; without, by leave-one-out (see
+:mod:`pipeline.regression`).
 - ``group_mean``: the training mean of the test cluster's country or region (the training
   grand mean for a group without training clusters).
 """
@@ -17,10 +21,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
+from sklearn.model_selection import GroupKFold
+from sklearn.neighbors import KNeighborsRegressor, NearestNeighbors
 
 from pipeline.evaluation.folds import Folds
-from pipeline.regression import cross_predict
+from pipeline.regression import INNER_FOLDS, cross_predict
 
 KNN_CHOICES = (1, 3, 5, 10, 20, 40)
 
@@ -46,26 +51,36 @@ class Predictor:
         return Predictor(self.kind, self.x[rows])
 
     def cross_predict(self, y: np.ndarray, folds: Folds, alphas: Sequence[float],
-                      log_skewed: bool = True) -> tuple[np.ndarray, list[float]]:
-        """Out-of-fold predictions (NaN for rows never tested) and each fold's parameter."""
+                      log_skewed: bool = True, groups: np.ndarray | None = None,
+                      ) -> tuple[np.ndarray, list[float]]:
+        """Out-of-fold predictions (NaN for rows never tested) and each fold's parameter.
+
+        ``groups`` (n,): spatial blocks for the inner choice of alpha / k, or None.
+        """
         if self.kind == "ridge":
-            return cross_predict(self.x, y, folds, alphas, log_skewed)
-        fit = knn_predict if self.kind == "knn" else group_mean_predict
+            return cross_predict(self.x, y, folds, alphas, log_skewed, groups)
         pred = np.full(len(y), np.nan)
         params = []
         for train, test in folds:
-            pred[test], param = fit(self.x[train], y[train], self.x[test])
+            if self.kind == "knn":
+                inner = None if groups is None else groups[train]
+                pred[test], param = knn_predict(self.x[train], y[train], self.x[test], inner)
+            else:
+                pred[test], param = group_mean_predict(self.x[train], y[train], self.x[test])
             params.append(param)
         return pred, params
 
 
-def knn_predict(x_train: np.ndarray, y_train: np.ndarray,
-                x_test: np.ndarray) -> tuple[np.ndarray, float]:
+def knn_predict(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                groups: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """k-NN regression, features standardised and k chosen on the training rows; (pred, k)."""
     mean, scale = x_train.mean(axis=0), np.maximum(x_train.std(axis=0), 1e-12)
     z_train, z_test = (x_train - mean) / scale, (x_test - mean) / scale
     choices = [k for k in KNN_CHOICES if k < len(y_train)] or [1]
-    k = best_k(z_train, y_train, choices)
+    if groups is None or len(np.unique(groups)) < 2:
+        k = best_k(z_train, y_train, choices)
+    else:
+        k = grouped_k(z_train, y_train, choices, groups)
     index = NearestNeighbors(n_neighbors=min(k, len(y_train))).fit(z_train)
     _, idx = index.kneighbors(z_test)
     return y_train[idx].mean(axis=1), float(k)
@@ -80,6 +95,17 @@ def best_k(z: np.ndarray, y: np.ndarray, choices: Sequence[int]) -> int:
     others = np.array([row[row != i][:k_max] for i, row in enumerate(idx)])  # drop the row itself
     cumulative = np.cumsum(y[others], axis=1) / np.arange(1, k_max + 1)
     errors = {k: float(np.mean((cumulative[:, min(k, k_max) - 1] - y) ** 2)) for k in choices}
+    return min(errors, key=errors.get)
+
+
+def grouped_k(z: np.ndarray, y: np.ndarray, choices: Sequence[int], groups: np.ndarray) -> int:
+    """The k with the smallest squared error over grouped k-fold (whole blocks held out)."""
+    errors = dict.fromkeys(choices, 0.0)
+    splitter = GroupKFold(n_splits=min(INNER_FOLDS, len(np.unique(groups))))
+    for train, test in splitter.split(z, y, groups):
+        for k in choices:
+            knn = KNeighborsRegressor(n_neighbors=min(k, len(train))).fit(z[train], y[train])
+            errors[k] += float(((knn.predict(z[test]) - y[test]) ** 2).sum())
     return min(errors, key=errors.get)
 
 

@@ -16,6 +16,7 @@ from pipeline.config import RegressionConfig
 from pipeline.evaluation.conformal import OodReference, conformal_half_width, split_check
 from pipeline.evaluation.evaluate import Survey, evaluate
 from pipeline.evaluation.predictors import Predictor
+from pipeline.geo.blocks import block_ids
 from pipeline.regression import fit_ridge
 
 INTERVAL_SCHEMES = ("spatial", "country", "random")
@@ -63,7 +64,8 @@ def fit_target(name: str, survey: Survey, predictors: dict[str, Predictor], ids:
     """
     schemes, oof = evaluate(survey, predictors, cfg, seed)
     x = predictors["model"].x
-    model = fit_ridge(x, survey.y, cfg.alphas, cfg.log_skewed)
+    blocks = block_ids(survey.lonlat[:, 0], survey.lonlat[:, 1], cfg.spatial_block_km)
+    model = fit_ridge(x, survey.y, cfg.alphas, cfg.log_skewed, blocks)  # the map: new places
     interval = interval_spec(survey, oof, cfg, seed, log)
     ood = OodReference.fit(model.prep.transform(x), cfg.ood_quantile)
     metrics = {"log": log, "n": int(len(survey.y)), "schemes": schemes, "interval": interval,

@@ -37,7 +37,7 @@ from pipeline.regression import save_models
 from pipeline.stages.context import StageContext
 
 NAME = "fit"
-VERSION = 2
+VERSION = 3
 INPUTS = ("aggregate",)
 OUTPUTS = ("metrics.json", "cv_predictions.csv", "model.json")
 CONFIG = ("regression",)
