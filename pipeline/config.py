@@ -41,6 +41,7 @@ WEIGHTS_DIR_ENV = "POVERTY_PIPELINE_WEIGHTS_DIR"
 
 class ModelConfig(Section):
     backbone: str = "mobilenet_0.25"
+    objective: Literal["classes", "radiance"] = "classes"
     weights: str = "imagenet"
     weights_dir: RelPath | None = Field(None, json_schema_extra=COSMETIC)
     input_size_px: int = Field(64, ge=32, le=1024)

@@ -7,7 +7,8 @@ Graph (layer names are a contract; the extract stage reads ``"features"``)::
       -> backbone (keras.applications model, called with training=False)
       -> features (GlobalAveragePooling2D)        # the penultimate features, (batch, feature_dim)
       -> dropout
-      -> nightlight_class (Dense, softmax)         # (batch, n_classes)
+      -> nightlight_class (Dense, softmax)         # (batch, n_classes), objective "classes"
+         or nightlight_radiance (Dense, linear)    # (batch, 1), objective "radiance"
 
 The backbone is called with ``training=False`` so its BatchNormalization layers stay in inference
 mode even when some of its layers are unfrozen for fine-tuning (the Keras transfer-learning recipe).
@@ -29,6 +30,8 @@ from pipeline.models.preprocess import ImagenetPreprocess
 BACKBONE_LAYER = "backbone"
 FEATURES_LAYER = "features"
 OUTPUT_LAYER = "nightlight_class"
+RADIANCE_LAYER = "nightlight_radiance"
+OBJECTIVES = ("classes", "radiance")
 INPUT_NAME = "pixels"
 
 
@@ -40,41 +43,48 @@ def build_classifier(
     weights_path: Path | None,
     dropout: float = 0.2,
     seed: int = 0,
+    objective: str = "classes",
 ) -> keras.Model:
-    """Build the (uncompiled) night-light classifier on an ImageNet backbone.
+    """Build the (uncompiled) night-light classifier (or regressor) on an ImageNet backbone.
 
     Args:
         backbone: Registry key (config ``model.backbone``), e.g. ``"mobilenet_0.25"``.
         input_px: Tile side length in pixels (config ``model.input_size_px``).
         n_bands: Number of image bands, >= 3; the first 3 are taken as R, G, B.
-        n_classes: Number of night-light intensity classes, >= 2.
+        n_classes: Number of night-light intensity classes, >= 2 (objective ``classes``).
         weights_path: Backbone weights file (see :func:`pipeline.models.weights.resolve_weights`),
             or ``None`` for random initialisation.
         dropout: Dropout rate in [0, 1) before the output layer.
         seed: Seed of the output layer's initialiser and of the dropout mask.
+        objective: ``classes`` (softmax over the classes, Jean et al.) or ``radiance`` (one
+            linear output: the tile's standardised log(1 + radiance)).
 
     Returns:
         A model mapping float32 ``(batch, input_px, input_px, n_bands)`` raw 0..255 pixels to
-        ``(batch, n_classes)`` class probabilities.
+        ``(batch, n_classes)`` class probabilities, or ``(batch, 1)`` radiance scores.
 
     Raises:
         ConfigError: An argument is out of range or the backbone is unknown.
         InputDataError: ``weights_path`` does not fit the backbone.
     """
     spec = get_backbone(backbone)
-    _check_arguments(spec, input_px, n_bands, n_classes, dropout)
+    _check_arguments(spec, input_px, n_bands, n_classes if objective == "classes" else 2,
+                     dropout)
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"model.objective must be one of {OBJECTIVES}; got {objective!r}.")
     trunk = _build_backbone(spec, input_px, n_bands, weights_path)
     pixels = keras.Input(shape=(input_px, input_px, n_bands), name=INPUT_NAME, dtype="float32")
     x = ImagenetPreprocess(spec.preprocessing, name="preprocess")(pixels)
     x = trunk(x, training=False)
     features = keras.layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)
     x = keras.layers.Dropout(dropout, seed=seed, name="dropout")(features)
+    classes = objective == "classes"
     outputs = keras.layers.Dense(
-        n_classes,
-        activation="softmax",
+        n_classes if classes else 1,
+        activation="softmax" if classes else None,
         kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
-        dtype="float32",  # the softmax stays float32 under a mixed_float16 policy (GPU)
-        name=OUTPUT_LAYER,
+        dtype="float32",  # the output stays float32 under a mixed_float16 policy (GPU)
+        name=OUTPUT_LAYER if classes else RADIANCE_LAYER,
     )(x)
     return keras.Model(pixels, outputs, name=f"nightlight_{spec.name}")
 

@@ -180,7 +180,8 @@ def epoch_order(n: int, batch_size: int, seed: int, epoch: int) -> tuple[np.ndar
 def tile_dataset(cache: TileCache, shards: np.ndarray, offsets: np.ndarray,
                  labels: np.ndarray | None, batch_size: int, input_px: int,
                  shuffle_seed: int | None = None, epoch: int = 0) -> tf.data.Dataset:
-    """Batches of float32 tiles (batch, input_px, input_px, bands), with labels if given.
+    """Batches of float32 tiles (batch, input_px, input_px, bands), with labels if given
+    (integer labels as int64, float targets as float32).
 
     Tiles are read in batches from the cache (``tf.numpy_function``, uint8), flipped and rotated
     as uint8 and colour-jittered (when shuffled), resized to ``input_px`` (bilinear, float32)
@@ -220,5 +221,6 @@ def tile_dataset(cache: TileCache, shards: np.ndarray, offsets: np.ndarray,
         ds = ds.map(lambda i, s: (i, augmented(i, s)), num_parallel_calls=parallel)
     if labels is None:
         return ds.map(lambda i, images: images).prefetch(parallel)
-    label_t = tf.constant(labels, dtype=tf.int64)
+    dtype = tf.float32 if np.issubdtype(np.asarray(labels).dtype, np.floating) else tf.int64
+    label_t = tf.constant(labels, dtype=dtype)
     return ds.map(lambda i, images: (images, tf.gather(label_t, i))).prefetch(parallel)

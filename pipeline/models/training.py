@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.errors import StageError
-from pipeline.models.classifier import set_backbone_trainable
+from pipeline.models.classifier import OUTPUT_LAYER, RADIANCE_LAYER, set_backbone_trainable
 
 PATIENCE = 2
 STATE_FILE = "state.json"
@@ -64,8 +64,8 @@ class TrainState:
 
     Attributes:
         epoch: Epochs completed.
-        history: One row per completed epoch: epoch (1-based), phase, loss, accuracy, val_loss,
-            val_accuracy.
+        history: One row per completed epoch: epoch (1-based), phase, loss, val_loss and the
+            objective's metric (accuracy, or mean_absolute_error), training and validation.
         best_val_loss: Lowest validation loss of the fine-tuning phase so far.
         wait: Fine-tuning epochs since that best.
         stopped: Early stopping has ended the fine-tuning.
@@ -142,10 +142,18 @@ def _rng_variables(model: keras.Model) -> list[keras.Variable]:
     return [var for var in model.variables if "seed_generator_state" in var.path]
 
 
+LOSSES = {
+    OUTPUT_LAYER: ("sparse_categorical_crossentropy", ["accuracy"]),
+    RADIANCE_LAYER: ("mean_squared_error", ["mean_absolute_error"]),
+}
+"""Loss and metrics by the model's output layer (its objective)."""
+
+
 def _compile(model: keras.Model, phase: Phase) -> None:
     set_backbone_trainable(model, phase.unfreeze_layers)
-    model.compile(optimizer=keras.optimizers.Adam(phase.learning_rate),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    loss, metrics = LOSSES[model.layers[-1].name]
+    model.compile(optimizer=keras.optimizers.Adam(phase.learning_rate), loss=loss,
+                  metrics=metrics)
 
 
 def update_early_stopping(state: TrainState, logs: Mapping[str, float]) -> bool:

@@ -82,8 +82,10 @@ def training_section(run_dir: Path) -> str:
     if metrics.get("confusion_matrix"):
         parts.append(_image(figure_uri(confusion_figure(metrics["confusion_matrix"])),
                             "confusion matrix"))
-        facts = {k: metrics[k] for k in ("backbone", "weights", "n_train", "n_val", "val_accuracy",
-                                         "val_balanced_accuracy") if k in metrics}
+    facts = {k: metrics[k] for k in ("objective", "backbone", "weights", "n_train", "n_val",
+                                     "val_accuracy", "val_balanced_accuracy", "val_r2",
+                                     "val_spearman") if k in metrics}
+    if facts:
         parts.append(_table(pd.DataFrame([facts])))
     if len(parts) == 1:
         parts.append('<p class="note">train/ has no history or metrics in this run.</p>')

@@ -1,24 +1,30 @@
-"""train: fine-tune an ImageNet backbone to predict the nightlight class of each tile.
+"""train: fine-tune an ImageNet backbone to predict the night-time lights of each tile.
 
 Inputs: ``ingest/tiles.parquet`` + ``ingest/cache/``, ``label/labels.parquet`` (the tiles with
 ``label >= 0`` and ``train_ok``) and ``label/bins.json``; the backbone's
 weights (``model.weights``: imagenet | none | path, resolved through ``model.weights_dir``, the
 Keras cache, then a download).
 Outputs (``train/``):
-    model.keras   the classifier; takes raw 0..255 pixels (preprocessing is in the graph);
+    model.keras   the network; takes raw 0..255 pixels (preprocessing is in the graph);
                   its layer ``features`` is the feature layer that ``extract`` uses.
-    history.csv   one row per epoch (1-based): epoch, phase, loss, accuracy, val_loss,
-                  val_accuracy.
-    metrics.json  validation accuracy, per-class accuracy, confusion matrix, class weights,
-                  epochs run, whether early stopping ended training, the weights file used,
-                  tile counts.
+    history.csv   one row per epoch (1-based): epoch, phase, loss, val_loss, and accuracy /
+                  val_accuracy (objective ``classes``) or mean_absolute_error /
+                  val_mean_absolute_error (objective ``radiance``).
+    metrics.json  ``classes``: validation accuracy, per-class accuracy, confusion matrix, class
+                  weights; ``radiance``: validation R², Spearman and RMSE of the standardised
+                  target and its scaling. Both: epochs run, whether early stopping ended
+                  training, the weights file used, tile counts.
     tensorboard/  TensorBoard event files, runs ``train`` and ``validation`` (epoch_loss,
                   epoch_accuracy per epoch).
 
+Objective (``model.objective``): ``classes`` is Jean et al.'s: softmax over the nightlight
+classes of ``label``, class weights balancing the skewed classes. ``radiance`` regresses the
+tile's log(1 + radiance), standardised over the training tiles (mean squared error): the finer
+target keeps the ordering inside each class that three classes throw away.
+
 Recipe (Keras transfer learning, :mod:`pipeline.models.training`): backbone frozen while the new
 head trains, then the top ``model.unfreeze_layers`` layers unfrozen (BatchNorm kept frozen) at a
-lower learning rate, with early stopping on validation loss. Class weights balance the skewed
-nightlight classes. Tiles are augmented (flips, 90° rotations, colour jitter). The validation
+lower learning rate, with early stopping on validation loss. Tiles are augmented (flips, 90° rotations, colour jitter). The validation
 tiles are whole spatial blocks of ``model.validation_block_km``, so validation measures more
 than memorised places.
 
@@ -41,7 +47,8 @@ import geopandas as gpd
 import keras
 import numpy as np
 import pandas as pd
-from sklearn.metrics import confusion_matrix
+from scipy.stats import spearmanr
+from sklearn.metrics import confusion_matrix, r2_score
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils.class_weight import compute_class_weight
 
@@ -59,6 +66,7 @@ from pipeline.models.training import (
     write_scalars,
 )
 from pipeline.stages.context import StageContext
+from pipeline.stages.label import intensity
 from pipeline.stages.resume import close_resume_dir, open_resume_dir
 
 NAME = "train"
@@ -95,6 +103,27 @@ def evaluate(model: keras.Model, val: Any, y_val: np.ndarray, n_classes: int) ->
             "per_class_accuracy": per_class.tolist(), "confusion_matrix": cm.tolist()}
 
 
+def evaluate_radiance(model: keras.Model, val: Any, y_val: np.ndarray) -> dict[str, Any]:
+    """Validation R² (sklearn), Spearman correlation and RMSE of the standardised target."""
+    pred = model.predict(val, verbose=0).ravel()
+    varies = np.ptp(pred) > 0 and np.ptp(y_val) > 0  # else Spearman is undefined: null
+    return {"val_r2": float(r2_score(y_val, pred)),
+            "val_spearman": float(spearmanr(y_val, pred).statistic) if varies else None,
+            "val_rmse": float(np.sqrt(np.mean((pred - y_val) ** 2)))}
+
+
+def training_targets(table: pd.DataFrame, objective: str,
+                     train_rows: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
+    """What the network learns per tile: the class (int64), or log(1 + radiance) standardised
+    with the training tiles' mean and sd (float32); and that scaling (empty for classes)."""
+    if objective == "classes":
+        return table["label"].to_numpy(dtype=np.int64), {}
+    x = intensity(table["radiance_mean"].to_numpy(dtype=np.float64))
+    mean, sd = float(x[train_rows].mean()), float(max(x[train_rows].std(), 1e-9))
+    return ((x - mean) / sd).astype(np.float32), {"log1p_radiance_mean": mean,
+                                                  "log1p_radiance_sd": sd}
+
+
 def balanced_class_weight(y: np.ndarray) -> dict[int, float]:
     """Weights inversely proportional to class frequency (sklearn's "balanced")."""
     present = np.unique(y)
@@ -111,7 +140,8 @@ def labelled_tiles(ctx: StageContext) -> tuple[pd.DataFrame, int]:
     keep = labels["label"].to_numpy() >= 0
     if "train_ok" in labels:
         keep &= labels["train_ok"].to_numpy(dtype=bool)
-    table = catalog.assign(label=labels["label"].to_numpy())
+    table = catalog.assign(label=labels["label"].to_numpy(),
+                           radiance_mean=labels["radiance_mean"].to_numpy())
     return table[keep].reset_index(drop=True), n_classes
 
 
@@ -134,12 +164,14 @@ def epoch_reporter(ctx: StageContext, total: int, tensorboard: Path) -> Any:
 
 
 def train_model(ctx: StageContext, table: pd.DataFrame, n_classes: int, weights: Path | None,
-                split: tuple[np.ndarray, np.ndarray], work: Path) -> tuple[Any, TrainState, Any]:
-    """Build (or resume) and train the classifier; returns (model, state, validation batches)."""
+                split: tuple[np.ndarray, np.ndarray], y: np.ndarray,
+                work: Path) -> tuple[Any, TrainState, Any]:
+    """Build (or resume) and train the network on targets ``y``; returns (model, state,
+    validation batches)."""
     cfg, seed = ctx.config.model, ctx.config.seed
     train_rows, val_rows = split
     cache = TileCache(ctx.input("ingest", "cache"))
-    shards, offsets, y = (table[c].to_numpy() for c in ("shard", "offset", "label"))
+    shards, offsets = (table[c].to_numpy() for c in ("shard", "offset"))
     bands = cache.layout(int(shards[0]))[1][-1]
     plan = epoch_plan(cfg.head_epochs, cfg.finetune_epochs, cfg.unfreeze_layers,
                       cfg.learning_rate, cfg.finetune_learning_rate)
@@ -148,7 +180,7 @@ def train_model(ctx: StageContext, table: pd.DataFrame, n_classes: int, weights:
 
     def build() -> Any:
         return build_classifier(cfg.backbone, cfg.input_size_px, bands, n_classes, weights,
-                                dropout=cfg.dropout, seed=seed)
+                                dropout=cfg.dropout, seed=seed, objective=cfg.objective)
 
     def train_data(epoch: int) -> Any:
         return tile_dataset(cache, shards[train_rows], offsets[train_rows], y[train_rows],
@@ -161,8 +193,8 @@ def train_model(ctx: StageContext, table: pd.DataFrame, n_classes: int, weights:
         ctx.log.info("resuming training after epoch %d of %d from the checkpoint in %s",
                      checkpoints.completed(), len(plan), work)
     with training_devices(devices, seed):
-        model, state = fit_epochs(build, plan, train_data, val,
-                                  balanced_class_weight(y[train_rows]), checkpoints,
+        weight = balanced_class_weight(y[train_rows]) if cfg.objective == "classes" else None
+        model, state = fit_epochs(build, plan, train_data, val, weight, checkpoints,
                                   epoch_reporter(ctx, len(plan), work / "tensorboard"))
     return model, state, val
 
@@ -183,18 +215,23 @@ def run(ctx: StageContext) -> dict[str, Any]:
                               cfg.weights_dir)
     ctx.log.info("backbone %s, weights %s", cfg.backbone, weights or "random init (weights: none)")
     work = open_resume_dir(ctx, sys.modules[__name__], upstream_files(ctx))
-    model, state, val = train_model(ctx, table, n_classes, weights, split, work)
+    y, scaling = training_targets(table, cfg.objective, split[0])
+    model, state, val = train_model(ctx, table, n_classes, weights, split, y, work)
     model.save(ctx.out / "model.keras")
     write_history(state.history, ctx.out / "history.csv")
-    y_val = table["label"].to_numpy()[split[1]]
-    metrics = {**evaluate(model, val, y_val, n_classes),
+    if cfg.objective == "classes":
+        scores = {**evaluate(model, val, y[split[1]], n_classes),
+                  "class_weight": balanced_class_weight(y[split[0]])}
+    else:
+        scores = {**evaluate_radiance(model, val, y[split[1]]), "target_scaling": scaling}
+    metrics = {"objective": cfg.objective, **scores,
                "n_train": len(split[0]), "n_val": len(split[1]),
                "epochs": state.epoch, "early_stopped": state.stopped,
-               "class_weight": balanced_class_weight(table["label"].to_numpy()[split[0]]),
                "backbone": cfg.backbone, "weights": str(weights) if weights else "none"}
     (ctx.out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     if (work / "tensorboard").exists():
         shutil.move(work / "tensorboard", ctx.out / "tensorboard")
     close_resume_dir(work)
+    score = "val_accuracy" if cfg.objective == "classes" else "val_r2"
     return {"train_tiles": len(split[0]), "val_tiles": len(split[1]),
-            "val_accuracy": round(metrics["val_accuracy"], 4)}
+            score: round(metrics[score], 4)}

@@ -199,3 +199,34 @@ def test_resume_dir_is_keyed_by_config_and_inputs(make_tiny_config, tmp_path) ->
 class _Log:
     def info(self, *args, **kwargs) -> None:
         pass
+
+
+def test_radiance_objective_regresses_standardised_log_radiance(make_tiny_config,
+                                                                tmp_path) -> None:
+    from sklearn.metrics import r2_score
+
+    from pipeline.models.datasets import TileCache, tile_dataset
+
+    path = make_tiny_config(tmp_path, model={**MODEL, "objective": "radiance"})
+    run_until(path, "train")
+    run_dir, config = tmp_path / "run", load_config(path, env={})
+    model = keras.saving.load_model(run_dir / "train" / "model.keras", safe_mode=True)
+    assert model.layers[-1].name == "nightlight_radiance" and model.output_shape == (None, 1)
+    assert "val_mean_absolute_error" in pd.read_csv(run_dir / "train" / "history.csv")
+    metrics = json.loads((run_dir / "train" / "metrics.json").read_text())
+    assert metrics["objective"] == "radiance" and "confusion_matrix" not in metrics
+    catalog = pd.read_parquet(run_dir / "ingest" / "tiles.parquet")
+    labels = pd.read_parquet(run_dir / "label" / "labels.parquet")
+    keep = (labels["label"] >= 0) & labels["train_ok"]
+    table = catalog[keep.to_numpy()].reset_index(drop=True)
+    target = np.log1p(np.clip(labels["radiance_mean"][keep].to_numpy(), 0, None))
+    train_rows, val_rows = split_train_val(table, config.model, config.seed)
+    scaling = metrics["target_scaling"]
+    assert scaling["log1p_radiance_mean"] == pytest.approx(target[train_rows].mean())
+    assert scaling["log1p_radiance_sd"] == pytest.approx(target[train_rows].std())
+    y_val = (target[val_rows] - scaling["log1p_radiance_mean"]) / scaling["log1p_radiance_sd"]
+    rows = table.iloc[val_rows]
+    val = tile_dataset(TileCache(run_dir / "ingest" / "cache"), rows["shard"].to_numpy(),
+                       rows["offset"].to_numpy(), None, 16, config.model.input_size_px)
+    pred = model.predict(val, verbose=0).ravel()
+    assert metrics["val_r2"] == pytest.approx(r2_score(y_val, pred), abs=1e-5)
