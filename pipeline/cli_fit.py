@@ -1,7 +1,8 @@
-"""Command line for ``fit-features``: fit and cross-validate a cluster feature table a user brings.
+"""Command line for ``fit-features`` (fit and cross-validate a cluster feature table a user
+brings) and ``predict-features`` (apply the saved model to another table).
 
 Kept apart from :mod:`pipeline.cli` (which wires it in); the work is in
-:mod:`pipeline.evaluation.table`.
+:mod:`pipeline.evaluation.table` and :mod:`pipeline.evaluation.apply`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """The ``fit-features`` command."""
+    """The ``fit-features`` and ``predict-features`` commands."""
     fit = sub.add_parser("fit-features", help="ridge with nested, spatial CV on a feature table "
                                               "(CSV/Parquet) you bring; no image stages")
     fit.add_argument("table", type=Path, metavar="TABLE")
@@ -36,6 +37,15 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the "
                                                                  "r² intervals (default 1000)")
     fit.add_argument("--seed", type=int, default=0)
+    apply = sub.add_parser("predict-features", help="apply a fit-features model to another "
+                                                    "feature table (CSV/Parquet)")
+    apply.add_argument("model_dir", type=Path, metavar="MODEL_DIR",
+                       help="the fit-features --out folder (its model.json)")
+    apply.add_argument("table", type=Path, metavar="TABLE")
+    apply.add_argument("--out", type=Path, required=True, metavar="FILE",
+                       help="predictions, .csv or .parquet")
+    apply.add_argument("--id", metavar="COL", help="id column copied into the output")
+    apply.add_argument("--target", metavar="NAME", help="only this target (default: all)")
 
 
 def cmd_fit_features(args: argparse.Namespace) -> int:
@@ -64,4 +74,17 @@ def cmd_fit_features(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"fit-features": cmd_fit_features}
+def cmd_predict_features(args: argparse.Namespace) -> int:
+    from pipeline.evaluation.apply import predict_feature_table, write_predictions
+
+    applied = predict_feature_table(args.model_dir, args.table, args.id, args.target)
+    write_predictions(applied.frame, args.out)
+    if applied.filled_rows:
+        print(f"{args.table}: {applied.filled_rows} row(s) had missing feature values, filled "
+              "with the training medians.")
+    print(json.dumps({"out": str(args.out), "rows": len(applied.frame),
+                      "filled_rows": applied.filled_rows, "ood_rows": applied.ood_rows}))
+    return 0
+
+
+COMMANDS = {"fit-features": cmd_fit_features, "predict-features": cmd_predict_features}

@@ -10,4 +10,6 @@
   flag.
 - :mod:`~pipeline.evaluation.plots`: predicted vs observed, r² vs poverty percentile, nightlights.
 - :mod:`~pipeline.evaluation.table`: fitting a cluster feature table a user brings.
+- :mod:`~pipeline.evaluation.apply`: applying saved models to new feature rows (map tiles, or a
+  table a user brings).
 """

@@ -34,9 +34,9 @@ from sklearn.neighbors import BallTree
 
 from pipeline.config import Config
 from pipeline.aggregation import members, tile_weights, weighted_means
-from pipeline.evaluation.conformal import OodReference
+from pipeline.evaluation.apply import model_outputs
 from pipeline.geo.neighbours import lonlat_tree
-from pipeline.regression import RidgeModel, load_models
+from pipeline.regression import load_models
 from pipeline.stages.context import StageContext
 
 NAME = "predict"
@@ -55,20 +55,16 @@ def input_files(config: Config) -> list[Path]:
 def apply_models(means: np.ndarray, models: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:
     """Each target's prediction, interval and OOD flag for rows of mean features.
 
-    Predictions and interval ends are back in the outcome's units (exp() of the log model).
+    Predictions and interval ends are back in the outcome's units (exp() of the log model; see
+    :func:`~pipeline.evaluation.apply.model_outputs`); rows with a NaN mean (no tiles around)
+    get NaN predictions and are not flagged.
     """
     out = {}
     missing = np.isnan(means).any(axis=1)
     for target, spec in models.items():
-        model = RidgeModel.from_dict(spec)
-        z = model.prep.transform(np.nan_to_num(means))
-        pred = z @ np.asarray(model.coef) + model.intercept
-        half = float(spec.get("interval", {}).get("half_width", np.nan))
-        back = np.exp if spec["log"] else (lambda v: v)
-        for prefix, values in (("pred", pred), ("lower", pred - half), ("upper", pred + half)):
-            out[f"{prefix}_{target}"] = np.where(missing, np.nan, back(values))
-        if spec.get("ood"):
-            out[f"ood_{target}"] = OodReference(**spec["ood"]).flag(z) & ~missing
+        for key, values in model_outputs(np.nan_to_num(means), target, spec).items():
+            out[key] = values & ~missing if key.startswith("ood_") else np.where(missing, np.nan,
+                                                                                 values)
     return out
 
 
