@@ -1,6 +1,8 @@
 """Throughput and memory of feature extraction and training, against the hardware's limits.
 
-One process measures, on generated 64 px tiles (a tile cache written to a temporary folder):
+One process measures, with the demo configuration's backbone, input size, cached tile size and
+batch sizes (``configs/demo.yaml``; each can be overridden), on generated tiles (a tile cache
+written to a temporary folder):
 
   (a) the feature network's forward pass on in-memory float32 tensors (pure model rate);
   (b) the extract stage end to end (``pipeline.stages.extract.run`` on the local executor with
@@ -42,7 +44,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from pipeline.config import parse_config  # noqa: E402
+import yaml  # noqa: E402
+
+from pipeline.config import Config, parse_config  # noqa: E402
 from pipeline.executor import LocalExecutor, StageShards  # noqa: E402
 from pipeline.models import build_classifier, feature_model, get_backbone, set_backbone_trainable  # noqa: E402
 from pipeline.models.datasets import TileCache, tile_dataset  # noqa: E402
@@ -51,6 +55,12 @@ from pipeline.stages import extract  # noqa: E402
 from pipeline.stages.context import StageContext  # noqa: E402
 
 SHARD = 512
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
+
+
+def demo_defaults() -> Config:
+    """The demo configuration: the benchmark measures its backbone, sizes and batches."""
+    return parse_config(yaml.safe_load(DEMO_CONFIG.read_text()), DEMO_CONFIG.parent)
 
 
 def write_world(root: Path, n_tiles: int, tile_px: int, seed: int = 0) -> None:
@@ -105,11 +115,18 @@ def timed_rate(step, items_per_step: int, seconds: float) -> tuple[float, float]
 
 
 def pure_rate(model: keras.Model, input_px: int, batch: int,
-              seconds: float) -> tuple[float, float]:
+              n_tiles: int) -> tuple[float, float]:
+    """(a): (tiles/s, CPU s/tile) of the forward pass over ``n_tiles`` tiles (the work of (b)),
+    in batches of one in-memory float32 tensor."""
     extractor = feature_model(model)
     forward = tf.function(lambda x: extractor(x, training=False))
     images = tf.random.uniform((batch, input_px, input_px, 3), 0, 255)
-    return timed_rate(lambda: forward(images).numpy(), batch, seconds)
+    forward(images).numpy(), forward(images).numpy()  # trace and warm up
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    for _ in range(-(-n_tiles // batch)):
+        forward(images).numpy()
+    done = -(-n_tiles // batch) * batch
+    return done / (time.perf_counter() - t0), (time.process_time() - cpu0) / done
 
 
 def matmul_peak(n: int = 4096, seconds: float = 5.0) -> float:
@@ -137,7 +154,7 @@ def conv_flops(model: keras.Model) -> int:
 def train_rates(root: Path, backbone: str, input_px: int, unfreeze: int, n: int,
                 batch: int) -> tuple[float, float]:
     """Training tiles/s from the tile cache and from in-memory tensors (best of 3 epochs each,
-    alternating, so both see the least-disturbed machine)."""
+    alternating which goes first, so both see the least-disturbed machine equally)."""
     model = build_classifier(backbone, input_px, 3, 3, None, seed=0)
     set_backbone_trainable(model, unfreeze)
     model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
@@ -161,8 +178,12 @@ def train_rates(root: Path, backbone: str, input_px: int, unfreeze: int, n: int,
     epoch(memory), epoch(from_cache(0))  # build and warm both
     mem, disk = [], []
     for e in range(3):
-        mem.append(epoch(memory))
-        disk.append(epoch(from_cache(e + 1)))
+        if e % 2 == 0:
+            mem.append(epoch(memory))
+            disk.append(epoch(from_cache(e + 1)))
+        else:
+            disk.append(epoch(from_cache(e + 1)))
+            mem.append(epoch(memory))
     return max(disk), max(mem)
 
 
@@ -191,17 +212,19 @@ def memory_world(root: Path, source: Path, n_tiles: int) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    demo = demo_defaults()
     parser.add_argument("--tiles", type=int, default=98304, help="tiles extracted in (b)")
-    parser.add_argument("--backbone", default="mobilenet_0.25")
-    parser.add_argument("--input-px", type=int, default=128)
-    parser.add_argument("--tile-px", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=256, help="features.batch_size")
-    parser.add_argument("--train-tiles", type=int, default=2048)
-    parser.add_argument("--train-batch", type=int, default=64)
-    parser.add_argument("--unfreeze", type=int, default=12)
+    parser.add_argument("--backbone", default=demo.model.backbone)
+    parser.add_argument("--input-px", type=int, default=demo.model.input_size_px)
+    parser.add_argument("--tile-px", type=int, default=demo.data.tiles.tile_size_px,
+                        help="side of the cached tiles (the demo's data.tiles.tile_size_px)")
+    parser.add_argument("--batch", type=int, default=demo.features.batch_size,
+                        help="features.batch_size")
+    parser.add_argument("--train-tiles", type=int, default=8192, help="tiles per timed epoch")
+    parser.add_argument("--train-batch", type=int, default=demo.model.batch_size)
+    parser.add_argument("--unfreeze", type=int, default=demo.model.unfreeze_layers)
     parser.add_argument("--memory-tiles", type=int, default=8192, help="1x of the memory test")
-    parser.add_argument("--seconds", type=float, default=5.0, help="timing of (a), each")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of (a), (b)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of (a), (b)")
     parser.add_argument("--matmul-seconds", type=float, default=5.0, help="timing of (c)")
     parser.add_argument("--memory-child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -214,19 +237,29 @@ def main() -> None:
 
 def extract_rounds(root: Path, model: keras.Model,
                    args: argparse.Namespace) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(a) and (b), alternating for ``args.rounds`` rounds (and a last (a)); the best of each.
+    """(a) and (b), ``args.rounds`` times each over the same number of tiles, alternating which
+    goes first; the best of each.
 
     Other jobs on a shared machine only ever slow a measurement down, so the fastest round is
-    the closest to what the machine does alone. Returns ((tiles/s, CPU s/tile) of (a), of (b)).
+    the closest to what the machine does alone. Both get as many tries of the same length (the
+    best of more or of shorter tries would favour one side). Returns ((tiles/s, CPU s/tile) of
+    (a), of (b)).
     """
     pures, stages = [], []
-    for _ in range(args.rounds):
-        pures.append(pure_rate(model, args.input_px, args.batch, args.seconds))
+
+    def stage() -> tuple[float, float]:
         wall, cpu = run_extract(root, args.batch)
-        stages.append((args.tiles / wall, cpu / args.tiles))
+        return args.tiles / wall, cpu / args.tiles
+
+    for k in range(args.rounds):
+        if k % 2 == 0:
+            pures.append(pure_rate(model, args.input_px, args.batch, args.tiles))
+            stages.append(stage())
+        else:
+            stages.append(stage())
+            pures.append(pure_rate(model, args.input_px, args.batch, args.tiles))
         print(f"  round: (a) {pures[-1][0]:.1f} tiles/s, (b) {stages[-1][0]:.1f} tiles/s, "
               f"load {os.getloadavg()[0]:.2f}", flush=True)
-    pures.append(pure_rate(model, args.input_px, args.batch, args.seconds))
     return max(pures), max(stages)
 
 

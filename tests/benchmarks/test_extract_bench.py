@@ -36,7 +36,7 @@ def test_flops_match_the_mobilenet_paper() -> None:
 def test_tiny_run_prints_the_result_line() -> None:
     result = subprocess.run(
         [sys.executable, str(SCRIPT), "--tiles", "1024", "--memory-tiles", "256",
-         "--train-tiles", "128", "--train-batch", "32", "--seconds", "0.5", "--matmul-seconds", "0.5",
+         "--train-tiles", "128", "--train-batch", "32", "--rounds", "1", "--matmul-seconds", "0.5",
          "--input-px", "64"],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
