@@ -14,7 +14,7 @@ written to a temporary folder):
 machine only slow a run down); CPU time per tile is printed too, as it depends less on them. Then
 the training step rate from the tile cache (the train stage's tf.data pipeline: read,
 augment, resize) against training on in-memory tensors, with the same model and batch size;
-and, in child processes, the peak resident memory (``ru_maxrss``) of the extract stage on 1x and
+and, in child processes, the peak resident memory (``VmHWM``, see ``benchmarks/memory.py``) of the extract stage on 1x and
 4x the tiles. The backbone's FLOPs per tile are counted from its layer shapes (2 x multiply-adds
 of every convolution). The cache was just written, so "disk" reads come from the page cache.
 
@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -38,6 +37,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/memory.py
+from memory import peak_rss_kib  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -190,7 +192,7 @@ def train_rates(root: Path, backbone: str, input_px: int, unfreeze: int, n: int,
 def child_memory(root: Path, batch: int) -> None:
     """Run extract in this (child) process and print its peak resident memory in KiB."""
     run_extract(root, batch)
-    print(f"MAXRSS_KIB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}")
+    print(f"MAXRSS_KIB {peak_rss_kib()}")
 
 
 def peak_memory_kib(root: Path, batch: int) -> int:

@@ -7,7 +7,7 @@
 2. Times a bare rasterio read of every file (open + read all bands) with GDAL's defaults.
 3. Runs the ingest stage (catalog, tile cache, survey) over the 1x folder and over the 4x folder,
    each in a fresh subprocess that reports its wall and CPU time and its peak resident memory
-   (``resource.getrusage(RUSAGE_SELF).ru_maxrss``), measured after the same imports. The 1x
+   (``VmHWM``, see ``benchmarks/memory.py``), measured after the same imports. The 1x
    subprocess first times a bare rasterio read of the same files with the GDAL setting ingest
    uses (``GDAL_DISABLE_READDIR_ON_OPEN=TRUE``), right before ingest, so that the ratio in the
    RESULT line compares two reads made back to back in one process.
@@ -36,6 +36,9 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.transform import from_origin
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/memory.py
+from memory import peak_rss_kib  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TILE_PX = 64
@@ -111,7 +114,7 @@ def child(tiles: Path, work: Path, shard_size: int, bare: bool) -> None:
             return [fn(item) for item in items]
 
     ctx = StageContext(config, work / "run", out, logging.getLogger("bench"), Serial(), False)
-    baseline_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    baseline_kb = peak_rss_kib()
     result: dict = {"baseline_kb": baseline_kb}
     if bare:
         cpu0 = cpu_seconds()
@@ -121,7 +124,7 @@ def child(tiles: Path, work: Path, shard_size: int, bare: bool) -> None:
     cpu0, start = cpu_seconds(), time.perf_counter()
     counts = ingest.run(ctx)
     result.update(tiles=counts["tiles"], seconds=time.perf_counter() - start,
-                  cpu=cpu_seconds() - cpu0, peak_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+                  cpu=cpu_seconds() - cpu0, peak_kb=peak_rss_kib())
     print(json.dumps(result))
 
 
