@@ -5,12 +5,14 @@ batch sizes (``configs/demo.yaml``; each can be overridden), on generated tiles 
 written to a temporary folder):
 
   (a) the feature network's forward pass on in-memory float32 tensors (pure model rate);
+  (a') extract's own compiled forward (cast, resize to the input size, network) on in-memory
+       uint8 tiles at the cache's size: (b) without reading, writing or bookkeeping;
   (b) the extract stage end to end (``pipeline.stages.extract.run`` on the local executor with
       its shard records, as the runner calls it: model load, reading the cache from disk,
       cast/resize, forward, writing features.npy), tiles/s over the whole stage;
   (c) the fp32 matrix-multiply peak (4096 x 4096 ``tf.matmul``), FLOP/s;
 
-(a) and (b) alternate for ``--rounds`` rounds and the fastest of each counts (other jobs on a shared
+(a), (a') and (b) alternate for ``--rounds`` rounds and the fastest of each counts (other jobs on a shared
 machine only slow a run down); CPU time per tile is printed too, as it depends less on them. Then
 the training step rate from the tile cache (the train stage's tf.data pipeline: read,
 augment, resize) against training on in-memory tensors, with the same model and batch size;
@@ -52,7 +54,7 @@ from pipeline.config import Config, parse_config  # noqa: E402
 from pipeline.executor import LocalExecutor, StageShards  # noqa: E402
 from pipeline.models import build_classifier, feature_model, get_backbone, set_backbone_trainable  # noqa: E402
 from pipeline.models.datasets import TileCache, tile_dataset  # noqa: E402
-from pipeline.models.extraction import forward_for  # noqa: E402
+from pipeline.models.extraction import compile_forward, forward_for  # noqa: E402
 from pipeline.stages import extract  # noqa: E402
 from pipeline.stages.context import StageContext  # noqa: E402
 
@@ -116,19 +118,34 @@ def timed_rate(step, items_per_step: int, seconds: float) -> tuple[float, float]
     return count / (time.perf_counter() - t0), (time.process_time() - cpu0) / count
 
 
+def rate_over(step, batch: int, n_tiles: int) -> tuple[float, float]:  # noqa: ANN001
+    """(tiles/s, CPU s/tile) of ``step()`` (one batch) repeated over ``n_tiles`` tiles, after
+    two warm-up calls (tracing)."""
+    step(), step()
+    steps = -(-n_tiles // batch)
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        step()
+    return steps * batch / (time.perf_counter() - t0), (time.process_time() - cpu0) / (steps * batch)
+
+
 def pure_rate(model: keras.Model, input_px: int, batch: int,
               n_tiles: int) -> tuple[float, float]:
-    """(a): (tiles/s, CPU s/tile) of the forward pass over ``n_tiles`` tiles (the work of (b)),
-    in batches of one in-memory float32 tensor."""
+    """(a): the feature network's forward pass over ``n_tiles`` tiles (the work of (b)), in
+    batches of one in-memory float32 tensor at its input size."""
     extractor = feature_model(model)
     forward = tf.function(lambda x: extractor(x, training=False))
     images = tf.random.uniform((batch, input_px, input_px, 3), 0, 255)
-    forward(images).numpy(), forward(images).numpy()  # trace and warm up
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    for _ in range(-(-n_tiles // batch)):
-        forward(images).numpy()
-    done = -(-n_tiles // batch) * batch
-    return done / (time.perf_counter() - t0), (time.process_time() - cpu0) / done
+    return rate_over(lambda: forward(images).numpy(), batch, n_tiles)
+
+
+def cached_forward_rate(model: keras.Model, tile_px: int, batch: int,
+                        n_tiles: int) -> tuple[float, float]:
+    """(a'): extract's own compiled forward (uint8 tiles at the cache size -> cast, resize,
+    network) on one in-memory uint8 batch: (b) without reading, writing or bookkeeping."""
+    forward = compile_forward(feature_model(model), tile_px, 3)
+    tiles = np.random.default_rng(0).integers(0, 256, (batch, tile_px, tile_px, 3), np.uint8)
+    return rate_over(lambda: forward(tiles), batch, n_tiles)
 
 
 def matmul_peak(n: int = 4096, seconds: float = 5.0) -> float:
@@ -238,31 +255,32 @@ def main() -> None:
 
 
 def extract_rounds(root: Path, model: keras.Model,
-                   args: argparse.Namespace) -> tuple[tuple[float, float], tuple[float, float]]:
-    """(a) and (b), ``args.rounds`` times each over the same number of tiles, alternating which
-    goes first; the best of each.
+                   args: argparse.Namespace) -> dict[str, tuple[float, float]]:
+    """(a), (a') and (b), ``args.rounds`` times each over the same number of tiles, rotating
+    which goes first; the best of each.
 
     Other jobs on a shared machine only ever slow a measurement down, so the fastest round is
-    the closest to what the machine does alone. Both get as many tries of the same length (the
-    best of more or of shorter tries would favour one side). Returns ((tiles/s, CPU s/tile) of
-    (a), of (b)).
+    the closest to what the machine does alone. All get as many tries of the same length (the
+    best of more or of shorter tries would favour one side). Returns (tiles/s, CPU s/tile) of
+    each, keyed ``a``, ``a'``, ``b``.
     """
-    pures, stages = [], []
-
     def stage() -> tuple[float, float]:
         wall, cpu = run_extract(root, args.batch)
         return args.tiles / wall, cpu / args.tiles
 
+    measures = {
+        "a": lambda: pure_rate(model, args.input_px, args.batch, args.tiles),
+        "a'": lambda: cached_forward_rate(model, args.tile_px, args.batch, args.tiles),
+        "b": stage,
+    }
+    results: dict[str, list[tuple[float, float]]] = {key: [] for key in measures}
+    keys = list(measures)
     for k in range(args.rounds):
-        if k % 2 == 0:
-            pures.append(pure_rate(model, args.input_px, args.batch, args.tiles))
-            stages.append(stage())
-        else:
-            stages.append(stage())
-            pures.append(pure_rate(model, args.input_px, args.batch, args.tiles))
-        print(f"  round: (a) {pures[-1][0]:.1f} tiles/s, (b) {stages[-1][0]:.1f} tiles/s, "
-              f"load {os.getloadavg()[0]:.2f}", flush=True)
-    return max(pures), max(stages)
+        for key in keys[k % 3:] + keys[:k % 3]:
+            results[key].append(measures[key]())
+        print("  round: " + ", ".join(f"({key}) {results[key][-1][0]:.1f}" for key in keys)
+              + f" tiles/s, load {os.getloadavg()[0]:.2f}", flush=True)
+    return {key: max(values) for key, values in results.items()}
 
 
 def report(tmp: Path, args: argparse.Namespace) -> None:
@@ -275,7 +293,8 @@ def report(tmp: Path, args: argparse.Namespace) -> None:
           f"load average {os.getloadavg()[0]:.2f}")
     catalog = pd.read_parquet(root / "ingest" / "tiles.parquet")
     catalog.iloc[:args.tiles].to_parquet(root / "ingest" / "tiles.parquet")
-    pure, stage = extract_rounds(root, model, args)
+    best = extract_rounds(root, model, args)
+    pure, forward, stage = best["a"], best["a'"], best["b"]
     catalog.to_parquet(root / "ingest" / "tiles.parquet")
     peak = matmul_peak(seconds=args.matmul_seconds)
     flops = conv_flops(feature_model(model))
@@ -289,6 +308,10 @@ def report(tmp: Path, args: argparse.Namespace) -> None:
           f"{args.tiles} tiles)")
     print(f"    (b)/(a)               {stage[0] / pure[0]:10.3f}  (CPU time per tile: "
           f"{pure[1] / stage[1]:.3f})")
+    print(f"(a') extract's forward on {args.tile_px} px uint8 in memory (cast, resize, network) "
+          f"{forward[0]:.1f} tiles/s  ({forward[1] * 1e3:.2f} CPU ms/tile)")
+    print(f"    (b)/(a')              {stage[0] / forward[0]:10.3f}  (what reading, writing and "
+          "bookkeeping cost)")
     print(f"(c) fp32 matmul peak      {peak / 1e9:10.1f} GFLOP/s")
     print(f"    backbone FLOPs/tile   {flops / 1e6:10.1f} MFLOP  -> {pure[0] * flops / 1e9:.1f} "
           f"GFLOP/s in (a), {share:.3f} of (c)")
