@@ -81,14 +81,19 @@ def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: Sequence[float],
     return RidgeModel(prep, ridge.coef_.tolist(), float(ridge.intercept_), alpha)
 
 
-def grouped_alpha(z: np.ndarray, y: np.ndarray, alphas: Sequence[float], groups: np.ndarray,
-                  k: int = INNER_FOLDS) -> float:
+def inner_folds(groups: np.ndarray) -> GroupKFold:
+    """The grouped k-fold (``INNER_FOLDS``, fewer with fewer groups) of an inner choice."""
+    return GroupKFold(n_splits=min(INNER_FOLDS, len(np.unique(groups))))
+
+
+def grouped_alpha(z: np.ndarray, y: np.ndarray, alphas: Sequence[float],
+                  groups: np.ndarray) -> float:
     """The alpha with the least squared error over grouped k-fold (whole groups held out).
 
     One SVD per inner fold gives the held-out predictions of every alpha at once. Ties go to
     the larger alpha (the simpler model).
     """
-    splitter = GroupKFold(n_splits=min(k, len(np.unique(groups))))
+    splitter = inner_folds(groups)
     grid = np.asarray(sorted(alphas), dtype=np.float64)
     errors = np.zeros(len(grid))
     for train, test in splitter.split(z, y, groups):

@@ -21,11 +21,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from sklearn.model_selection import GroupKFold
 from sklearn.neighbors import KNeighborsRegressor, NearestNeighbors
 
 from pipeline.evaluation.folds import Folds
-from pipeline.regression import INNER_FOLDS, cross_predict
+from pipeline.regression import cross_predict, inner_folds
 
 KNN_CHOICES = (1, 3, 5, 10, 20, 40)
 
@@ -101,8 +100,7 @@ def best_k(z: np.ndarray, y: np.ndarray, choices: Sequence[int]) -> int:
 def grouped_k(z: np.ndarray, y: np.ndarray, choices: Sequence[int], groups: np.ndarray) -> int:
     """The k with the smallest squared error over grouped k-fold (whole blocks held out)."""
     errors = dict.fromkeys(choices, 0.0)
-    splitter = GroupKFold(n_splits=min(INNER_FOLDS, len(np.unique(groups))))
-    for train, test in splitter.split(z, y, groups):
+    for train, test in inner_folds(groups).split(z, y, groups):
         for k in choices:
             knn = KNeighborsRegressor(n_neighbors=min(k, len(train))).fit(z[train], y[train])
             errors[k] += float(((knn.predict(z[test]) - y[test]) ** 2).sum())
