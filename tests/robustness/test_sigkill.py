@@ -34,12 +34,18 @@ def manifest(run_dir: Path) -> dict:
 
 
 def kill_inside(config: Path, run_dir: Path, stage: str, delay_s: float, *args: str) -> bool:
-    """Start a run, SIGKILL it ``delay_s`` after ``stage`` starts; True if it died inside it."""
+    """Start a run, SIGKILL it ``delay_s`` after ``stage`` starts; True if it died inside it.
+
+    "Starts" means this run marked it running: a stage an earlier kill left ``running`` (with
+    its ``.tmp-`` folder) has an older ``started`` time and does not count.
+    """
+    before = manifest(run_dir).get(stage, {}).get("started")
     proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(config), "--quiet",
                              *args], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         end = time.time() + 240
-        while not (manifest(run_dir).get(stage, {}).get("status") == "running"
+        while not ((entry := manifest(run_dir).get(stage, {})).get("status") == "running"
+                   and entry.get("started") != before
                    and (run_dir / f".tmp-{stage}").exists()):
             assert proc.poll() is None and time.time() < end, f"{stage} never started"
             time.sleep(0.005)
@@ -108,7 +114,7 @@ def test_sigkill_inside_every_stage_then_resume(finished_run, make_tiny_config, 
             inside = kill_inside(config, run_dir, stage, 0.0, "--from", stage)
         assert inside, f"could not kill inside {stage}"
         state = manifest(run_dir)
-        assert all(state[s]["status"] in ("done", "skipped") for s in STAGES[:index])
+        assert all(state[s]["status"] in ("done", "skipped") for s in STAGES[:index]), state
         assert not (run_dir / stage).exists() or state[stage]["status"] == "running"
     final = cli("run", config, "--quiet")
     assert final.returncode == 0, final.stderr
