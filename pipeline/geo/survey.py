@@ -202,3 +202,39 @@ def beyond_reach(clusters: gpd.GeoDataFrame, tile_lon: np.ndarray, tile_lat: np.
                    f"{d:.1f} km away)" for d in dist_km[far]],
     }, columns=REJECTED_COLUMNS)
     return clusters[~far].reset_index(drop=True), rejected
+
+
+SWAP_MARGIN_DEG = 0.1
+"""Margin around the tiles' extent for :func:`check_not_swapped` (DHS displaces up to 10 km)."""
+
+
+def check_not_swapped(clusters: gpd.GeoDataFrame, tile_lon: np.ndarray, tile_lat: np.ndarray,
+                      settings: SurveyConfig) -> None:
+    """Stop when the survey's latitude and longitude columns look exchanged.
+
+    That is: fewer than half of the clusters lie within the tiles' extent (plus
+    ``SWAP_MARGIN_DEG``), and at least 80% would with latitude and longitude swapped. Swapped
+    columns often stay inside ±90/±180, so the range checks do not catch them.
+
+    Raises:
+        InputDataError: naming the survey file, both columns and the fix.
+    """
+    if len(clusters) == 0 or len(tile_lon) == 0:
+        return
+    lon, lat = clusters["lon"].to_numpy(), clusters["lat"].to_numpy()
+
+    def inside(x: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean((x >= tile_lon.min() - SWAP_MARGIN_DEG)
+                             & (x <= tile_lon.max() + SWAP_MARGIN_DEG)
+                             & (y >= tile_lat.min() - SWAP_MARGIN_DEG)
+                             & (y <= tile_lat.max() + SWAP_MARGIN_DEG)))
+
+    as_given, swapped = inside(lon, lat), inside(lat, lon)
+    if as_given < 0.5 and swapped >= 0.8:
+        keys = {"clusters": ("data.survey.lat", "data.survey.lon"),
+                "dhs": ("data.survey.dhs.gps_lat", "data.survey.dhs.gps_lon"),
+                "lsms": ("data.survey.lsms.lat", "data.survey.lsms.lon")}[settings.recipe]
+        raise InputDataError(
+            f"{settings.path}: latitude and longitude look swapped: {as_given:.0%} of the "
+            f"clusters fall within the tiles' extent as read and {swapped:.0%} with the two "
+            f"exchanged. Exchange {keys[0]} and {keys[1]} in the config, or fix the file.")

@@ -42,7 +42,7 @@ from pipeline.geo.mosaic import (
 )
 from pipeline.geo.recipes import survey_clusters
 from pipeline.geo.scaling import Ranges, band_ranges, save_ranges
-from pipeline.geo.survey import REJECTED_COLUMNS, beyond_reach
+from pipeline.geo.survey import REJECTED_COLUMNS, beyond_reach, check_not_swapped
 from pipeline.geo.tiles import (
     PixelWindow,
     ReadSpec,
@@ -201,6 +201,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     catalog = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry",
                                crs="EPSG:4326").astype({"year": "Int64"})
     clusters, bad_clusters, bad_households = survey_clusters(data.survey, log_targets(ctx.config))
+    check_not_swapped(clusters, catalog["lon"].to_numpy(), catalog["lat"].to_numpy(), data.survey)
     if data.survey.reach_km is not None:
         clusters, far = beyond_reach(clusters, catalog["lon"].to_numpy(), catalog["lat"].to_numpy(),
                                      data.survey.reach_km, data.survey.path)

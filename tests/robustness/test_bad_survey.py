@@ -97,3 +97,25 @@ def test_empty_survey_through_the_cli_is_one_line(make_tiny_config, tmp_path):
     path = survey(tmp_path, b"", name="empty.csv")
     config = edit(make_tiny_config(tmp_path), lambda d: d["data"]["survey"].update(path=str(path)))
     assert_exit_2(cli("run", config, "--until", "ingest"), str(path), "empty")
+
+
+def test_swapped_lat_lon_columns_stop_ingest_with_the_fix(make_tiny_config, tiny_world, tmp_path):
+    """Swapped columns that stay within +-90 / +-180 are caught without data.survey.reach_km."""
+    table = pd.read_csv(tiny_world / "survey.csv")
+    path = tmp_path / "swapped.csv"
+    table.rename(columns={"lat": "lon", "lon": "lat"}).to_csv(path, index=False)
+    config = edit(make_tiny_config(tmp_path), lambda d: d["data"]["survey"].update(path=str(path)))
+    assert_exit_2(cli("run", config, "--until", "ingest"), str(path),
+                  "latitude and longitude look swapped", "0% of the clusters fall within",
+                  "Exchange data.survey.lat and data.survey.lon")
+
+
+def test_clusters_near_the_tiles_pass_the_swap_check(tmp_path):
+    from pipeline.geo.survey import check_not_swapped
+
+    clusters, _ = clean(survey(tmp_path, HEADER + "a,-13.5,34.8,2\nb,-13.6,34.9,2\n"))
+    settings = SurveyConfig(path=tmp_path / "survey.csv", outcomes=("consumption",))
+    check_not_swapped(clusters, np.array([34.8, 34.9]), np.array([-13.5, -13.6]), settings)
+    with pytest.raises(InputDataError, match="look swapped"):
+        swapped = clusters.assign(lat=clusters["lon"], lon=clusters["lat"])
+        check_not_swapped(swapped, np.array([34.8, 34.9]), np.array([-13.5, -13.6]), settings)
