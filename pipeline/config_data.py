@@ -202,6 +202,7 @@ class LabelsConfig(Section):
     balance: bool = False
     max_dark_ratio: float = Field(1.0, gt=0)
     max_year_gap: int = Field(2, ge=0)
+    context_km: float | None = Field(None, gt=0, le=50)
 
     @model_validator(mode="after")
     def _thresholds_fit(self) -> LabelsConfig:

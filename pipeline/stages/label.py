@@ -4,7 +4,9 @@ Inputs: ``ingest/tiles.parquet``; the raster at ``data.nightlights.path`` (any C
 Outputs (``label/``):
     labels.parquet  one row per catalog tile, same order: tile_id, radiance_mean, radiance_max
                     (raster units, e.g. nW/cm²/sr for VIIRS) over the tile footprint,
-                    ``label`` (0 = darkest class .. n_classes-1; -1 when the tile lies outside
+                    ``label_radiance`` (the radiance the label is made of: ``radiance_mean``,
+                    or with ``labels.context_km`` the mean over a square of that side
+                    centred on the tile), ``label`` (0 = darkest class .. n_classes-1; -1 when the tile lies outside
                     the raster) and ``train_ok`` (bool: the tile is in the training set; with
                     ``labels.balance`` the dark class is subsampled).
     bins.json       method, n_classes, thresholds (radiance at each class boundary), class
@@ -28,6 +30,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from shapely.geometry import Polygon, box
 from sklearn.mixture import GaussianMixture
 
 from pipeline.config import Config
@@ -37,8 +40,9 @@ from pipeline.geo.nightlights import open_nightlights, sample_footprints
 from pipeline.histogram import save_class_histogram
 from pipeline.stages.context import StageContext
 
+KM_PER_DEGREE = 111.32
 NAME = "label"
-VERSION = 2
+VERSION = 3
 INPUTS = ("ingest",)
 OUTPUTS = ("labels.parquet", "bins.json", "histogram.png")
 CONFIG = ("labels", "data.nightlights")
@@ -77,6 +81,20 @@ def class_thresholds(radiance: np.ndarray, method: str, n_classes: int, seed: in
     labels = np.maximum.accumulate(rank[gmm.predict(grid.reshape(-1, 1))])
     cuts = [grid[np.argmax(labels >= k)] for k in range(1, n_classes)]
     return np.expm1(np.asarray(cuts))
+
+
+def context_boxes(footprints: gpd.GeoSeries, side_km: float) -> list[Polygon]:
+    """Squares of ``side_km`` (EPSG:4326) centred on each footprint's centre.
+
+    Degrees per km from the local latitude (111.32 km per degree of latitude); good to well
+    under 1% for boxes of tens of km away from the poles.
+    """
+    bounds = footprints.bounds.to_numpy()
+    lon, lat = (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
+    half_lat = side_km / 2 / KM_PER_DEGREE
+    half_lon = half_lat / np.maximum(np.cos(np.radians(lat)), 1e-6)
+    return [box(x - dx, y - half_lat, x + dx, y + half_lat)
+            for x, y, dx in zip(lon, lat, half_lon, strict=True)]
 
 
 def assign_classes(radiance: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
@@ -123,10 +141,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
     cfg, nl = ctx.config.labels, ctx.config.data.nightlights
     catalog = gpd.read_parquet(ctx.input("ingest", "tiles.parquet"))
     clusters = pd.read_parquet(ctx.input("ingest", "clusters.parquet"), columns=["year"])
-    chunks = [list(catalog.geometry.iloc[i:i + ctx.config.data.shard_size])
-              for i in range(0, len(catalog), ctx.config.data.shard_size)]
-    stats = np.concatenate(ctx.executor.map(partial(sample_footprints, path=nl.path, band=nl.band),
-                                            chunks, desc="label tiles"))
+    stats = _sample(ctx, list(catalog.geometry), "label tiles")
+    label_radiance = stats[:, 0]
+    if cfg.context_km is not None:
+        context = _sample(ctx, context_boxes(catalog.geometry, cfg.context_km), "label context")
+        label_radiance = np.where(np.isfinite(stats[:, 0]), context[:, 0], np.nan)
     finite = np.isfinite(stats[:, 0])
     if finite.sum() < cfg.n_classes * 10:
         raise InputDataError(f"{nl.path}: only {int(finite.sum())} of {len(catalog)} tiles lie on "
@@ -137,29 +156,39 @@ def run(ctx: StageContext) -> dict[str, Any]:
             f"{nl.path}: the tiles see only {distinct} distinct radiance value(s) after clipping "
             f"negatives to 0 (all zero?), too few for labels.n_classes={cfg.n_classes}. Check "
             "data.nightlights.path and data.nightlights.band.")
-    thresholds = class_thresholds(stats[finite, 0], cfg.method, cfg.n_classes, ctx.config.seed,
-                                  cfg.thresholds)
-    labels = assign_classes(stats[:, 0], thresholds)
+    thresholds = class_thresholds(label_radiance[finite], cfg.method, cfg.n_classes,
+                                  ctx.config.seed, cfg.thresholds)
+    labels = assign_classes(label_radiance, thresholds)
     train_ok = balance_mask(labels, cfg.balance, cfg.max_dark_ratio, ctx.config.seed)
     table = pd.DataFrame({"tile_id": catalog["tile_id"], "radiance_mean": stats[:, 0],
-                          "radiance_max": stats[:, 1], "label": labels, "train_ok": train_ok})
+                          "radiance_max": stats[:, 1], "label_radiance": label_radiance,
+                          "label": labels, "train_ok": train_ok})
     table.to_parquet(ctx.out / "labels.parquet", index=False)
     counts = np.bincount(labels[labels >= 0], minlength=cfg.n_classes)
     temporal, warnings = temporal_alignment(catalog, clusters, nl.path, nl.year, cfg.max_year_gap)
     bins = {"method": cfg.method, "n_classes": cfg.n_classes, "scale": "log1p(radiance)",
+            "context_km": cfg.context_km,
             "thresholds": thresholds.tolist(), "counts": counts.tolist(),
-            "mean_radiance": [float(stats[labels == k, 0].mean()) if counts[k] else None
+            "mean_radiance": [float(label_radiance[labels == k].mean()) if counts[k] else None
                               for k in range(cfg.n_classes)],
             "balance": {"enabled": cfg.balance, "max_dark_ratio": cfg.max_dark_ratio,
                         "train_ok": int(train_ok.sum())},
             "temporal": {**temporal, "warnings": warnings}}
     (ctx.out / "bins.json").write_text(json.dumps(bins, indent=2))
-    save_class_histogram(ctx.out / "histogram.png", stats[:, 0], thresholds, counts, cfg.method)
+    save_class_histogram(ctx.out / "histogram.png", label_radiance, thresholds, counts, cfg.method)
     _warn(ctx, int((~finite).sum()), warnings)
     return {"tiles": len(table), "outside_raster": int((~finite).sum()),
             **{f"class_{k}": int(c) for k, c in enumerate(counts)},
             "train_ok": int(train_ok.sum()), "temporal_warnings": len(warnings),
             **{f"year_gap_{pair}": gap for pair, gap in temporal["gaps_years"].items()}}
+
+
+def _sample(ctx: StageContext, footprints: list[Polygon], desc: str) -> np.ndarray:
+    """(mean, max) radiance over each footprint, shard by shard on the executor."""
+    nl, size = ctx.config.data.nightlights, ctx.config.data.shard_size
+    chunks = [footprints[i:i + size] for i in range(0, len(footprints), size)]
+    return np.concatenate(ctx.executor.map(partial(sample_footprints, path=nl.path, band=nl.band),
+                                           chunks, desc=desc))
 
 
 def _warn(ctx: StageContext, outside: int, temporal_warnings: list[str]) -> None:

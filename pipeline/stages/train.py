@@ -118,7 +118,7 @@ def training_targets(table: pd.DataFrame, objective: str,
     with the training tiles' mean and sd (float32); and that scaling (empty for classes)."""
     if objective == "classes":
         return table["label"].to_numpy(dtype=np.int64), {}
-    x = intensity(table["radiance_mean"].to_numpy(dtype=np.float64))
+    x = intensity(table["label_radiance"].to_numpy(dtype=np.float64))
     mean, sd = float(x[train_rows].mean()), float(max(x[train_rows].std(), 1e-9))
     return ((x - mean) / sd).astype(np.float32), {"log1p_radiance_mean": mean,
                                                   "log1p_radiance_sd": sd}
@@ -141,7 +141,7 @@ def labelled_tiles(ctx: StageContext) -> tuple[pd.DataFrame, int]:
     if "train_ok" in labels:
         keep &= labels["train_ok"].to_numpy(dtype=bool)
     table = catalog.assign(label=labels["label"].to_numpy(),
-                           radiance_mean=labels["radiance_mean"].to_numpy())
+                           label_radiance=labels["label_radiance"].to_numpy())
     return table[keep].reset_index(drop=True), n_classes
 
 

@@ -32,6 +32,7 @@ def test_outside_raster_gets_minus_one():
 
 import json  # noqa: E402
 
+import geopandas as gpd  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import rasterio  # noqa: E402
@@ -42,7 +43,7 @@ from shapely.geometry import box  # noqa: E402
 from pipeline.config import LabelsConfig, load_config  # noqa: E402
 from pipeline.geo.nightlights import sample_footprints  # noqa: E402
 from pipeline.stages import ingest, label  # noqa: E402
-from pipeline.stages.label import balance_mask  # noqa: E402
+from pipeline.stages.label import KM_PER_DEGREE, balance_mask, context_boxes  # noqa: E402
 
 
 def test_fixed_thresholds_are_used_as_given():
@@ -130,3 +131,35 @@ def test_dmsp_digital_numbers_get_quantile_classes(tmp_path, tif_writer):
     assert stats[:, 1].tolist() == [c + 3 for c in range(0, 64, 4)]
     labels = assign_classes(stats[:, 0], class_thresholds(stats[:, 0], "quantile", 4, seed=0))
     assert np.bincount(labels).tolist() == [4, 4, 4, 4]
+
+
+def test_context_boxes_are_squares_of_the_given_side_in_km():
+    tiles = gpd.GeoSeries([box(30.0, -0.005, 30.01, 0.005), box(10.0, 59.995, 10.01, 60.005)],
+                          crs="EPSG:4326")
+    equator, north = context_boxes(tiles, 10.0)
+    assert equator.centroid.x == pytest.approx(30.005) and equator.centroid.y == pytest.approx(0)
+    side = 10.0 / KM_PER_DEGREE
+    assert equator.bounds[3] - equator.bounds[1] == pytest.approx(side)
+    assert equator.bounds[2] - equator.bounds[0] == pytest.approx(side)
+    assert north.bounds[2] - north.bounds[0] == pytest.approx(side / np.cos(np.radians(60)))
+
+
+def test_context_label_is_the_light_of_the_surroundings(make_tiny_config, tmp_path, stage_runner):
+    path = make_tiny_config(tmp_path)
+    data = yaml.safe_load(path.read_text())
+    data["labels"] = {"method": "quantile", "n_classes": 2, "context_km": 5.0}
+    path.write_text(yaml.safe_dump(data))
+    config = load_config(path, env={})
+    stage_runner(ingest, config)
+    stage_runner(label, config)
+    table = pd.read_parquet(config.run_dir / "label" / "labels.parquet")
+    footprints = gpd.read_parquet(config.run_dir / "ingest" / "tiles.parquet").geometry
+    expected = sample_footprints(context_boxes(footprints, 5.0), config.data.nightlights.path)
+    np.testing.assert_allclose(table["label_radiance"], expected[:, 0])
+    own = sample_footprints(list(footprints), config.data.nightlights.path)
+    np.testing.assert_allclose(table["radiance_mean"], own[:, 0])  # own light kept for baselines
+    assert not np.allclose(table["label_radiance"], table["radiance_mean"])
+    assert np.ptp(table["label_radiance"]) < np.ptp(table["radiance_mean"])  # a wider mean is smoother
+    thresholds = json.loads((config.run_dir / "label" / "bins.json").read_text())["thresholds"]
+    assert (table["label"] == assign_classes(table["label_radiance"].to_numpy(),
+                                             np.array(thresholds))).all()

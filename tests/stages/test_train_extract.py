@@ -219,7 +219,7 @@ def test_radiance_objective_regresses_standardised_log_radiance(make_tiny_config
     labels = pd.read_parquet(run_dir / "label" / "labels.parquet")
     keep = (labels["label"] >= 0) & labels["train_ok"]
     table = catalog[keep.to_numpy()].reset_index(drop=True)
-    target = np.log1p(np.clip(labels["radiance_mean"][keep].to_numpy(), 0, None))
+    target = np.log1p(np.clip(labels["label_radiance"][keep].to_numpy(), 0, None))
     train_rows, val_rows = split_train_val(table, config.model, config.seed)
     scaling = metrics["target_scaling"]
     assert scaling["log1p_radiance_mean"] == pytest.approx(target[train_rows].mean())
