@@ -4,7 +4,9 @@ One process measures, with the demo configuration's backbone, input size, cached
 batch sizes (``configs/demo.yaml``; each can be overridden), on generated tiles (a tile cache
 written to a temporary folder):
 
-  (a) the feature network's forward pass on in-memory float32 tensors (pure model rate);
+  (a) the feature network's forward pass on in-memory float32 tensors (pure model rate), each
+      batch cut into the slices extract runs side by side on a CPU (``in_chunks``); the rate of
+      whole batches, one per call, is printed once as (a0), for comparison;
   (a') extract's own compiled forward (cast, resize to the input size, network) on in-memory
        uint8 tiles at the cache's size: (b) without reading, writing or bookkeeping;
   (b) the extract stage end to end (``pipeline.stages.extract.run`` on the local executor with
@@ -54,7 +56,13 @@ from pipeline.config import Config, parse_config  # noqa: E402
 from pipeline.executor import LocalExecutor, StageShards  # noqa: E402
 from pipeline.models import build_classifier, feature_model, get_backbone, set_backbone_trainable  # noqa: E402
 from pipeline.models.datasets import TileCache, tile_dataset  # noqa: E402
-from pipeline.models.extraction import compile_forward, forward_for  # noqa: E402
+from pipeline.models.extraction import (  # noqa: E402
+    CHUNK_TILES,
+    chunk_count,
+    compile_forward,
+    forward_for,
+    in_chunks,
+)
 from pipeline.stages import extract  # noqa: E402
 from pipeline.stages.context import StageContext  # noqa: E402
 
@@ -129,12 +137,14 @@ def rate_over(step, batch: int, n_tiles: int) -> tuple[float, float]:  # noqa: A
     return steps * batch / (time.perf_counter() - t0), (time.process_time() - cpu0) / (steps * batch)
 
 
-def pure_rate(model: keras.Model, input_px: int, batch: int,
-              n_tiles: int) -> tuple[float, float]:
+def pure_rate(model: keras.Model, input_px: int, batch: int, n_tiles: int,
+              chunk_tiles: int | None = CHUNK_TILES) -> tuple[float, float]:
     """(a): the feature network's forward pass over ``n_tiles`` tiles (the work of (b)), in
-    batches of one in-memory float32 tensor at its input size."""
+    batches of one in-memory float32 tensor at its input size, each run in the slices extract
+    uses (:func:`pipeline.models.extraction.in_chunks`; ``chunk_tiles`` None: whole)."""
     extractor = feature_model(model)
-    forward = tf.function(lambda x: extractor(x, training=False))
+    parts = chunk_count(batch, chunk_tiles)
+    forward = tf.function(lambda x: in_chunks(lambda h: extractor(h, training=False), x, parts))
     images = tf.random.uniform((batch, input_px, input_px, 3), 0, 255)
     return rate_over(lambda: forward(images).numpy(), batch, n_tiles)
 
@@ -295,6 +305,7 @@ def report(tmp: Path, args: argparse.Namespace) -> None:
     catalog.iloc[:args.tiles].to_parquet(root / "ingest" / "tiles.parquet")
     best = extract_rounds(root, model, args)
     pure, forward, stage = best["a"], best["a'"], best["b"]
+    whole = pure_rate(model, args.input_px, args.batch, args.tiles, chunk_tiles=None)
     catalog.to_parquet(root / "ingest" / "tiles.parquet")
     peak = matmul_peak(seconds=args.matmul_seconds)
     flops = conv_flops(feature_model(model))
@@ -304,6 +315,8 @@ def report(tmp: Path, args: argparse.Namespace) -> None:
     mem1 = peak_memory_kib(memory_world(tmp / "m1", root, args.memory_tiles), args.batch)
     mem4 = peak_memory_kib(memory_world(tmp / "m4", root, 4 * args.memory_tiles), args.batch)
     print(f"(a) pure forward pass     {pure[0]:10.1f} tiles/s  ({pure[1] * 1e3:.2f} CPU ms/tile)")
+    print(f"(a0) whole batches        {whole[0]:10.1f} tiles/s  (one {args.batch}-tile batch per "
+          f"call; (a)/(a0) {pure[0] / whole[0]:.3f})")
     print(f"(b) extract stage         {stage[0]:10.1f} tiles/s  ({stage[1] * 1e3:.2f} CPU ms/tile, "
           f"{args.tiles} tiles)")
     print(f"    (b)/(a)               {stage[0] / pure[0]:10.3f}  (CPU time per tile: "

@@ -14,7 +14,9 @@ from pipeline.models import build_classifier, feature_model
 from pipeline.models.datasets import TileCache
 from pipeline.models.extraction import (
     FeatureSource,
+    chunk_count,
     compile_forward,
+    in_chunks,
     finetuned_source,
     forward_for,
     frozen_source,
@@ -83,3 +85,20 @@ def test_finetuned_source_reads_the_saved_classifier(tmp_path: Path) -> None:
 def test_unknown_mode_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="features.mode.*finetuned, frozen"):
         load_feature_model(FeatureSource("imagenet", 16, 3))
+
+
+@pytest.mark.parametrize("n_tiles", [150, 2])
+def test_chunked_forward_equals_one_batch(extractor: keras.Model, n_tiles: int) -> None:
+    tiles = np.random.default_rng(6).integers(0, 256, (n_tiles, 16, 16, 3), dtype=np.uint8)
+    whole = compile_forward(extractor, 16, 3, chunk_tiles=None)(tiles)
+    assert chunk_count(n_tiles, 40) == -(-n_tiles // 40)  # 4 slices of 37-38 tiles; 1 of 2
+    chunked = compile_forward(extractor, 16, 3, chunk_tiles=40)(tiles)
+    assert chunked.shape == (n_tiles, 256)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
+
+
+def test_in_chunks_keeps_order_with_uneven_and_empty_slices() -> None:
+    batch = tf.range(10)
+    for parts in (1, 3, 4, 12):
+        out = tf.function(lambda x, p=parts: in_chunks(lambda t: t * 2, x, p))(batch)
+        assert out.numpy().tolist() == list(range(0, 20, 2))
