@@ -142,6 +142,7 @@ def compile_forward(extractor: keras.Model, tile_px: int, bands: int,
     input_px = int(extractor.inputs[0].shape[1])
     spec = tf.TensorSpec([None, tile_px, tile_px, bands], tf.uint8)
 
+    @tf.function(input_signature=[spec])  # traced once, called once per slice
     def network(tiles: tf.Tensor) -> tf.Tensor:
         if tile_px == input_px:
             images = tf.cast(tiles, tf.float32)
