@@ -6,8 +6,8 @@ Outputs (``label/``):
                     (raster units, e.g. nW/cm²/sr for VIIRS) over the tile footprint,
                     ``label_radiance`` (the radiance the label is made of: ``radiance_mean``,
                     or with ``labels.context_km`` the mean over a square of that side
-                    centred on the tile), ``label`` (0 = darkest class .. n_classes-1; -1 when the tile lies outside
-                    the raster) and ``train_ok`` (bool: the tile is in the training set; with
+                    centred on the tile), ``label`` (0 = darkest class .. n_classes-1; -1
+                    when the tile lies outside the raster) and ``train_ok`` (bool: the tile is in the training set; with
                     ``labels.balance`` the dark class is subsampled).
     bins.json       method, n_classes, thresholds (radiance at each class boundary), class
                     counts, class mean radiance, balancing, and the years of tiles,
@@ -150,7 +150,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if finite.sum() < cfg.n_classes * 10:
         raise InputDataError(f"{nl.path}: only {int(finite.sum())} of {len(catalog)} tiles lie on "
                              "the nightlight raster; check that it covers the tiles.")
-    distinct = np.unique(intensity(stats[finite, 0])).size
+    distinct = np.unique(intensity(label_radiance[finite])).size
     if cfg.method != "fixed" and distinct < cfg.n_classes:
         raise InputDataError(
             f"{nl.path}: the tiles see only {distinct} distinct radiance value(s) after clipping "
