@@ -1,8 +1,9 @@
 """Ridge regression from cluster features to a survey outcome: nested CV, JSON model.
 
-Alpha is chosen inside each outer training fold only, and the preprocessing (fill, log1p of skewed columns, dropping unsupported columns,
-clipping to the training range, standardising; see :mod:`pipeline.evaluation.preprocess`) is
-fitted inside the fold too, so no held-out cluster influences the model that predicts it.
+Alpha is chosen inside each outer training fold only, and the preprocessing (fill, log1p of
+skewed columns, dropping unsupported columns, clipping to the training range, standardising; see
+:mod:`pipeline.evaluation.preprocess`) is fitted inside the fold too, so no held-out cluster
+influences the model that predicts it.
 
 How alpha is chosen follows the outer scheme. Without groups (random folds) it is ``RidgeCV``'s
 efficient leave-one-out. With groups (spatial blocks, for spatial and country folds, and for the
@@ -10,8 +11,7 @@ final map model) it is grouped k-fold over the training rows' blocks: leave-one-
 neighbouring clusters that share tiles and conditions rewards memorising places, so it picks
 too small an alpha for predicting new places (on the demo world of seed 1 the image model's
 spatial-CV R² for log consumption was 0.18 with leave-one-out and 0.37 with the grouped
-choice, on the same features). Models are saved as JSON, never
-pickled.
+choice, on the same features). Models are saved as JSON, never pickled.
 """
 
 from __future__ import annotations

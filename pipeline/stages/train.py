@@ -24,9 +24,9 @@ target keeps the ordering inside each class that three classes throw away.
 
 Recipe (Keras transfer learning, :mod:`pipeline.models.training`): backbone frozen while the new
 head trains, then the top ``model.unfreeze_layers`` layers unfrozen (BatchNorm kept frozen) at a
-lower learning rate, with early stopping on validation loss. Tiles are augmented (flips, 90° rotations, colour jitter). The validation
-tiles are whole spatial blocks of ``model.validation_block_km``, so validation measures more
-than memorised places.
+lower learning rate, with early stopping on validation loss. Tiles are augmented (flips, 90°
+rotations, colour jitter). The validation tiles are whole spatial blocks of
+``model.validation_block_km``, so validation measures more than memorised places.
 
 Every epoch is checkpointed (model, optimizer, early-stopping state) in
 ``run_dir/.resume/train/<key>/`` (see :mod:`pipeline.stages.resume`); a killed training resumes
