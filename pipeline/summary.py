@@ -14,8 +14,15 @@ BASELINE_ABBREVIATIONS = {"nightlights": "NL", "nightlights_knn": "NL-kNN",
                           "region_mean": "region"}
 
 
+def gain_text(gain: dict) -> str:
+    """``+0.043 [+0.012, +0.075]``: the model's R² gain over a baseline and its interval."""
+    ci = gain.get("r2_gain_ci") or []
+    return f"{gain['r2_gain']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
+
+
 def metric_lines(metrics: dict) -> list[str]:
-    """One line per target, scheme and subset: model r² and each baseline's, briefly."""
+    """Per target, scheme and subset: model r² and each baseline's, briefly; then the model's
+    gain over each baseline with its 95% paired bootstrap interval."""
     lines = []
     for target, entry in metrics.get("targets", {}).items():
         label = f"log {target}" if entry.get("log") else target
@@ -31,6 +38,11 @@ def metric_lines(metrics: dict) -> list[str]:
                                    if name in result)
                 lines.append(f"  {label:<28} {scheme:<8} {subset:<10} n={result['n']:<5} "
                              f"r2 model {result['model']['r2']:6.3f}   {others}")
+                gains = result.get("model_vs", {})
+                if gains:
+                    lines.append(f"  {'':<48}model gain: " + "  ".join(
+                        f"{short} {gain_text(gains[name])}"
+                        for name, short in BASELINE_ABBREVIATIONS.items() if name in gains))
     return lines
 
 

@@ -107,6 +107,13 @@ def test_fit_metrics_have_every_target_scheme_and_subset(tiny_run):
                     assert np.isfinite(scheme["all"][model][key])
             low, high = scheme["all"]["model"]["r2_ci"]
             assert low <= scheme["all"]["model"]["r2"] <= high
+            gains = scheme["all"]["model_vs"]
+            assert set(gains) == {"nightlights", "nightlights_knn", "random_features",
+                                  "imagenet", "region_mean"}
+            for baseline, gain in gains.items():
+                assert gain["r2_gain"] == pytest.approx(
+                    scheme["all"]["model"]["r2"] - scheme["all"][baseline]["r2"])
+                assert gain["r2_gain_ci"][0] <= gain["r2_gain"] <= gain["r2_gain_ci"][1]
     cv = pd.read_csv(config.run_dir / "fit" / "cv_predictions.csv")
     assert set(cv["scheme"]) == {"random", "spatial"}
     assert cv.groupby(["target", "scheme"]).size().nunique() == 1

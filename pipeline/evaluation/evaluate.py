@@ -1,8 +1,9 @@
 """Every predictor under every CV scheme and subset, on the very same folds.
 
-``metrics[scheme][subset]`` holds ``n``, ``folds``, ``alphas`` (the image model's alpha per fold)
-and one score dict (see :mod:`pipeline.evaluation.metrics`) per predictor (``model``,
-``nightlights``, ...). Subsets:
+``metrics[scheme][subset]`` holds ``n``, ``folds``, ``alphas`` (the image model's alpha per fold),
+one score dict (see :mod:`pipeline.evaluation.metrics`) per predictor (``model``,
+``nightlights``, ...) and ``model_vs``: for each baseline, the model's R² minus the baseline's
+with a paired bootstrap interval (:func:`~pipeline.evaluation.metrics.paired_gain`). Subsets:
 
 - ``all``: every cluster;
 - ``below_pNN``: the clusters at or below the NN-th percentile of the outcome; every predictor
@@ -27,7 +28,7 @@ from threadpoolctl import threadpool_limits
 
 from pipeline.config import RegressionConfig
 from pipeline.evaluation.folds import Folds, country_folds, fold_of, random_folds, spatial_folds
-from pipeline.evaluation.metrics import scores
+from pipeline.evaluation.metrics import paired_gain, scores
 from pipeline.evaluation.predictors import Predictor
 from pipeline.geo.blocks import block_ids
 
@@ -78,10 +79,17 @@ def subsets(y_raw: np.ndarray, percentiles: tuple[float, ...]) -> dict[str, np.n
 
 def score_all(y: np.ndarray, preds: dict[str, np.ndarray], cfg: RegressionConfig,
               seed: int) -> dict[str, Any]:
-    """Scores of each predictor over the rows every predictor predicted."""
+    """Scores of each predictor over the rows every predictor predicted, and the model's gain
+    over each baseline (``model_vs``)."""
     tested = np.all([np.isfinite(p) for p in preds.values()], axis=0)
-    return {"n": int(tested.sum()), **{name: scores(y[tested], p[tested], cfg.bootstrap, seed)
-                                       for name, p in preds.items()}}
+    y = y[tested]
+    entry = {"n": int(tested.sum()), **{name: scores(y, p[tested], cfg.bootstrap, seed)
+                                        for name, p in preds.items()}}
+    if "model" in preds:
+        entry["model_vs"] = {name: paired_gain(y, preds["model"][tested], p[tested],
+                                               cfg.bootstrap, seed)
+                             for name, p in preds.items() if name != "model"}
+    return entry
 
 
 def inner_groups(scheme: str, survey: Survey, rows: np.ndarray,

@@ -104,6 +104,23 @@ def r2_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table[["target", "scheme", "subset", "n", *first, *rest]]
 
 
+def gain_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's R² gain over each baseline with its 95% paired bootstrap interval, as text,
+    by target, scheme and subset (rows) and baseline (columns)."""
+    if frame.empty or "r2_gain" not in frame.columns:
+        return pd.DataFrame()
+    rows = frame[frame["r2_gain"].notna()].copy()
+    text = rows["r2_gain"].map("{:+.3f}".format)
+    if "r2_gain_ci_low" in rows.columns:
+        ci = rows["r2_gain_ci_low"].notna()
+        text[ci] += (" [" + rows.loc[ci, "r2_gain_ci_low"].map("{:+.3f}".format) + ", "
+                     + rows.loc[ci, "r2_gain_ci_high"].map("{:+.3f}".format) + "]")
+    table = rows.assign(gain=text).pivot(index=["target", "scheme", "subset", "n"],
+                                         columns="predictor", values="gain")
+    table.columns.name = None
+    return table.reindex(columns=list(dict.fromkeys(rows["predictor"]))).reset_index()
+
+
 def evaluation_section(bundle: ExportBundle) -> str:
     """The metrics table and the evaluation plots (``fit/*.png``, else scatters)."""
     run_dir = bundle.run_dir
@@ -113,6 +130,13 @@ def evaluation_section(bundle: ExportBundle) -> str:
              "where the target is logged. <code>model</code> is the image model; the other "
              "columns are baselines on the same folds.</p>",
              _table(r2_table(metrics_frame(metrics)))]
+    gains = gain_table(metrics_frame(metrics))
+    if not gains.empty:
+        parts += ["<h3>The model's R² gain over each baseline</h3>",
+                  '<p class="note">R² of the image model minus the baseline\'s on the same '
+                  "clusters and folds, with the 95% interval of the difference when both are "
+                  "scored on each bootstrap resample of clusters (paired). An interval that "
+                  "contains 0 means this survey cannot tell the two apart.</p>", _table(gains)]
     plots = sorted((run_dir / "fit").glob("*.png")) if (run_dir / "fit").exists() else []
     parts.extend(_image(file_uri(p), f"fit/{p.name}") for p in plots)
     if not plots:

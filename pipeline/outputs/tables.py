@@ -26,8 +26,10 @@ def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
 
     A predictor is every entry of a subset that holds an ``r2`` (``model`` and each
     baseline). Columns: target, log, scheme, subset, predictor, n (clusters in the subset),
-    then the scores (r2, pearson_r2, rmse, ...; ``*_ci`` intervals as ``_low``/``_high``).
-    Subsets that were skipped (too few clusters) have no rows.
+    then the scores (r2, pearson_r2, rmse, ...; ``*_ci`` intervals as ``_low``/``_high``);
+    on a baseline's row, ``r2_gain`` (the model's R² minus the baseline's), its paired interval
+    ``r2_gain_ci_low``/``_high`` and ``share_better``. Subsets that were skipped (too few
+    clusters) have no rows.
     """
     rows = []
     for target, entry in metrics.get("targets", {}).items():
@@ -35,11 +37,13 @@ def metrics_frame(metrics: dict[str, Any]) -> pd.DataFrame:
             for subset, result in subsets.items():
                 if not isinstance(result, dict):
                     continue
+                gains = result.get("model_vs", {})
                 for predictor, scores in result.items():
                     if isinstance(scores, dict) and "r2" in scores:
                         rows.append({"target": target, "log": bool(entry.get("log", False)),
                                      "scheme": scheme, "subset": subset, "predictor": predictor,
-                                     **_scores(scores), "n": result.get("n")})
+                                     **_scores(scores), **_scores(gains.get(predictor, {})),
+                                     "n": result.get("n")})
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=[*METRIC_COLUMNS, "r2", "pearson_r2", "rmse"])

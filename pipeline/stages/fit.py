@@ -7,8 +7,10 @@ Outputs (``fit/``):
                          (``model``) and each baseline (``nightlights``, ``nightlights_knn``,
                          ``random_features``, ``imagenet``, ``region_mean``) on the very same
                          folds: R², Pearson r², RMSE, Spearman, n and bootstrap 95% intervals
-                         of both r²s (see :mod:`pipeline.evaluation.evaluate` for the schemes
-                         and subsets); ``targets.<target>.interval``: the conformal interval.
+                         of both r²s, and ``model_vs``: the model's R² gain over each baseline
+                         with its paired bootstrap interval (see
+                         :mod:`pipeline.evaluation.evaluate` for the schemes and subsets);
+                         ``targets.<target>.interval``: the conformal interval.
     cv_predictions.csv   cluster_id, target, scheme, fold, observed, predicted and
                          predicted_<baseline> (all clusters; log units where the target is
                          logged).
@@ -37,7 +39,7 @@ from pipeline.regression import save_models
 from pipeline.stages.context import StageContext
 
 NAME = "fit"
-VERSION = 3
+VERSION = 4
 INPUTS = ("aggregate",)
 OUTPUTS = ("metrics.json", "cv_predictions.csv", "model.json")
 CONFIG = ("regression",)

@@ -3,7 +3,7 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import r2_score
 
-from pipeline.evaluation.metrics import bootstrap_intervals, pearson_r2, r2, scores
+from pipeline.evaluation.metrics import bootstrap_intervals, paired_gain, pearson_r2, r2, scores
 
 
 def test_scores_match_hand_and_library_values():
@@ -43,3 +43,34 @@ def test_bootstrap_is_seeded():
     rng = np.random.default_rng(2)
     y, pred = rng.normal(size=40), rng.normal(size=40)
     assert bootstrap_intervals(y, pred, 200, 3) == bootstrap_intervals(y, pred, 200, 3)
+
+
+def test_paired_gain_of_a_predictor_over_itself_is_exactly_zero():
+    rng = np.random.default_rng(4)
+    y = rng.normal(size=100)
+    pred = y + rng.normal(size=100)
+    gain = paired_gain(y, pred, pred, n_boot=200, seed=0)
+    assert gain == {"r2_gain": 0.0, "r2_gain_ci": [0.0, 0.0], "share_better": 0.0}
+
+
+def test_paired_gain_detects_a_small_real_gain_that_separate_intervals_cannot():
+    # two predictors sharing most of their error: the better one has a little less
+    rng = np.random.default_rng(5)
+    n = 400
+    y = rng.normal(size=n)
+    shared = rng.normal(scale=0.8, size=n)
+    better = y + shared + rng.normal(scale=0.1, size=n)
+    worse = y + shared + rng.normal(scale=0.35, size=n)
+    gain = paired_gain(y, better, worse, n_boot=500, seed=1)
+    a, b = scores(y, better, 500, 1), scores(y, worse, 500, 1)
+    assert gain["r2_gain"] == pytest.approx(a["r2"] - b["r2"])
+    assert 0 < gain["r2_gain_ci"][0] < gain["r2_gain"] < gain["r2_gain_ci"][1]
+    assert gain["share_better"] > 0.99
+    assert a["r2_ci"][0] < b["r2_ci"][1]  # the unpaired intervals overlap
+    swapped = paired_gain(y, worse, better, n_boot=500, seed=1)
+    assert swapped["r2_gain_ci"] == pytest.approx([-gain["r2_gain_ci"][1], -gain["r2_gain_ci"][0]])
+
+
+def test_paired_gain_without_resamples_has_no_interval():
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    assert paired_gain(y, y, np.full(4, 2.5)) == {"r2_gain": pytest.approx(1.0)}

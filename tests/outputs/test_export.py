@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -95,6 +96,8 @@ def test_report_is_self_contained(finished_run):
                     "Evaluation", "Map", "Config"):
         assert section in text, section
     assert "missing-GPS" in text  # the two rejected survey rows
+    assert "R² gain over each baseline" in text
+    assert re.search(r"[+-]\d\.\d{3} \[[+-]\d\.\d{3}, [+-]\d\.\d{3}\]", text)
     assert text.count('src="data:image/png;base64,') >= 3
     assert "<script" not in text and 'src="http' not in text and 'href="http' not in text
 
