@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipeline.demo.truth_check import main, truth_check, wealth_r2
+import pytest
+
+from pipeline.demo.truth_check import cluster_truth, main, truth_check, wealth_r2
 
 
 def test_wealth_r2_is_one_for_the_truth_and_nothing_for_noise() -> None:
@@ -25,5 +27,20 @@ def test_truth_check_scores_every_feature_set_of_a_finished_run(finished_run, ti
     # the tiny world's nightlights rank its rich tiles: they carry wealth over all tiles
     assert table.loc["nightlights", "all"] > 0.2
     assert main([str(finished_run), str(tiny_world)]) == 0
-    assert "nightlights" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "nightlights" in out and "model_minus_truth" in out
     assert main([str(finished_run), str(finished_run)]) == 2
+
+
+def test_cluster_truth_scores_the_true_wealth_of_each_clusters_tiles_on_the_runs_folds(
+        finished_run, tiny_world) -> None:
+    table = cluster_truth(finished_run, tiny_world)
+    assert len(table) == 2 * 2 * 2  # targets x schemes (random, spatial) x (all, below_p50)
+    assert set(table["scheme"]) == {"random", "spatial"}
+    assert set(table["subset"]) == {"all", "below_p50"}
+    assert table["model_minus_truth"].to_numpy() == pytest.approx(
+        (table["model"] - table["truth"]).to_numpy(), abs=0.0015)
+    # the tiny world's survey follows its wealth: the truth predicts it over all clusters
+    assert (table.loc[table["subset"] == "all", "truth"] > 0.3).all()
+    for low, high in table["ci"]:
+        assert low <= high
