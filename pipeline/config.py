@@ -50,7 +50,7 @@ class ModelConfig(Section):
     finetune_epochs: int = Field(3, ge=0)
     unfreeze_layers: int = Field(10, ge=0)
     learning_rate: float = Field(1e-3, gt=0)
-    finetune_learning_rate: float = Field(1e-4, gt=0)
+    finetune_learning_rate: float = Field(1e-5, gt=0)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
     validation_share: float = Field(0.2, gt=0.0, lt=0.9)
     validation_block_km: float = Field(5.0, gt=0)
