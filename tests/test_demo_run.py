@@ -46,3 +46,10 @@ def test_model_beats_nightlights_most_among_the_poor(demo_metrics):
     gain_all = schemes["all"]["model"]["r2"] - schemes["all"]["nightlights"]["r2"]
     gain_poor = schemes["below_p50"]["model"]["r2"] - schemes["below_p50"]["nightlights"]["r2"]
     assert gain_poor > gain_all > 0
+
+
+def test_gain_over_nightlights_is_clear_of_zero_under_spatial_cv(demo_metrics):
+    schemes = demo_metrics["targets"]["consumption_pc_day"]["schemes"]["spatial"]
+    for subset in ("all", "below_p50"):
+        low, high = schemes[subset]["model_vs"]["nightlights"]["r2_gain_ci"]
+        assert 0 < low < high, subset
