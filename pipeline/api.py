@@ -79,7 +79,9 @@ class Run:
     @cached_property
     def metrics(self) -> pd.DataFrame:
         """Cross-validated scores (``fit/metrics.json``), one row per target, scheme, subset and
-        predictor (``model`` or a baseline): n, r2 (sklearn R²), pearson_r2, rmse, ..."""
+        predictor (``model`` or a baseline): n, r2 (sklearn R²), pearson_r2, rmse, ...; on a
+        baseline's rows, ``r2_gain`` (the model's R² minus the baseline's) with its paired
+        bootstrap interval ``r2_gain_ci_low``/``_high`` and ``share_better``."""
         path = artifact(self.path, "fit", "metrics.json")
         return metrics_frame(json.loads(path.read_text()))
 

@@ -52,6 +52,7 @@ def test_evaluate_compares_model_and_baselines(finished_run, monkeypatch):
     monkeypatch.setenv("POVERTY_PIPELINE_RUN", str(finished_run))
     text = text_of(execute("02_evaluate.ipynb"))
     assert "model" in text and "nightlights" in text and "cv_predicted_" in text
+    assert "r2_gain_ci_low" in text and "share_better" in text  # the paired gains table
 
 
 def test_custom_region_exports_h3_regular_and_admin(finished_run, monkeypatch, tmp_path):
