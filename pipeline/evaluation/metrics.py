@@ -76,8 +76,9 @@ def paired_gain(y: np.ndarray, pred: np.ndarray, other: np.ndarray, n_boot: int 
     idx = resamples(len(y), n_boot, seed)
     if idx is not None:
         gains = r2(y[idx], pred[idx]) - r2(y[idx], other[idx])
+        gains = gains[np.isfinite(gains)]  # a resample with one distinct y has no R²
         out["r2_gain_ci"] = interval(gains)
-        out["share_better"] = float(np.mean(gains[np.isfinite(gains)] > 0))
+        out["share_better"] = float(np.mean(gains > 0)) if len(gains) else None
     return out
 
 

@@ -74,3 +74,9 @@ def test_paired_gain_detects_a_small_real_gain_that_separate_intervals_cannot():
 def test_paired_gain_without_resamples_has_no_interval():
     y = np.array([1.0, 2.0, 3.0, 4.0])
     assert paired_gain(y, y, np.full(4, 2.5)) == {"r2_gain": pytest.approx(1.0)}
+
+
+def test_paired_gain_on_a_constant_outcome_has_no_interval_and_no_share():
+    y = np.ones(5)
+    gain = paired_gain(y, y + 0.1, y - 0.1, n_boot=50, seed=0)
+    assert np.isnan(gain["r2_gain"]) and gain["r2_gain_ci"] == [] and gain["share_better"] is None
