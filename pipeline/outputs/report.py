@@ -124,13 +124,13 @@ def gain_table(frame: pd.DataFrame) -> pd.DataFrame:
 def evaluation_section(bundle: ExportBundle) -> str:
     """The metrics table and the evaluation plots (``fit/*.png``, else scatters)."""
     run_dir = bundle.run_dir
-    metrics = _read_json(run_dir / "fit" / "metrics.json")
+    frame = metrics_frame(_read_json(run_dir / "fit" / "metrics.json"))
     parts = ["<h2>Evaluation: cross-validated R²</h2>",
              '<p class="note">sklearn R² (1 − SSE/SST) of out-of-fold predictions; log units '
              "where the target is logged. <code>model</code> is the image model; the other "
              "columns are baselines on the same folds.</p>",
-             _table(r2_table(metrics_frame(metrics)))]
-    gains = gain_table(metrics_frame(metrics))
+             _table(r2_table(frame))]
+    gains = gain_table(frame)
     if not gains.empty:
         parts += ["<h3>The model's R² gain over each baseline</h3>",
                   '<p class="note">R² of the image model minus the baseline\'s on the same '
