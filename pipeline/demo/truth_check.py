@@ -135,7 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("world_dir", type=Path)
     args = parser.parse_args(argv)
-    for path in (args.run_dir / "ingest" / "tiles.parquet", args.world_dir / "truth.npz"):
+    needed = [args.run_dir / name for name in ("config.yaml", "ingest/tiles.parquet",
+                                               "extract/index.parquet",
+                                               "aggregate/clusters.parquet")]
+    for path in [*needed, args.world_dir / "truth.npz"]:
         if not path.is_file():
             print(f"error: {path} not found: give a finished run of a demo world and that "
                   "world's folder.", file=sys.stderr)

@@ -30,6 +30,8 @@ def test_truth_check_scores_every_feature_set_of_a_finished_run(finished_run, ti
     out = capsys.readouterr().out
     assert "nightlights" in out and "model_minus_truth" in out
     assert main([str(finished_run), str(finished_run)]) == 2
+    assert main([str(tiny_world), str(tiny_world)]) == 2  # not a run: no traceback
+    assert "config.yaml not found" in capsys.readouterr().err
 
 
 def test_cluster_truth_scores_the_true_wealth_of_each_clusters_tiles_on_the_runs_folds(
