@@ -7,8 +7,9 @@ Outputs (``label/``):
                     ``label_radiance`` (the radiance the label is made of: ``radiance_mean``,
                     or with ``labels.context_km`` the mean over a square of that side
                     centred on the tile), ``label`` (0 = darkest class .. n_classes-1; -1
-                    when the tile lies outside the raster) and ``train_ok`` (bool: the tile is in the training set; with
-                    ``labels.balance`` the dark class is subsampled).
+                    when the tile lies outside the raster) and ``train_ok`` (bool: the tile
+                    is in the training set; with ``labels.balance`` the dark class is
+                    subsampled).
     bins.json       method, n_classes, thresholds (radiance at each class boundary), class
                     counts, class mean radiance, balancing, and the years of tiles,
                     nightlights and survey with the gaps between them.
@@ -142,11 +143,11 @@ def run(ctx: StageContext) -> dict[str, Any]:
     catalog = gpd.read_parquet(ctx.input("ingest", "tiles.parquet"))
     clusters = pd.read_parquet(ctx.input("ingest", "clusters.parquet"), columns=["year"])
     stats = _sample(ctx, list(catalog.geometry), "label tiles")
+    finite = np.isfinite(stats[:, 0])
     label_radiance = stats[:, 0]
     if cfg.context_km is not None:
         context = _sample(ctx, context_boxes(catalog.geometry, cfg.context_km), "label context")
-        label_radiance = np.where(np.isfinite(stats[:, 0]), context[:, 0], np.nan)
-    finite = np.isfinite(stats[:, 0])
+        label_radiance = np.where(finite, context[:, 0], np.nan)
     if finite.sum() < cfg.n_classes * 10:
         raise InputDataError(f"{nl.path}: only {int(finite.sum())} of {len(catalog)} tiles lie on "
                              "the nightlight raster; check that it covers the tiles.")
