@@ -6,18 +6,13 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.evaluation.metrics import gain_text
 from pipeline.runner import StageOutcome
 
 
 BASELINE_ABBREVIATIONS = {"nightlights": "NL", "nightlights_knn": "NL-kNN",
                           "random_features": "random", "imagenet": "ImageNet",
                           "region_mean": "region"}
-
-
-def gain_text(gain: dict) -> str:
-    """``+0.043 [+0.012, +0.075]``: the model's R² gain over a baseline and its interval."""
-    ci = gain.get("r2_gain_ci") or []
-    return f"{gain['r2_gain']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")
 
 
 def metric_lines(metrics: dict) -> list[str]:

@@ -96,3 +96,9 @@ def scores(y: np.ndarray, pred: np.ndarray, n_boot: int = 0, seed: int = 0) -> d
     return {"r2": float(r2(y, pred)), "pearson_r2": float(pearson_r2(y, pred)),
             "rmse": float(np.sqrt(np.mean((y - pred) ** 2))), "spearman": rho, "n": int(len(y)),
             **bootstrap_intervals(y, pred, n_boot, seed)}
+
+
+def gain_text(gain: dict[str, object]) -> str:
+    """``+0.043 [+0.012, +0.075]``: a :func:`paired_gain` and its interval, when it has one."""
+    ci = gain.get("r2_gain_ci") or []
+    return f"{gain['r2_gain']:+.3f}" + (f" [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci else "")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import config_yaml
+from pipeline.evaluation.metrics import gain_text
 from pipeline.outputs.bundle import ExportBundle, target_is_logged
 from pipeline.outputs.report_figures import confusion_figure, figure_uri, file_uri, training_curves
 from pipeline.outputs.tables import metrics_frame, rejected_summary, stage_frame
@@ -109,12 +110,11 @@ def gain_table(frame: pd.DataFrame) -> pd.DataFrame:
     by target, scheme and subset (rows) and baseline (columns)."""
     if frame.empty or "r2_gain" not in frame.columns:
         return pd.DataFrame()
-    rows = frame[frame["r2_gain"].notna()].copy()
-    text = rows["r2_gain"].map("{:+.3f}".format)
-    if "r2_gain_ci_low" in rows.columns:
-        ci = rows["r2_gain_ci_low"].notna()
-        text[ci] += (" [" + rows.loc[ci, "r2_gain_ci_low"].map("{:+.3f}".format) + ", "
-                     + rows.loc[ci, "r2_gain_ci_high"].map("{:+.3f}".format) + "]")
+    rows = frame[frame["r2_gain"].notna()]
+    low = rows.get("r2_gain_ci_low", pd.Series(np.nan, index=rows.index))
+    high = rows.get("r2_gain_ci_high", pd.Series(np.nan, index=rows.index))
+    text = [gain_text({"r2_gain": g, "r2_gain_ci": [] if pd.isna(lo) else [lo, hi]})
+            for g, lo, hi in zip(rows["r2_gain"], low, high, strict=True)]
     table = rows.assign(gain=text).pivot(index=["target", "scheme", "subset", "n"],
                                          columns="predictor", values="gain")
     table.columns.name = None
