@@ -4,11 +4,14 @@ One process measures, with the demo configuration's backbone, input size, cached
 batch sizes (``configs/demo.yaml``; each can be overridden), on generated tiles (a tile cache
 written to a temporary folder):
 
-  (a) the feature network's forward pass on in-memory float32 tensors (pure model rate), each
-      batch cut into the slices extract runs side by side on a CPU (``in_chunks``); the rate of
-      whole batches, one per call, is printed once as (a0), for comparison;
-  (a') extract's own compiled forward (cast, resize to the input size, network) on in-memory
-       uint8 tiles at the cache's size: (b) without reading, writing or bookkeeping;
+  (a) the backbone's feature network at its input size (128 px) on in-memory float32 tensors
+      (pure model rate), each batch cut into the slices extract runs side by side on a CPU
+      (``in_chunks``); the rate of whole batches, one per call, is printed once as (a0);
+  (a') extract's own compiled forward on in-memory uint8 tiles at the cache's size (64 px):
+       (b) without reading, writing or bookkeeping. The model the train stage saves takes the
+       tiles themselves, its 2x upsampling folded into the stem
+       (``pipeline.models.upsampled_stem``); the same forward with the upsampling done by
+       ``tf.image.resize`` before the unfolded network is printed once as (a-resize);
   (b) the extract stage end to end (``pipeline.stages.extract.run`` on the local executor with
       its shard records, as the runner calls it: model load, reading the cache from disk,
       cast/resize, forward, writing features.npy), tiles/s over the whole stage;
@@ -17,7 +20,8 @@ written to a temporary folder):
 (a), (a') and (b) alternate for ``--rounds`` rounds and the fastest of each counts (other jobs on a shared
 machine only slow a run down); CPU time per tile is printed too, as it depends less on them. Then
 the training step rate from the tile cache (the train stage's tf.data pipeline: read,
-augment, resize) against training on in-memory tensors, with the same model and batch size;
+augment; the model the train stage builds) against training the same model on in-memory tensors
+of what it takes (the unfolded model on 128 px tensors is printed too);
 and, in child processes, the peak resident memory (``VmHWM``, see ``benchmarks/memory.py``) of the extract stage on 1x and
 4x the tiles. The backbone's FLOPs per tile are counted from its layer shapes (2 x multiply-adds
 of every convolution). The cache was just written, so "disk" reads come from the page cache.
@@ -90,8 +94,9 @@ def write_world(root: Path, n_tiles: int, tile_px: int, seed: int = 0) -> None:
                  ).to_parquet(root / "ingest" / "tiles.parquet")
 
 
-def save_model(root: Path, backbone: str, input_px: int) -> keras.Model:
-    model = build_classifier(backbone, input_px, 3, 3, None, seed=0)
+def save_model(root: Path, backbone: str, input_px: int, tile_px: int) -> keras.Model:
+    """The classifier the train stage would build for these tiles, saved where extract reads it."""
+    model = build_classifier(backbone, input_px, 3, 3, None, seed=0, tile_px=tile_px)
     (root / "train").mkdir(parents=True, exist_ok=True)
     model.save(root / "train" / "model.keras")
     return model
@@ -151,8 +156,9 @@ def pure_rate(model: keras.Model, input_px: int, batch: int, n_tiles: int,
 
 def cached_forward_rate(model: keras.Model, tile_px: int, batch: int,
                         n_tiles: int) -> tuple[float, float]:
-    """(a'): extract's own compiled forward (uint8 tiles at the cache size -> cast, resize,
-    network) on one in-memory uint8 batch: (b) without reading, writing or bookkeeping."""
+    """(a'): extract's own compiled forward (uint8 tiles at the cache size -> cast, resize if
+    the model does not take them as they are, network) on one in-memory uint8 batch: (b)
+    without reading, writing or bookkeeping."""
     forward = compile_forward(feature_model(model), tile_px, 3)
     tiles = np.random.default_rng(0).integers(0, 256, (batch, tile_px, tile_px, 3), np.uint8)
     return rate_over(lambda: forward(tiles), batch, n_tiles)
@@ -180,40 +186,50 @@ def conv_flops(model: keras.Model) -> int:
     return int(total)
 
 
-def train_rates(root: Path, backbone: str, input_px: int, unfreeze: int, n: int,
-                batch: int) -> tuple[float, float]:
-    """Training tiles/s from the tile cache and from in-memory tensors (best of 3 epochs each,
-    alternating which goes first, so both see the least-disturbed machine equally)."""
-    model = build_classifier(backbone, input_px, 3, 3, None, seed=0)
-    set_backbone_trainable(model, unfreeze)
-    model.compile(optimizer=keras.optimizers.Adam(1e-4), loss="sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+def train_rates(root: Path, args: argparse.Namespace) -> tuple[float, float, float]:
+    """Training tiles/s of the train stage's model from the tile cache and from in-memory
+    tensors, and of the unfolded model (128 px input) from in-memory 128 px tensors (best of 3
+    epochs each, rotating which goes first, so all see the least-disturbed machine equally)."""
+    n, batch, tile_px = args.train_tiles, args.train_batch, args.tile_px
     labels = np.arange(n) % 3
     cache = TileCache(root / "ingest" / "cache")
     shards, offsets = np.arange(n) // SHARD, np.arange(n) % SHARD
-    images = tf.image.resize(cache.take(shards, offsets).astype(np.float32), (input_px,) * 2)
-    # batches made once and kept (cache() is filled by the warm-up epoch): no per-step slicing
-    memory = tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch).cache().prefetch(2)
+    tiles = cache.take(shards, offsets).astype(np.float32)
 
-    def epoch(data) -> float:  # noqa: ANN001
+    def trainer(fold: bool) -> tuple[keras.Model, int]:
+        model = build_classifier(args.backbone, args.input_px, 3, 3, None, seed=0,
+                                 tile_px=tile_px if fold else None)
+        set_backbone_trainable(model, args.unfreeze)
+        model.compile(optimizer=keras.optimizers.Adam(1e-4),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model, int(model.inputs[0].shape[1])
+
+    def in_memory(side: int) -> tf.data.Dataset:
+        images = tiles if side == tile_px else tf.image.resize(tiles, (side, side))
+        # batches made once and kept (cache() is filled by the warm-up epoch): no slicing
+        return tf.data.Dataset.from_tensor_slices((images, labels)).batch(batch).cache().prefetch(2)
+
+    (model, side), (unfolded, _) = trainer(True), trainer(False)
+    memory, memory_unfolded = in_memory(side), in_memory(args.input_px)
+
+    def epoch(net: keras.Model, data) -> float:  # noqa: ANN001
         t0 = time.perf_counter()
-        model.fit(data, epochs=1, verbose=0)
+        net.fit(data, epochs=1, verbose=0)
         return n / (time.perf_counter() - t0)
 
     def from_cache(e: int) -> tf.data.Dataset:
-        return tile_dataset(cache, shards, offsets, labels, batch, input_px, shuffle_seed=0,
-                            epoch=e)
+        return tile_dataset(cache, shards, offsets, labels, batch, side, shuffle_seed=0, epoch=e)
 
-    epoch(memory), epoch(from_cache(0))  # build and warm both
-    mem, disk = [], []
+    epoch(model, memory), epoch(model, from_cache(0)), epoch(unfolded, memory_unfolded)  # warm
+    runs = {"disk": lambda e: epoch(model, from_cache(e + 1)),
+            "mem": lambda e: epoch(model, memory),
+            "unfolded": lambda e: epoch(unfolded, memory_unfolded)}
+    rates: dict[str, list[float]] = {key: [] for key in runs}
+    keys = list(runs)
     for e in range(3):
-        if e % 2 == 0:
-            mem.append(epoch(memory))
-            disk.append(epoch(from_cache(e + 1)))
-        else:
-            disk.append(epoch(from_cache(e + 1)))
-            mem.append(epoch(memory))
-    return max(disk), max(mem)
+        for key in keys[e:] + keys[:e]:
+            rates[key].append(runs[key](e))
+    return max(rates["disk"]), max(rates["mem"]), max(rates["unfolded"])
 
 
 def child_memory(root: Path, batch: int) -> None:
@@ -264,7 +280,7 @@ def main() -> None:
         report(Path(tmp), args)
 
 
-def extract_rounds(root: Path, model: keras.Model,
+def extract_rounds(root: Path, model: keras.Model, reference: keras.Model,
                    args: argparse.Namespace) -> dict[str, tuple[float, float]]:
     """(a), (a') and (b), ``args.rounds`` times each over the same number of tiles, rotating
     which goes first; the best of each.
@@ -279,7 +295,7 @@ def extract_rounds(root: Path, model: keras.Model,
         return args.tiles / wall, cpu / args.tiles
 
     measures = {
-        "a": lambda: pure_rate(model, args.input_px, args.batch, args.tiles),
+        "a": lambda: pure_rate(reference, args.input_px, args.batch, args.tiles),
         "a'": lambda: cached_forward_rate(model, args.tile_px, args.batch, args.tiles),
         "b": stage,
     }
@@ -297,21 +313,23 @@ def report(tmp: Path, args: argparse.Namespace) -> None:
     root = tmp / "run"
     n = max(args.tiles, 4 * args.memory_tiles, args.train_tiles)
     write_world(root, n, args.tile_px)
-    model = save_model(root, args.backbone, args.input_px)
+    model = save_model(root, args.backbone, args.input_px, args.tile_px)
+    reference = build_classifier(args.backbone, args.input_px, 3, 3, None, seed=0)  # unfolded
+    reference.set_weights(model.get_weights())
     print(f"backbone {args.backbone} at {args.input_px} px (tiles {args.tile_px} px), "
           f"batch {args.batch}; {os.cpu_count()} CPUs; TF {tf.__version__}; "
           f"load average {os.getloadavg()[0]:.2f}")
     catalog = pd.read_parquet(root / "ingest" / "tiles.parquet")
     catalog.iloc[:args.tiles].to_parquet(root / "ingest" / "tiles.parquet")
-    best = extract_rounds(root, model, args)
+    best = extract_rounds(root, model, reference, args)
     pure, forward, stage = best["a"], best["a'"], best["b"]
-    whole = pure_rate(model, args.input_px, args.batch, args.tiles, chunk_tiles=None)
+    whole = pure_rate(reference, args.input_px, args.batch, args.tiles, chunk_tiles=None)
+    resized = cached_forward_rate(reference, args.tile_px, args.batch, args.tiles)
     catalog.to_parquet(root / "ingest" / "tiles.parquet")
     peak = matmul_peak(seconds=args.matmul_seconds)
-    flops = conv_flops(feature_model(model))
+    flops = conv_flops(feature_model(reference))
     share = pure[0] * flops / peak
-    train_disk, train_mem = train_rates(root, args.backbone, args.input_px, args.unfreeze,
-                                        args.train_tiles, args.train_batch)
+    train_disk, train_mem, train_unfolded = train_rates(root, args)
     mem1 = peak_memory_kib(memory_world(tmp / "m1", root, args.memory_tiles), args.batch)
     mem4 = peak_memory_kib(memory_world(tmp / "m4", root, 4 * args.memory_tiles), args.batch)
     print(f"(a) pure forward pass     {pure[0]:10.1f} tiles/s  ({pure[1] * 1e3:.2f} CPU ms/tile)")
@@ -321,15 +339,20 @@ def report(tmp: Path, args: argparse.Namespace) -> None:
           f"{args.tiles} tiles)")
     print(f"    (b)/(a)               {stage[0] / pure[0]:10.3f}  (CPU time per tile: "
           f"{pure[1] / stage[1]:.3f})")
-    print(f"(a') extract's forward on {args.tile_px} px uint8 in memory (cast, resize, network) "
+    print(f"(a') extract's forward on {args.tile_px} px uint8 in memory (cast, network) "
           f"{forward[0]:.1f} tiles/s  ({forward[1] * 1e3:.2f} CPU ms/tile)")
     print(f"    (b)/(a')              {stage[0] / forward[0]:10.3f}  (what reading, writing and "
           "bookkeeping cost)")
+    print(f"(a-resize) (a') with tf.image.resize before the unfolded network {resized[0]:.1f} "
+          f"tiles/s  ({resized[1] * 1e3:.2f} CPU ms/tile; (a')/(a-resize) "
+          f"{forward[0] / resized[0]:.3f}: what folding the upsampling saves)")
     print(f"(c) fp32 matmul peak      {peak / 1e9:10.1f} GFLOP/s")
     print(f"    backbone FLOPs/tile   {flops / 1e6:10.1f} MFLOP  -> {pure[0] * flops / 1e9:.1f} "
           f"GFLOP/s in (a), {share:.3f} of (c)")
     print(f"train from tile cache     {train_disk:10.1f} tiles/s")
     print(f"train in-memory tensors   {train_mem:10.1f} tiles/s  (ratio {train_disk / train_mem:.3f})")
+    print(f"train unfolded, in-memory {train_unfolded:10.1f} tiles/s  ({args.input_px} px tensors; "
+          f"from the cache / this {train_disk / train_unfolded:.3f})")
     print(f"extract peak RSS          {mem1 / 1024:10.1f} MiB at {args.memory_tiles} tiles, "
           f"{mem4 / 1024:.1f} MiB at {4 * args.memory_tiles}")
     print(f"load average now {os.getloadavg()[0]:.2f}")

@@ -61,6 +61,8 @@ class BackboneSpec:
         min_input_px: Smallest input side length (pixels) the architecture accepts.
         filename_for: Maps the input side length (pixels) to the no-top weights file name.
         base_url: URL folder that Keras downloads the weights file from.
+        folds_upsampling: The stem is a 3x3 stride-2 convolution on the input, which can absorb a
+            2x upsampling of the tiles (:mod:`pipeline.models.upsampled_stem`).
     """
 
     name: str
@@ -70,6 +72,12 @@ class BackboneSpec:
     min_input_px: int
     filename_for: Callable[[int], str]
     base_url: str
+    folds_upsampling: bool = False
+
+    def fed_px(self, input_px: int, tile_px: int) -> int:
+        """Side of the images the classifier takes for ``tile_px`` tiles at ``input_px``: the
+        tiles themselves when the upsampling folds into the stem, else ``input_px``."""
+        return tile_px if self.folds_upsampling and 2 * tile_px == input_px else input_px
 
     def weights_filename(self, input_px: int) -> str:
         """File name keras.applications gives the no-top ImageNet weights at ``input_px``."""
@@ -168,22 +176,26 @@ def _spec(
     filename_for: Callable[[int], str],
     base_url: str,
     default_input_px: int = 224,
+    folds_upsampling: bool = False,
 ) -> BackboneSpec:
     return BackboneSpec(
         name=name, factory=factory, preprocessing=preprocessing,
         default_input_px=default_input_px, min_input_px=32,  # keras.applications' min_size
-        filename_for=filename_for, base_url=base_url,
+        filename_for=filename_for, base_url=base_url, folds_upsampling=folds_upsampling,
     )
 
 
 _MOBILENET_URL = _KERAS_GCS + "mobilenet/"
 _SPECS = (
-    _spec("mobilenet_0.25", _mobilenet(0.25), "tf", _mobilenet_filename("2_5"), _MOBILENET_URL),
-    _spec("mobilenet_0.5", _mobilenet(0.5), "tf", _mobilenet_filename("5_0"), _MOBILENET_URL),
-    _spec("mobilenet_1.0", _mobilenet(1.0), "tf", _mobilenet_filename("1_0"), _MOBILENET_URL),
+    _spec("mobilenet_0.25", _mobilenet(0.25), "tf", _mobilenet_filename("2_5"), _MOBILENET_URL,
+          folds_upsampling=True),
+    _spec("mobilenet_0.5", _mobilenet(0.5), "tf", _mobilenet_filename("5_0"), _MOBILENET_URL,
+          folds_upsampling=True),
+    _spec("mobilenet_1.0", _mobilenet(1.0), "tf", _mobilenet_filename("1_0"), _MOBILENET_URL,
+          folds_upsampling=True),
     _spec(
         "mobilenet_v2_1.0", _plain(keras.applications.MobileNetV2, alpha=1.0), "tf",
-        _mobilenet_v2_filename, _KERAS_GCS + "mobilenet_v2/",
+        _mobilenet_v2_filename, _KERAS_GCS + "mobilenet_v2/", folds_upsampling=True,
     ),
     _spec(
         "resnet50", _plain(keras.applications.ResNet50), "caffe",

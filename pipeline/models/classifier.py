@@ -2,13 +2,18 @@
 
 Graph (layer names are a contract; the extract stage reads ``"features"``)::
 
-    pixels (Input, float32, raw 0..255, band-last)
+    pixels (Input, float32, raw 0..255, band-last, fed_px(...) pixels a side)
       -> preprocess (ImagenetPreprocess)
       -> backbone (keras.applications model, called with training=False)
       -> features (GlobalAveragePooling2D)        # the penultimate features, (batch, feature_dim)
       -> dropout
       -> nightlight_class (Dense, softmax)         # (batch, n_classes), objective "classes"
          or nightlight_radiance (Dense, linear)    # (batch, 1), objective "radiance"
+
+When the tiles are half the network's input size and the backbone's stem allows it (MobileNet,
+MobileNetV2), the model takes the tiles themselves: the 2x bilinear upsampling is folded into the
+stem (:mod:`pipeline.models.upsampled_stem`), which computes the same function without making the
+4x larger upsampled tensor. Otherwise tiles are resized to ``input_px`` before the model.
 
 The backbone is called with ``training=False`` so its BatchNormalization layers stay in inference
 mode even when some of its layers are unfrozen for fine-tuning (the Keras transfer-learning recipe).
@@ -26,6 +31,7 @@ from pipeline.errors import ConfigError, InputDataError
 from pipeline.models.backbones import BackboneSpec, get_backbone
 from pipeline.models.multiband import transfer_rgb_weights
 from pipeline.models.preprocess import ImagenetPreprocess
+from pipeline.models.upsampled_stem import fold_upsampling
 
 BACKBONE_LAYER = "backbone"
 FEATURES_LAYER = "features"
@@ -44,6 +50,7 @@ def build_classifier(
     dropout: float = 0.2,
     seed: int = 0,
     objective: str = "classes",
+    tile_px: int | None = None,
 ) -> keras.Model:
     """Build the (uncompiled) night-light classifier (or regressor) on an ImageNet backbone.
 
@@ -58,10 +65,14 @@ def build_classifier(
         seed: Seed of the output layer's initialiser and of the dropout mask.
         objective: ``classes`` (softmax over the classes, Jean et al.) or ``radiance`` (one
             linear output: the tile's standardised log(1 + radiance)).
+        tile_px: Side of the tiles the model will be fed, when known. If ``input_px`` is twice
+            it and the backbone allows, the upsampling is folded into the stem and the model
+            takes ``tile_px`` tiles (``BackboneSpec.fed_px`` says which).
 
     Returns:
-        A model mapping float32 ``(batch, input_px, input_px, n_bands)`` raw 0..255 pixels to
-        ``(batch, n_classes)`` class probabilities, or ``(batch, 1)`` radiance scores.
+        A model mapping float32 ``(batch, px, px, n_bands)`` raw 0..255 pixels, ``px =
+        spec.fed_px(input_px, tile_px)``, to ``(batch, n_classes)`` class probabilities, or ``(batch, 1)``
+        radiance scores.
 
     Raises:
         ConfigError: An argument is out of range or the backbone is unknown.
@@ -73,7 +84,10 @@ def build_classifier(
     if objective not in OBJECTIVES:
         raise ConfigError(f"model.objective must be one of {OBJECTIVES}; got {objective!r}.")
     trunk = _build_backbone(spec, input_px, n_bands, weights_path)
-    pixels = keras.Input(shape=(input_px, input_px, n_bands), name=INPUT_NAME, dtype="float32")
+    side = input_px if tile_px is None else spec.fed_px(input_px, tile_px)
+    if side != input_px:
+        trunk = fold_upsampling(trunk, side)
+    pixels = keras.Input(shape=(side, side, n_bands), name=INPUT_NAME, dtype="float32")
     x = ImagenetPreprocess(spec.preprocessing, name="preprocess")(pixels)
     x = trunk(x, training=False)
     features = keras.layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)

@@ -1,7 +1,8 @@
 """Feature extraction: tiles from the cache through a network's feature layer, batch by batch.
 
 The tf.data/Python boundary is crossed once per batch, with uint8 pixels; the cast to float32,
-the bilinear resize to the network's input size and the forward pass run in one compiled graph
+the bilinear resize to the network's input size (none when the network folds a 2x upsampling
+into its stem) and the forward pass run in one compiled graph
 (:func:`compile_forward`). The next batch is read on a background thread (``os.pread`` releases
 the GIL) while the current one is computed, so reading is hidden behind compute, and memory is
 bounded by the batch size.
@@ -99,7 +100,7 @@ def load_feature_model(source: FeatureSource) -> keras.Model:
     elif source.mode == "frozen":
         keras.utils.set_random_seed(source.seed)
         model = build_classifier(str(source.backbone), int(source.input_px), source.bands, 2,
-                                 source.weights_path, dropout=0.0)
+                                 source.weights_path, dropout=0.0, tile_px=source.tile_px)
     else:
         raise ConfigError(f"features.mode: unknown {source.mode!r}; choose one of: "
                           f"{', '.join(MODES)}.")
@@ -136,8 +137,10 @@ def compile_forward(extractor: keras.Model, tile_px: int, bands: int,
                     chunk_tiles: int | None = CHUNK_TILES) -> Forward:
     """A compiled function: uint8 tiles ``(n, tile_px, tile_px, bands)`` -> float32 features.
 
-    Tiles are cast and resized (bilinear) to the model's input size inside the graph, in
-    slices of about ``chunk_tiles`` on a CPU (:func:`in_chunks`).
+    Tiles are cast, and resized (bilinear) to the model's input size unless the model takes
+    them as they are (e.g. with the upsampling folded into its stem, see
+    :func:`pipeline.models.classifier.build_classifier`), inside the graph, in slices of about
+    ``chunk_tiles`` on a CPU (:func:`in_chunks`).
     """
     input_px = int(extractor.inputs[0].shape[1])
     spec = tf.TensorSpec([None, tile_px, tile_px, bands], tf.uint8)

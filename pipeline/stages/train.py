@@ -70,7 +70,7 @@ from pipeline.stages.label import intensity
 from pipeline.stages.resume import close_resume_dir, open_resume_dir
 
 NAME = "train"
-VERSION = 2
+VERSION = 3
 INPUTS = ("ingest", "label")
 OUTPUTS = ("model.keras", "history.csv", "metrics.json")
 CONFIG = ("model",)
@@ -172,7 +172,8 @@ def train_model(ctx: StageContext, table: pd.DataFrame, n_classes: int, weights:
     train_rows, val_rows = split
     cache = TileCache(ctx.input("ingest", "cache"))
     shards, offsets = (table[c].to_numpy() for c in ("shard", "offset"))
-    bands = cache.layout(int(shards[0]))[1][-1]
+    _, (_, tile_px, _, bands) = cache.layout(int(shards[0]))
+    side = get_backbone(cfg.backbone).fed_px(cfg.input_size_px, tile_px)
     plan = epoch_plan(cfg.head_epochs, cfg.finetune_epochs, cfg.unfreeze_layers,
                       cfg.learning_rate, cfg.finetune_learning_rate)
     devices = detect_devices()
@@ -180,14 +181,15 @@ def train_model(ctx: StageContext, table: pd.DataFrame, n_classes: int, weights:
 
     def build() -> Any:
         return build_classifier(cfg.backbone, cfg.input_size_px, bands, n_classes, weights,
-                                dropout=cfg.dropout, seed=seed, objective=cfg.objective)
+                                dropout=cfg.dropout, seed=seed, objective=cfg.objective,
+                                tile_px=tile_px)
 
     def train_data(epoch: int) -> Any:
         return tile_dataset(cache, shards[train_rows], offsets[train_rows], y[train_rows],
-                            cfg.batch_size, cfg.input_size_px, shuffle_seed=seed, epoch=epoch)
+                            cfg.batch_size, side, shuffle_seed=seed, epoch=epoch)
 
     val = tile_dataset(cache, shards[val_rows], offsets[val_rows], y[val_rows],
-                       cfg.batch_size, cfg.input_size_px)
+                       cfg.batch_size, side)
     checkpoints = Checkpoints(work / "checkpoints")
     if checkpoints.completed():
         ctx.log.info("resuming training after epoch %d of %d from the checkpoint in %s",
