@@ -69,8 +69,8 @@ class UpsampledStemConv(keras.layers.Layer):
         # kernel row's share from the last output row, the right kernel column's from the last
         # column, and give back the corner, which both removed.
         s = tf.shape(x)[1]
-        last_row = _edge_repeat(tf.image.resize(x[:, -1:], (1, 2 * s)), axis=2)
-        last_col = _edge_repeat(tf.image.resize(x[:, :, -1:], (2 * s, 1)), axis=1)
+        last_row = _edge_repeat(_resize(x[:, -1:], (1, 2 * s)), axis=2)
+        last_col = _edge_repeat(_resize(x[:, :, -1:], (2 * s, 1)), axis=1)
         row_share = tf.nn.conv2d(last_row, w[2:], (1, 2), "VALID")         # (n, 1, s, f)
         col_share = tf.nn.conv2d(last_col, w[:, 2:], (2, 1), "VALID")      # (n, s, 1, f)
         corner = tf.einsum("nc,cf->nf", x[:, -1, -1], w[2, 2])[:, None, None]
@@ -91,6 +91,11 @@ class UpsampledStemConv(keras.layers.Layer):
     def get_config(self) -> dict[str, Any]:
         """Config for serialisation: the base layer's plus ``filters`` and ``use_bias``."""
         return {**super().get_config(), "filters": self.filters, "use_bias": self.use_bias}
+
+
+def _resize(x: tf.Tensor, size: tuple[Any, Any]) -> tf.Tensor:
+    """Bilinear resize that keeps ``x``'s dtype (float16 under mixed precision)."""
+    return tf.cast(tf.image.resize(x, size), x.dtype)
 
 
 def _edge_repeat(x: tf.Tensor, axis: int) -> tf.Tensor:

@@ -119,3 +119,23 @@ def test_classifier_on_half_size_tiles_takes_them_and_survives_safe_mode(tmp_pat
     assert isinstance(backbone_layer(loaded).layers[1], UpsampledStemConv)
     np.testing.assert_allclose(feature_model(loaded)(x).numpy(), expected, rtol=1e-4,
                                atol=1e-4 * np.abs(expected).max())
+
+
+def test_folded_classifier_runs_under_mixed_precision(make_fake_weights) -> None:  # noqa: ANN001
+    """The policy the train stage sets on a GPU: float16 compute, float32 variables."""
+    weights = make_fake_weights("mobilenet_0.25")  # features of a usable scale for float16
+    x = np.random.default_rng(4).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    plain = build_classifier("mobilenet_0.25", 64, 3, 3, weights, seed=0)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        folded = build_classifier("mobilenet_0.25", 64, 3, 3, weights, seed=0, tile_px=32)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+    expected = feature_model(plain)(tf.image.resize(x, (64, 64))).numpy()
+    out = feature_model(folded)(x)
+
+    assert out.dtype == tf.float16
+    assert np.abs(expected).max() > 0.1  # far from float16's underflow
+    np.testing.assert_allclose(out.numpy().astype("float32"), expected, rtol=0.05,
+                               atol=0.01 * np.abs(expected).max())
