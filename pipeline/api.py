@@ -121,7 +121,9 @@ class Run:
 
     def model(self) -> Any:
         """The fine-tuned Keras classifier (``train/model.keras``), loaded with safe_mode=True.
-        It takes raw 0..255 pixels; its layer ``features`` is the feature layer."""
+        It takes raw 0..255 pixels at ``model.inputs[0].shape[1]`` a side: the cached tile size
+        when the upsampling is folded into its stem (MobileNets at twice the tile size), else
+        ``model.input_size_px``; its layer ``features`` is the feature layer."""
         import keras  # imported here: TensorFlow takes seconds to load
 
         return keras.saving.load_model(artifact(self.path, "train", "model.keras"), safe_mode=True)
