@@ -20,6 +20,7 @@ import yaml
 
 from pipeline.config import parse_config
 from pipeline.errors import ConfigError, InputDataError
+from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
 from pipeline.geo.acquisition import nightlight_year
 from pipeline.geo.inspect import (
     RasterInfo,
@@ -115,8 +116,8 @@ def tile_sizes(tiles: TilesInfo) -> tuple[int, int | None]:
 def spatial_block_km(survey: SurveyInfo) -> float:
     """About a quarter of the survey's shorter side, between 1 and 50 km."""
     mid = math.radians(sum(survey.lat_range) / 2)
-    width = (survey.lon_range[1] - survey.lon_range[0]) * 111.32 * math.cos(mid)
-    height = (survey.lat_range[1] - survey.lat_range[0]) * 110.57
+    width = (survey.lon_range[1] - survey.lon_range[0]) * KM_PER_DEG_LON_EQUATOR * math.cos(mid)
+    height = (survey.lat_range[1] - survey.lat_range[0]) * KM_PER_DEG_LAT
     return round(min(50.0, max(1.0, min(width, height) / 4)), 1)
 
 

@@ -19,7 +19,8 @@ import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm, Normalize  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-KM_PER_DEG = 111.32
+from pipeline.geo.blocks import KM_PER_DEG_LON_EQUATOR  # noqa: E402
+
 CMAP = "viridis"
 
 
@@ -43,7 +44,7 @@ def add_scale_bar(ax: plt.Axes, lat: float) -> float:
     """Draw a black-and-white scale bar in the lower right of a lon/lat map; returns its km."""
     x0, x1 = ax.get_xlim()
     y0, y1 = ax.get_ylim()
-    km_per_deg_lon = KM_PER_DEG * np.cos(np.radians(lat))
+    km_per_deg_lon = KM_PER_DEG_LON_EQUATOR * np.cos(np.radians(lat))
     length_km = nice_length_km((x1 - x0) * km_per_deg_lon)
     width_deg = length_km / km_per_deg_lon
     left, bottom, height = x1 - (x1 - x0) * 0.05 - width_deg, y0 + (y1 - y0) * 0.05, (y1 - y0) * 0.012

@@ -38,12 +38,12 @@ from pipeline.config import Config
 from pipeline.errors import InputDataError
 from pipeline.geo.acquisition import alignment, nightlight_year
 from pipeline.geo.nightlights import open_nightlights, sample_footprints
+from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
 from pipeline.histogram import save_class_histogram
 from pipeline.stages.context import StageContext
 
-KM_PER_DEGREE = 111.32
 NAME = "label"
-VERSION = 3
+VERSION = 4
 INPUTS = ("ingest",)
 OUTPUTS = ("labels.parquet", "bins.json", "histogram.png")
 CONFIG = ("labels", "data.nightlights")
@@ -87,13 +87,14 @@ def class_thresholds(radiance: np.ndarray, method: str, n_classes: int, seed: in
 def context_boxes(footprints: gpd.GeoSeries, side_km: float) -> list[Polygon]:
     """Squares of ``side_km`` (EPSG:4326) centred on each footprint's centre.
 
-    Degrees per km from the local latitude (111.32 km per degree of latitude); good to well
-    under 1% for boxes of tens of km away from the poles.
+    Degrees per km as everywhere in the pipeline (:mod:`pipeline.geo.blocks`: 110.574 km per
+    degree of latitude, 111.320 km per degree of longitude at the equator times the cosine of the
+    latitude): exact at the equator, within 1% of the WGS84 geodesic up to 60 degrees.
     """
     bounds = footprints.bounds.to_numpy()
     lon, lat = (bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2
-    half_lat = side_km / 2 / KM_PER_DEGREE
-    half_lon = half_lat / np.maximum(np.cos(np.radians(lat)), 1e-6)
+    half_lat = side_km / 2 / KM_PER_DEG_LAT
+    half_lon = side_km / 2 / (KM_PER_DEG_LON_EQUATOR * np.maximum(np.cos(np.radians(lat)), 1e-6))
     return [box(x - dx, y - half_lat, x + dx, y + half_lat)
             for x, y, dx in zip(lon, lat, half_lon, strict=True)]
 

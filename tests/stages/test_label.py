@@ -34,6 +34,7 @@ import json  # noqa: E402
 
 import geopandas as gpd  # noqa: E402
 import pandas as pd  # noqa: E402
+import pyproj  # noqa: E402
 import pytest  # noqa: E402
 import rasterio  # noqa: E402
 import yaml  # noqa: E402
@@ -43,7 +44,7 @@ from shapely.geometry import box  # noqa: E402
 from pipeline.config import LabelsConfig, load_config  # noqa: E402
 from pipeline.geo.nightlights import sample_footprints  # noqa: E402
 from pipeline.stages import ingest, label  # noqa: E402
-from pipeline.stages.label import KM_PER_DEGREE, balance_mask, context_boxes  # noqa: E402
+from pipeline.stages.label import balance_mask, context_boxes  # noqa: E402
 
 
 def test_fixed_thresholds_are_used_as_given():
@@ -138,10 +139,15 @@ def test_context_boxes_are_squares_of_the_given_side_in_km():
                           crs="EPSG:4326")
     equator, north = context_boxes(tiles, 10.0)
     assert equator.centroid.x == pytest.approx(30.005) and equator.centroid.y == pytest.approx(0)
-    side = 10.0 / KM_PER_DEGREE
-    assert equator.bounds[3] - equator.bounds[1] == pytest.approx(side)
-    assert equator.bounds[2] - equator.bounds[0] == pytest.approx(side)
-    assert north.bounds[2] - north.bounds[0] == pytest.approx(side / np.cos(np.radians(60)))
+    geod = pyproj.Geod(ellps="WGS84")
+
+    def sides_km(square) -> tuple[float, float]:  # noqa: ANN001 - (west-east, south-north)
+        x0, y0, x1, y1 = square.bounds
+        cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
+        return geod.inv(x0, cy, x1, cy)[2] / 1e3, geod.inv(cx, y0, cx, y1)[2] / 1e3
+
+    assert sides_km(equator) == pytest.approx((10.0, 10.0), rel=1e-3)  # on the ellipsoid
+    assert sides_km(north) == pytest.approx((10.0, 10.0), rel=1e-2)
 
 
 def test_context_label_is_the_light_of_the_surroundings(make_tiny_config, tmp_path, stage_runner):
