@@ -126,6 +126,8 @@ class Run:
         ``model.input_size_px``; its layer ``features`` is the feature layer."""
         import keras  # imported here: TensorFlow takes seconds to load
 
+        import pipeline.models  # noqa: F401 - registers the model's own layers for loading
+
         return keras.saving.load_model(artifact(self.path, "train", "model.keras"), safe_mode=True)
 
     def with_export(self, **changes: Any) -> Config:

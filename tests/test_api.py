@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import geopandas as gpd
 import numpy as np
@@ -66,6 +68,18 @@ def test_model_loads_with_safe_mode_and_has_the_feature_layer(run):
     model = run.model()
     assert model.get_layer("features") is not None
     assert model.output_shape[-1] == 3  # three nightlight classes
+
+
+def test_model_loads_in_a_fresh_interpreter(run):
+    """Nothing else imported first: the pipeline's own layers must register themselves."""
+    code = ("import sys; from pipeline.api import load_run; "
+            f"model = load_run({str(run.path)!r}).model(); "
+            "print('SHAPE', tuple(model.inputs[0].shape[1:]), model.get_layer('features').name)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    shape = run.model().inputs[0].shape[1:]
+    assert f"SHAPE {tuple(shape)} features" in done.stdout
 
 
 def test_plots_return_figures(run):
