@@ -23,6 +23,7 @@ from pipeline.stages.resume import RESUME_DIR, close_resume_dir, open_resume_dir
 from pipeline.stages.train import split_train_val
 
 MODEL = {"head_epochs": 1, "finetune_epochs": 2}
+FOLDED = {**MODEL, "input_size_px": 64}  # twice the 32 px tiles: the upsampling is in the stem
 
 
 def run_until(config_path: Path, stage: str = "extract") -> None:
@@ -32,7 +33,7 @@ def run_until(config_path: Path, stage: str = "extract") -> None:
 @pytest.fixture(scope="module")
 def reference(make_tiny_config, tmp_path_factory) -> Path:
     """An uninterrupted run up to extract; returns its run directory."""
-    path = make_tiny_config(tmp_path_factory.mktemp("reference"), model=MODEL)
+    path = make_tiny_config(tmp_path_factory.mktemp("reference"), model=FOLDED)
     run_until(path)
     return path.parent / "run"
 
@@ -64,6 +65,7 @@ def test_extract_features_are_the_models_feature_layer(reference: Path) -> None:
     cache = [np.load(p) for p in sorted((reference / "ingest" / "cache").glob("shard_*.npy"))]
     tiles = np.stack([cache[s][o] for s, o in zip(catalog["shard"], catalog["offset"])])
     model = feature_model(keras.saving.load_model(reference / "train" / "model.keras"))
+    assert model.inputs[0].shape[1:] == tiles.shape[1:]  # 32 px tiles for a 64 px network
     np.testing.assert_allclose(features, model(tiles.astype(np.float32)).numpy(), rtol=1e-4,
                                atol=1e-5)
     index = pd.read_parquet(reference / "extract" / "index.parquet")
@@ -77,7 +79,7 @@ class Killed(Exception):
 
 def test_killed_train_and_extract_resume_and_match_an_uninterrupted_run(
         reference, make_tiny_config, tmp_path, monkeypatch) -> None:
-    path = make_tiny_config(tmp_path, model=MODEL)
+    path = make_tiny_config(tmp_path, model=FOLDED)
     run_dir = tmp_path / "run"
     original_save = Checkpoints.save
 
