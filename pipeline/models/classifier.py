@@ -2,7 +2,7 @@
 
 Graph (layer names are a contract; the extract stage reads ``"features"``)::
 
-    pixels (Input, float32, raw 0..255, band-last, fed_px(...) pixels a side)
+    pixels (Input, float32, raw 0..255, band-last; BackboneSpec.fed_px pixels a side)
       -> preprocess (ImagenetPreprocess)
       -> backbone (keras.applications model, called with training=False)
       -> features (GlobalAveragePooling2D)        # the penultimate features, (batch, feature_dim)
@@ -70,9 +70,9 @@ def build_classifier(
             takes ``tile_px`` tiles (``BackboneSpec.fed_px`` says which).
 
     Returns:
-        A model mapping float32 ``(batch, px, px, n_bands)`` raw 0..255 pixels, ``px =
-        spec.fed_px(input_px, tile_px)``, to ``(batch, n_classes)`` class probabilities, or ``(batch, 1)``
-        radiance scores.
+        A model mapping float32 ``(batch, px, px, n_bands)`` raw 0..255 pixels (``px`` is
+        ``spec.fed_px(input_px, tile_px)``) to ``(batch, n_classes)`` class probabilities, or
+        ``(batch, 1)`` radiance scores.
 
     Raises:
         ConfigError: An argument is out of range or the backbone is unknown.

@@ -27,8 +27,9 @@ import tensorflow as tf
 TAPS = np.array([[0.25, 0.0, 0.0],
                  [0.75, 0.75, 0.25],
                  [0.0, 0.25, 0.75]], dtype=np.float32)
-"""``TAPS[d + 1, t]``: weight of tile row ``j + d`` in upsampled row ``2j + t`` (bilinear, half-pixel
-centres, scale 2), so the stride-2 kernel ``w`` acts on the tile as ``TAPS @ w @ TAPS.T``."""
+"""``TAPS[d + 1, t]``: weight of tile row ``j + d`` in upsampled row ``2j + t`` (bilinear,
+half-pixel centres, scale 2), so the stride-2 kernel ``w`` acts on the tile as
+``TAPS @ w @ TAPS.T``."""
 
 
 @keras.saving.register_keras_serializable(package="poverty_pipeline")
