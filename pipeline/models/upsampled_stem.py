@@ -76,7 +76,7 @@ class UpsampledStemConv(keras.layers.Layer):
         col_share = tf.nn.conv2d(last_col, w[:, 2:], (2, 1), "VALID")      # (n, s, 1, f)
         corner = tf.einsum("nc,cf->nf", x[:, -1, -1], w[2, 2])[:, None, None]
         col_share -= tf.pad(corner, [[0, 0], [s - 1, 0], [0, 0], [0, 0]])
-        # in place (the scatter reuses ``out``'s buffer): no copy of the whole output
+        # a scatter into ``out``: measured faster than rebuilding it by concatenation
         batch, along = tf.meshgrid(tf.range(tf.shape(x)[0]), tf.range(s), indexing="ij")
         last = tf.fill(tf.shape(batch), s - 1)
         out = tf.tensor_scatter_nd_sub(out, tf.stack([batch, last, along], -1), row_share[:, 0])
