@@ -20,8 +20,8 @@ import yaml
 
 from pipeline.config import parse_config
 from pipeline.errors import ConfigError, InputDataError
-from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
 from pipeline.geo.acquisition import nightlight_year
+from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
 from pipeline.geo.inspect import (
     RasterInfo,
     SurveyInfo,

@@ -18,7 +18,7 @@ from rasterio.warp import transform_bounds
 from pipeline.errors import InputDataError
 from pipeline.geo.mosaic import read_overview, source_kind
 from pipeline.geo.survey import read_table, require_columns
-from pipeline.geo.tiles import find_tiles, open_raster
+from pipeline.geo.tiles import find_tiles, gsd_m, open_raster
 
 WGS84 = "EPSG:4326"
 SAMPLE_FILES = 50
@@ -52,10 +52,7 @@ def describe_raster(path: Path) -> RasterInfo:
         bounds = None
         if crs is not None:
             bounds = tuple(transform_bounds(crs, WGS84, *src.bounds))
-            res = abs(src.transform.a)
-            lat = (bounds[1] + bounds[3]) / 2
-            gsd = res * 111_320.0 * np.cos(np.radians(lat)) if crs.is_geographic else \
-                res * crs.linear_units_factor[1]
+            gsd = float(gsd_m(src, crs, (bounds[1] + bounds[3]) / 2))
         return RasterInfo(path, crs.to_string() if crs else None, src.count, src.dtypes[0],
                           src.width, src.height, gsd, src.nodata, bounds, dict(src.tags()))
 

@@ -24,6 +24,7 @@ from shapely.geometry import Polygon, box
 
 from pipeline.errors import InputDataError
 from pipeline.geo.acquisition import acquisition_date
+from pipeline.geo.blocks import KM_PER_DEG_LON_EQUATOR
 from pipeline.geo.scaling import Ranges, fixed_ranges, to_uint8
 
 TILE_SUFFIXES = (".tif", ".tiff")
@@ -187,10 +188,12 @@ def check_source(src: rasterio.DatasetReader, path: Path, bands: Sequence[int],
         )
 
 
-def _gsd_m(src: rasterio.DatasetReader, crs: CRS, lat: float) -> float:
+def gsd_m(src: rasterio.DatasetReader, crs: CRS, lat: float) -> float:
+    """Ground size of a pixel's width in metres at latitude ``lat`` (degrees of a geographic
+    CRS at the equator's 111.320 km per degree, times the cosine of the latitude)."""
     res = abs(src.transform.a)
     if crs.is_geographic:
-        return res * 111_320.0 * np.cos(np.radians(lat))
+        return res * KM_PER_DEG_LON_EQUATOR * 1000.0 * np.cos(np.radians(lat))
     return res * crs.linear_units_factor[1]
 
 
@@ -205,7 +208,7 @@ def window_meta(src: rasterio.DatasetReader, crs: CRS, window: PixelWindow, vali
         crs=crs.to_string(),
         bounds=bounds,
         footprint=None,
-        gsd_m=float(_gsd_m(src, crs, (bounds[1] + bounds[3]) / 2)),
+        gsd_m=float(gsd_m(src, crs, (bounds[1] + bounds[3]) / 2)),
         width_px=int(window[2]),
         height_px=int(window[3]),
         band_count=src.count,

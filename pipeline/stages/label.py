@@ -37,8 +37,8 @@ from sklearn.mixture import GaussianMixture
 from pipeline.config import Config
 from pipeline.errors import InputDataError
 from pipeline.geo.acquisition import alignment, nightlight_year
-from pipeline.geo.nightlights import open_nightlights, sample_footprints
 from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
+from pipeline.geo.nightlights import open_nightlights, sample_footprints
 from pipeline.histogram import save_class_histogram
 from pipeline.stages.context import StageContext
 

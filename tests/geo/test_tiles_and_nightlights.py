@@ -103,3 +103,16 @@ def test_tile_without_crs_uses_the_configured_one(tmp_path, tif_writer):
     assert meta.footprint.centroid.x == pytest.approx(lon, abs=1e-6)
     with pytest.raises(InputDataError, match="data.tiles.crs: 'EPSG:0' is not a CRS"):
         read_tile(path, (1, 2, 3), 8, None, ReadSpec((1, 2, 3), 8, crs="EPSG:0"))
+
+
+def test_geographic_pixel_size_in_metres_is_the_same_for_ingest_and_inspection(tmp_path,
+                                                                             tif_writer):
+    from pipeline.geo.inspect import describe_raster
+
+    data = np.zeros((3, 8, 8), np.uint8)
+    path = tif_writer(tmp_path / "geo.tif", data, crs="EPSG:4326",
+                      transform=from_origin(30.0, 60.0004, 0.0001, 0.0001))
+    _, meta = read_tile(path, (1, 2, 3), 8, None)
+    expected = 0.0001 * 111_320.0 * np.cos(np.radians(60.0))  # 0.0001 degree of longitude at 60°
+    assert meta.gsd_m == pytest.approx(expected, rel=1e-4)
+    assert describe_raster(path).gsd_m == pytest.approx(expected, rel=1e-4)
