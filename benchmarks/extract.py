@@ -339,7 +339,9 @@ def report(tmp: Path, args: argparse.Namespace) -> None:
           f"{args.tiles} tiles)")
     print(f"    (b)/(a)               {stage[0] / pure[0]:10.3f}  (CPU time per tile: "
           f"{pure[1] / stage[1]:.3f})")
-    print(f"(a') extract's forward on {args.tile_px} px uint8 in memory (cast, network) "
+    steps = "cast, network" if int(model.inputs[0].shape[1]) == args.tile_px else \
+        "cast, resize, network"  # a backbone whose stem cannot fold the upsampling
+    print(f"(a') extract's forward on {args.tile_px} px uint8 in memory ({steps}) "
           f"{forward[0]:.1f} tiles/s  ({forward[1] * 1e3:.2f} CPU ms/tile)")
     print(f"    (b)/(a')              {stage[0] / forward[0]:10.3f}  (what reading, writing and "
           "bookkeeping cost)")
