@@ -41,7 +41,7 @@ def model_outputs(x: np.ndarray, target: str, spec: dict[str, Any]) -> dict[str,
     out = {f"{prefix}_{target}": back(values)
            for prefix, values in (("pred", pred), ("lower", pred - half), ("upper", pred + half))}
     if spec.get("ood"):
-        out[f"ood_{target}"] = OodReference(**spec["ood"]).flag(z)
+        out[f"ood_{target}"] = OodReference(**spec["ood"]).flag(model.prep.transform(x, clip=False))
     return out
 
 

@@ -68,12 +68,16 @@ class Preprocessor:
                    z.mean(axis=0).tolist(), np.maximum(z.std(axis=0), 1e-12).tolist(),
                    z.min(axis=0).tolist(), z.max(axis=0).tolist())
 
-    def transform(self, x: np.ndarray) -> np.ndarray:
-        """The standardised design for rows ``x`` (n, d) with the training columns; float64."""
+    def transform(self, x: np.ndarray, clip: bool = True) -> np.ndarray:
+        """The standardised design for rows ``x`` (n, d) with the training columns; float64.
+
+        ``clip=False`` skips step 5 (the clip to the training range): the out-of-distribution
+        check measures how far beyond that range a place lies.
+        """
         z = _filled(np.asarray(x, dtype=np.float64)[:, self.keep], np.asarray(self.fill))
         logs = np.asarray(self.log1p, dtype=bool)
         z[:, logs] = np.log1p(np.clip(z[:, logs], 0.0, None))
-        if self.low:
+        if clip and self.low:
             z = np.clip(z, np.asarray(self.low), np.asarray(self.high))
         return (z - np.asarray(self.mean)) / np.asarray(self.scale)
 

@@ -13,7 +13,12 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import RegressionConfig
-from pipeline.evaluation.conformal import OodReference, conformal_half_width, split_check
+from pipeline.evaluation.conformal import (
+    OodReference,
+    conformal_half_width,
+    conformal_rank,
+    split_check,
+)
 from pipeline.evaluation.evaluate import Survey, evaluate
 from pipeline.evaluation.predictors import Predictor
 from pipeline.geo.blocks import block_ids
@@ -47,6 +52,7 @@ def interval_spec(survey: Survey, oof: dict[str, dict[str, np.ndarray]], cfg: Re
     return {"coverage": cfg.interval_coverage, "scheme": scheme,
             "half_width": conformal_half_width(residuals, cfg.interval_coverage),
             "split_check_coverage": split_check(residuals, cfg.interval_coverage, seed),
+            "guaranteed": conformal_rank(residuals, cfg.interval_coverage) is not None,
             "units": "log" if log else "outcome"}
 
 
@@ -67,7 +73,7 @@ def fit_target(name: str, survey: Survey, predictors: dict[str, Predictor], ids:
     blocks = block_ids(survey.lonlat[:, 0], survey.lonlat[:, 1], cfg.spatial_block_km)
     model = fit_ridge(x, survey.y, cfg.alphas, cfg.log_skewed, blocks)  # the map: new places
     interval = interval_spec(survey, oof, cfg, seed, log)
-    ood = OodReference.fit(model.prep.transform(x), cfg.ood_quantile)
+    ood = OodReference.fit(model.prep.transform(x, clip=False), cfg.ood_quantile)
     metrics = {"log": log, "n": int(len(survey.y)), "schemes": schemes, "interval": interval,
                "alpha": model.alpha, "features_used": len(model.prep.keep),
                "features_log1p": int(sum(model.prep.log1p))}
