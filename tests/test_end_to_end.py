@@ -12,6 +12,7 @@ import rasterio
 import yaml
 
 from pipeline.config import load_config
+from pipeline.evaluation.folds import share_tested_near_training, spatial_folds
 from pipeline.runner import run_pipeline
 from pipeline.stages import STAGES
 
@@ -114,6 +115,16 @@ def test_fit_metrics_have_every_target_scheme_and_subset(tiny_run):
                 assert gain["r2_gain"] == pytest.approx(
                     scheme["all"]["model"]["r2"] - scheme["all"][baseline]["r2"])
                 assert gain["r2_gain_ci"][0] <= gain["r2_gain"] <= gain["r2_gain_ci"][1]
+    spatial = metrics["spatial_cv"]
+    assert spatial["neighbourhood_reach_km"] == 2 * config.aggregate.radius_km
+    assert spatial["buffer_km"] == config.regression.buffer_km == 0
+    clusters = gpd.read_parquet(config.run_dir / "aggregate" / "clusters.parquet")
+    clusters = clusters[clusters["usable"]]
+    lon, lat = clusters["lon"].to_numpy(), clusters["lat"].to_numpy()
+    folds = spatial_folds(lon, lat, config.regression.folds, config.regression.spatial_block_km,
+                          config.seed)
+    assert spatial["test_share_sharing_tiles"] == pytest.approx(
+        share_tested_near_training(lon, lat, folds, 2 * config.aggregate.radius_km), abs=1e-4)
     cv = pd.read_csv(config.run_dir / "fit" / "cv_predictions.csv")
     assert set(cv["scheme"]) == {"random", "spatial"}
     assert cv.groupby(["target", "scheme"]).size().nunique() == 1
@@ -133,6 +144,7 @@ def test_baselines_intervals_and_ood_reach_predict(tiny_run):
     for target, model in models.items():
         interval = model["interval"]
         assert interval["coverage"] == 0.9 and interval["half_width"] > 0
+        assert interval["guaranteed"] is True  # n >= 19 residuals at 0.9 coverage
         assert interval == metrics["targets"][target]["interval"]
         assert model["ood"]["threshold"] > 0
         assert (run / "fit" / f"{target}_predicted_vs_observed.png").stat().st_size > 0

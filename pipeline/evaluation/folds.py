@@ -43,12 +43,25 @@ def spatial_folds(lon: np.ndarray, lat: np.ndarray, k: int, block_km: float, see
 def apply_buffer(lon: np.ndarray, lat: np.ndarray, train: np.ndarray, test: np.ndarray,
                  buffer_km: float) -> tuple[np.ndarray, np.ndarray]:
     """Drop the training rows within ``buffer_km`` (great circle) of any test row."""
-    if buffer_km <= 0 or len(test) == 0:
-        return train, test
-    tree = lonlat_tree(lon[test], lat[test])
-    query = np.radians(np.column_stack([lat[train], lon[train]]))
-    near = tree.query_radius(query, r=buffer_km / EARTH_RADIUS_KM, count_only=True) > 0
-    return train[~near], test
+    return train[~near_rows(lon, lat, train, test, buffer_km)], test
+
+
+def near_rows(lon: np.ndarray, lat: np.ndarray, rows: np.ndarray, others: np.ndarray,
+              km: float) -> np.ndarray:
+    """Mask over ``rows``: True where the row lies within ``km`` (great circle) of any row of
+    ``others``."""
+    if km <= 0 or len(rows) == 0 or len(others) == 0:
+        return np.zeros(len(rows), dtype=bool)
+    tree = lonlat_tree(lon[others], lat[others])
+    query = np.radians(np.column_stack([lat[rows], lon[rows]]))
+    return tree.query_radius(query, r=km / EARTH_RADIUS_KM, count_only=True) > 0
+
+
+def share_tested_near_training(lon: np.ndarray, lat: np.ndarray, folds: Folds,
+                               km: float) -> float:
+    """Share of the tested rows that lie within ``km`` of a training row of their own fold."""
+    near = [near_rows(lon, lat, test, train, km) for train, test in folds]
+    return float(np.concatenate(near).mean()) if near and sum(map(len, near)) else 0.0
 
 
 def country_folds(countries: np.ndarray) -> Folds:

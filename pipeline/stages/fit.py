@@ -10,7 +10,9 @@ Outputs (``fit/``):
                          of both r²s, and ``model_vs``: the model's R² gain over each baseline
                          with its paired bootstrap interval (see
                          :mod:`pipeline.evaluation.evaluate` for the schemes and subsets);
-                         ``targets.<target>.interval``: the conformal interval.
+                         ``targets.<target>.interval``: the conformal interval;
+                         ``spatial_cv``: block side, buffer, and the share of test clusters
+                         whose neighbourhoods share tiles with a training cluster's.
     cv_predictions.csv   cluster_id, target, scheme, fold, observed, predicted and
                          predicted_<baseline> (all clusters; log units where the target is
                          logged).
@@ -22,6 +24,7 @@ Outputs (``fit/``):
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +32,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.config import Config, RegressionConfig, TargetConfig
+from pipeline.config import AggregateConfig, Config, RegressionConfig, TargetConfig
 from pipeline.errors import InputDataError
 from pipeline.evaluation.evaluate import Survey
+from pipeline.evaluation.folds import share_tested_near_training, spatial_folds
 from pipeline.evaluation.plots import write_plots
 from pipeline.evaluation.predictors import Predictor
 from pipeline.evaluation.target import fit_target
@@ -39,7 +43,7 @@ from pipeline.regression import save_models
 from pipeline.stages.context import StageContext
 
 NAME = "fit"
-VERSION = 4
+VERSION = 5
 INPUTS = ("aggregate",)
 OUTPUTS = ("metrics.json", "cv_predictions.csv", "model.json")
 CONFIG = ("regression",)
@@ -110,12 +114,45 @@ def load_features(ctx: StageContext) -> dict[str, np.ndarray]:
     return features
 
 
+def neighbourhood_reach_km(agg: AggregateConfig) -> float:
+    """The distance within which two clusters' neighbourhoods can share tiles: 2 ×
+    ``radius_km``, or ``box_km`` × √2 for boxes."""
+    return agg.box_km * math.sqrt(2) if agg.box_km is not None else 2 * agg.radius_km
+
+
+def spatial_cv_record(clusters: pd.DataFrame, cfg: RegressionConfig, agg: AggregateConfig,
+                      seed: int) -> dict[str, float]:
+    """How separate the spatial folds are: block side, buffer, and the share of test clusters
+    within neighbourhood reach of a training cluster (their features share tiles)."""
+    lon, lat = clusters["lon"].to_numpy(), clusters["lat"].to_numpy()
+    folds = spatial_folds(lon, lat, cfg.folds, cfg.spatial_block_km, seed, cfg.buffer_km)
+    reach = neighbourhood_reach_km(agg)
+    return {"block_km": cfg.spatial_block_km, "buffer_km": cfg.buffer_km,
+            "neighbourhood_reach_km": round(reach, 6),
+            "test_share_sharing_tiles": round(share_tested_near_training(lon, lat, folds, reach),
+                                              4)}
+
+
+def warn_shared_tiles(ctx: StageContext, record: dict[str, float]) -> None:
+    """Log a warning, with the setting to change, when spatial test clusters share tiles."""
+    share, reach = record["test_share_sharing_tiles"], record["neighbourhood_reach_km"]
+    if share > 0:
+        ctx.log.warning(
+            "spatial CV: %.0f%% of test clusters lie within %g km of a training cluster, so their "
+            "neighbourhoods share tiles (regression.buffer_km is %g). Set regression.buffer_km: "
+            "%g for a stricter test that drops those training clusters (fewer to train on).",
+            100 * share, reach, record["buffer_km"], reach)
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
     cfg, seed = ctx.config.regression, ctx.config.seed
     clusters = gpd.read_parquet(ctx.input("aggregate", "clusters.parquet"))
     features = load_features(ctx)
     usable = clusters["usable"].to_numpy()
     metrics: dict[str, Any] = {"targets": {}}
+    if "spatial" in cfg.schemes:
+        metrics["spatial_cv"] = spatial_cv_record(clusters[usable], cfg, ctx.config.aggregate, seed)
+        warn_shared_tiles(ctx, metrics["spatial_cv"])
     models: dict[str, Any] = {}
     predictions, summary = [], {}
     for target in cfg.targets:

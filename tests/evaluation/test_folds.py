@@ -1,6 +1,13 @@
 import numpy as np
 
-from pipeline.evaluation.folds import apply_buffer, country_folds, fold_of, random_folds, spatial_folds
+from pipeline.evaluation.folds import (
+    apply_buffer,
+    country_folds,
+    fold_of,
+    random_folds,
+    share_tested_near_training,
+    spatial_folds,
+)
 from pipeline.geo.neighbours import EARTH_RADIUS_KM
 
 
@@ -31,6 +38,24 @@ def test_apply_buffer_by_hand():
     lat = np.zeros(4)
     train, test = apply_buffer(lon, lat, np.array([1, 2, 3]), np.array([0]), buffer_km=2.0)
     assert train.tolist() == [2, 3] and test.tolist() == [0]  # 0.01 deg = 1.1 km is dropped
+
+
+def test_share_of_test_rows_near_training_by_hand():
+    lon = np.array([0.0, 0.01, 0.05, 1.0])  # 0, 1.1, 5.6 and 111 km east along the equator
+    lat = np.zeros(4)
+    folds = [(np.array([1, 2]), np.array([0, 3])), (np.array([0, 3]), np.array([1, 2]))]
+    # within 2 km of a training row: row 0 (1.1 km from 1) and row 1 (1.1 km from 0); not 3, 2
+    assert share_tested_near_training(lon, lat, folds, 2.0) == 0.5
+    assert share_tested_near_training(lon, lat, folds, 6.0) == 0.75  # row 2 is 5.6 km from 0
+    assert share_tested_near_training(lon, lat, folds, 0.0) == 0.0
+
+
+def test_the_buffer_that_equals_the_reach_leaves_no_test_row_near_training():
+    rng = np.random.default_rng(0)
+    lon, lat = rng.uniform(34, 34.4, 300), rng.uniform(-14, -13.6, 300)
+    assert share_tested_near_training(lon, lat, spatial_folds(lon, lat, 5, 8, 0), 6.0) > 0.5
+    buffered = spatial_folds(lon, lat, 5, 8, 0, buffer_km=6.0)
+    assert share_tested_near_training(lon, lat, buffered, 6.0) == 0.0
 
 
 def test_country_folds_leave_one_country_out():
