@@ -82,3 +82,18 @@ def test_missing_table_exits_2(tmp_path, capsys):
     assert main(["fit-features", str(tmp_path / "none.csv"), "--target", "y", "--features", "a",
                  "--out", str(tmp_path / "o")]) == 2
     assert "feature table not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--block-km", "0"], "fit-features: --block-km: Input should be greater than 0; got 0.0"),
+    (["--buffer-km", "-1"],
+     "fit-features: --buffer-km: Input should be greater than or equal to 0; got -1.0"),
+    (["--folds", "1"], "fit-features: --folds: Input should be greater than or equal to 2; got 1"),
+    (["--bootstrap", "-5"],
+     "fit-features: --bootstrap: Input should be greater than or equal to 0; got -5"),
+])
+def test_bad_options_name_the_flag(table, tmp_path, capsys, args, message):
+    code = main(["fit-features", str(table), "--target", "consumption", "--features", "mosaiks_1",
+                 "--out", str(tmp_path / "x"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err

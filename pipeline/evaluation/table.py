@@ -132,6 +132,10 @@ def fit_feature_table(path: Path, spec: TableSpec, out: Path, cfg: RegressionCon
     return entry
 
 
+_FLAGS = {"folds": "--folds", "spatial_block_km": "--block-km", "buffer_km": "--buffer-km",
+          "bootstrap": "--bootstrap"}  # RegressionConfig field -> the fit-features option
+
+
 def regression_settings(target: str, log_target: bool, folds: int, block_km: float,
                         buffer_km: float, bootstrap: int) -> RegressionConfig:
     """The regression section ``fit-features`` uses: defaults, plus the command-line options."""
@@ -140,6 +144,6 @@ def regression_settings(target: str, log_target: bool, folds: int, block_km: flo
                                 folds=folds, spatial_block_km=block_km, buffer_km=buffer_km,
                                 bootstrap=bootstrap, baselines=("region_mean",))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e['input']!r})"
-                             for e in exc.errors())
-        raise ConfigError(f"fit-features: {problems}") from None
+        problems = "; ".join(f"{_FLAGS.get(str(e['loc'][0]), '.'.join(map(str, e['loc'])))}: "
+                             f"{e['msg']}; got {e['input']!r}" for e in exc.errors())
+        raise ConfigError(f"fit-features: {problems}.") from None
