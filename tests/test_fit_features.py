@@ -97,3 +97,11 @@ def test_bad_options_name_the_flag(table, tmp_path, capsys, args, message):
                  "--out", str(tmp_path / "x"), *args])
     err = capsys.readouterr().err
     assert code == 2 and message in err
+
+
+def test_an_unknown_id_column_names_the_option_and_the_columns(table, tmp_path, capsys):
+    code = main(["fit-features", str(table), "--target", "consumption", "--features", "mosaiks_1",
+                 "--id", "nope", "--bootstrap", "0", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{table}: no column 'nope' (--id); the table has id, lat, lon, country" in err

@@ -119,7 +119,8 @@ def fit_feature_table(path: Path, spec: TableSpec, out: Path, cfg: RegressionCon
         cfg = cfg.model_copy(update={"schemes": tuple(s for s in cfg.schemes if s != "spatial")})
     region = survey.country if survey.country is not None else np.zeros(len(rows), dtype=object)
     predictors = {"model": Predictor("ridge", x), "region_mean": Predictor("group_mean", region)}
-    ids = rows[spec.id].astype(str) if spec.id else pd.Series(np.arange(len(rows)).astype(str))
+    id_values = _column(rows, spec.id, "--id", path)
+    ids = pd.Series(np.arange(len(rows)) if id_values is None else id_values).astype(str)
     result = fit_target(spec.target, survey, predictors, ids, cfg, seed, spec.log_target)
     out.mkdir(parents=True, exist_ok=True)
     entry = {**result.metrics, "excluded": int(len(table) - len(rows)), "features": x.shape[1]}
