@@ -105,3 +105,46 @@ def test_an_unknown_id_column_names_the_option_and_the_columns(table, tmp_path, 
     err = capsys.readouterr().err
     assert code == 2
     assert f"{table}: no column 'nope' (--id); the table has id, lat, lon, country" in err
+
+
+def _fit_csv(table, tmp_path, change, *args):
+    """Run fit-features on a CSV copy of the fixture table with ``change`` applied."""
+    path = tmp_path / "changed.csv"
+    frame = pd.read_parquet(table)
+    change(frame)
+    frame.to_csv(path, index=False)
+    code = main(["fit-features", str(path), "--target", "consumption", "--log-target",
+                 "--features", "mosaiks_*", "--id", "id", "--bootstrap", "0",
+                 "--out", str(tmp_path / "x"), *args])
+    return code, path
+
+
+def _set(column, row, value):
+    def change(frame):
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = value
+    return change
+
+
+@pytest.mark.parametrize("column, value, shown", [
+    ("lat", np.nan, "nan"), ("lat", "13.2S", "'13.2S'"), ("lat", 95.0, "95.0"),
+    ("lon", -200.0, "-200.0"),
+])
+@pytest.mark.parametrize("buffer_km", ["0", "5"])
+def test_a_bad_coordinate_stops_naming_row_id_column_and_value(table, tmp_path, capsys, column,
+                                                               value, shown, buffer_km):
+    code, path = _fit_csv(table, tmp_path, _set(column, 7, value), "--lat", "lat", "--lon", "lon",
+                          "--buffer-km", buffer_km)
+    err = capsys.readouterr().err
+    limit = "90" if column == "lat" else "180"
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert (f"{path} data row 8 (id 'c7'): --{column} column {column!r} has {shown}; coordinates "
+            f"must be decimal degrees within ±{limit} (south and west negative). Fix or remove "
+            "the row.") in err
+
+
+def test_a_bad_coordinate_in_an_excluded_row_is_not_an_error(table, tmp_path):
+    # row 3's consumption (-1) cannot be logged, so the row is excluded and counted anyway
+    code, _ = _fit_csv(table, tmp_path, _set("lat", 3, np.nan), "--lat", "lat", "--lon", "lon",
+                       "--block-km", "20")
+    assert code == 0

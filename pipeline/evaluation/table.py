@@ -82,11 +82,43 @@ def _column(table: pd.DataFrame, name: str | None, flag: str, path: Path) -> np.
     return table[name].to_numpy()
 
 
+def _numbers(table: pd.DataFrame, name: str, flag: str, path: Path) -> np.ndarray:
+    """Column ``name`` as float64 (n,), NaN where a value is blank or not a number."""
+    return pd.to_numeric(pd.Series(_column(table, name, flag, path)),
+                         errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _row(table: pd.DataFrame, i: int, spec: TableSpec, path: Path) -> str:
+    """``'<path> data row <i + 1> (id <id>)'``: where row position ``i`` of the file is."""
+    ids = _column(table, spec.id, "--id", path)
+    return f"{path} data row {i + 1}" + ("" if ids is None else f" (id {ids.astype(object)[i]!r})")
+
+
+def check_coordinates(table: pd.DataFrame, keep: np.ndarray, spec: TableSpec, path: Path) -> None:
+    """InputDataError at the first kept row whose --lat or --lon is blank, text or out of range.
+
+    Args:
+        table: the whole table as read (row positions are the file's data rows).
+        keep: bool (n,), the rows that will be fitted; the others are excluded and counted anyway.
+    """
+    if spec.lat is None or spec.lon is None:
+        return
+    for name, flag, limit in ((spec.lat, "--lat", 90), (spec.lon, "--lon", 180)):
+        bad = np.flatnonzero(keep & ~(np.abs(_numbers(table, name, flag, path)) <= limit))
+        if len(bad):
+            value = table[name].to_numpy(dtype=object)[bad[0]]
+            more = f" ({len(bad)} rows like it in all)" if len(bad) > 1 else ""
+            raise InputDataError(f"{_row(table, bad[0], spec, path)}: {flag} column {name!r} has "
+                                 f"{value!r}; coordinates must be decimal degrees within ±{limit} "
+                                 f"(south and west negative). Fix or remove the row.{more}")
+
+
 def prepare(table: pd.DataFrame, spec: TableSpec, path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """(rows kept, y, x): rows with a usable target; y logged if asked; x float64 features."""
-    raw = pd.to_numeric(pd.Series(_column(table, spec.target, "--target", path)),
-                        errors="coerce").to_numpy(dtype=np.float64)
+    """(rows kept, y, x): rows with a usable target (their coordinates checked); y logged if asked;
+    x float64 features."""
+    raw = _numbers(table, spec.target, "--target", path)
     keep = np.isfinite(raw) & ((raw > 0) if spec.log_target else True)
+    check_coordinates(table, keep, spec, path)
     rows = table[keep].reset_index(drop=True)
     y = np.log(raw[keep]) if spec.log_target else raw[keep]
     x = rows[select_features(table, spec.features, path)].to_numpy(dtype=np.float64)
@@ -94,9 +126,9 @@ def prepare(table: pd.DataFrame, spec: TableSpec, path: Path) -> tuple[pd.DataFr
 
 
 def survey_from(rows: pd.DataFrame, y: np.ndarray, spec: TableSpec, path: Path) -> Survey:
-    lat, lon = _column(rows, spec.lat, "--lat", path), _column(rows, spec.lon, "--lon", path)
-    lonlat = (np.column_stack([lon, lat]).astype(np.float64) if lat is not None and lon is not None
-              else np.zeros((len(rows), 2)))
+    lonlat = (np.column_stack([_numbers(rows, spec.lon, "--lon", path),
+                               _numbers(rows, spec.lat, "--lat", path)])
+              if spec.lat is not None and spec.lon is not None else np.zeros((len(rows), 2)))
     country = _column(rows, spec.country, "--country", path)
     return Survey(y=y, y_raw=np.exp(y) if spec.log_target else y, lonlat=lonlat,
                   country=None if country is None else country.astype(object))
