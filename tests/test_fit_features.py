@@ -148,3 +148,20 @@ def test_a_bad_coordinate_in_an_excluded_row_is_not_an_error(table, tmp_path):
     code, _ = _fit_csv(table, tmp_path, _set("lat", 3, np.nan), "--lat", "lat", "--lon", "lon",
                        "--block-km", "20")
     assert code == 0
+
+
+@pytest.mark.parametrize("features, item, column, flag", [
+    ("consumption,mosaiks_*", "consumption", "consumption", "--target"),
+    ("mosaiks_1,l*", "l*", "lat", "--lat"),
+    ("id", "id", "id", "--id"),
+    ("country", "country", "country", "--country"),
+])
+def test_features_cannot_include_the_target_id_or_coordinates(table, tmp_path, capsys, features,
+                                                              item, column, flag):
+    code = main(["fit-features", str(table), "--target", "consumption", "--features", features,
+                 "--id", "id", "--lat", "lat", "--lon", "lon", "--country", "country",
+                 "--bootstrap", "0", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert (f"{table}: --features {item!r} selects {column!r}, the {flag} column; the outcome, "
+            "id, coordinates and country cannot be features. Drop it from --features.") in err

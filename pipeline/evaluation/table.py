@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,12 @@ class TableSpec:
     lon: str | None = None
     country: str | None = None
 
+    def roles(self) -> dict[str, str]:
+        """The columns named by the options other than --features, mapped to their option."""
+        named = {"--target": self.target, "--id": self.id, "--lat": self.lat, "--lon": self.lon,
+                 "--country": self.country}
+        return {column: flag for flag, column in named.items() if column is not None}
+
 
 def read_feature_table(path: Path) -> pd.DataFrame:
     """Read a CSV or (Geo)Parquet table; InputDataError naming the file otherwise."""
@@ -56,8 +62,14 @@ def read_feature_table(path: Path) -> pd.DataFrame:
     raise InputDataError(f"{path}: unsupported table format {path.suffix!r}; use .csv or .parquet.")
 
 
-def select_features(table: pd.DataFrame, patterns: Sequence[str], path: Path) -> list[str]:
-    """Feature columns named by globs (``'PREFIX*'``) or comma lists, in table order."""
+def select_features(table: pd.DataFrame, patterns: Sequence[str], path: Path,
+                    reserved: Mapping[str, str]) -> list[str]:
+    """Feature columns named by globs (``'PREFIX*'``) or comma lists, in table order.
+
+    Args:
+        reserved: columns that cannot be features (the outcome, id, coordinates, country), mapped
+            to the option that names them (:meth:`TableSpec.roles`).
+    """
     wanted: list[str] = []
     for spec in patterns:
         for item in (s.strip() for s in spec.split(",") if s.strip()):
@@ -65,6 +77,11 @@ def select_features(table: pd.DataFrame, patterns: Sequence[str], path: Path) ->
             if not found:
                 raise InputDataError(f"{path}: --features {item!r} matches no column "
                                      f"(columns: {', '.join(map(str, table.columns[:20]))}...).")
+            taken = [c for c in found if c in reserved]
+            if taken:
+                raise InputDataError(f"{path}: --features {item!r} selects {taken[0]!r}, the "
+                                     f"{reserved[taken[0]]} column; the outcome, id, coordinates "
+                                     "and country cannot be features. Drop it from --features.")
             wanted.extend(c for c in found if c not in wanted)
     bad = [c for c in wanted if not pd.api.types.is_numeric_dtype(table[c])]
     if bad:
@@ -121,7 +138,7 @@ def prepare(table: pd.DataFrame, spec: TableSpec, path: Path) -> tuple[pd.DataFr
     check_coordinates(table, keep, spec, path)
     rows = table[keep].reset_index(drop=True)
     y = np.log(raw[keep]) if spec.log_target else raw[keep]
-    x = rows[select_features(table, spec.features, path)].to_numpy(dtype=np.float64)
+    x = rows[select_features(table, spec.features, path, spec.roles())].to_numpy(dtype=np.float64)
     return rows, y, x
 
 
@@ -158,8 +175,8 @@ def fit_feature_table(path: Path, spec: TableSpec, out: Path, cfg: RegressionCon
     entry = {**result.metrics, "excluded": int(len(table) - len(rows)), "features": x.shape[1]}
     (out / "metrics.json").write_text(json.dumps({"targets": {spec.target: entry}}, indent=2))
     result.predictions.to_csv(out / "cv_predictions.csv", index=False)
-    save_models(out / "model.json", {spec.target: {**result.model, "feature_columns":
-                                                   select_features(table, spec.features, path)}})
+    columns = select_features(table, spec.features, path, spec.roles())
+    save_models(out / "model.json", {spec.target: {**result.model, "feature_columns": columns}})
     label = f"log {spec.target}" if spec.log_target else spec.target
     write_plots(out, spec.target, label, result.metrics["schemes"], result.predictions, None, y)
     return entry
