@@ -165,3 +165,11 @@ def test_features_cannot_include_the_target_id_or_coordinates(table, tmp_path, c
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert (f"{table}: --features {item!r} selects {column!r}, the {flag} column; the outcome, "
             "id, coordinates and country cannot be features. Drop it from --features.") in err
+
+
+def test_a_non_numeric_feature_value_is_reported_with_its_row(table, tmp_path, capsys):
+    code, path = _fit_csv(table, tmp_path, _set("mosaiks_5", 11, "1,5"))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (f"{path}: feature column 'mosaiks_5' is not numeric (data row 12: '1,5'); fix or "
+            "blank those values, or leave the column out of --features.") in err

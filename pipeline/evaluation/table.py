@@ -83,11 +83,20 @@ def select_features(table: pd.DataFrame, patterns: Sequence[str], path: Path,
                                      f"{reserved[taken[0]]} column; the outcome, id, coordinates "
                                      "and country cannot be features. Drop it from --features.")
             wanted.extend(c for c in found if c not in wanted)
-    bad = [c for c in wanted if not pd.api.types.is_numeric_dtype(table[c])]
-    if bad:
-        raise InputDataError(f"{path}: feature column(s) {', '.join(bad[:5])} are not numeric; "
-                             "choose numeric columns with --features.")
+    check_numeric(table, wanted, path, "fix or blank those values, or leave the column out of "
+                  "--features")
     return wanted
+
+
+def check_numeric(table: pd.DataFrame, columns: Sequence[str], path: Path, fix: str) -> None:
+    """InputDataError naming the first non-numeric column and its first value that is not a
+    number (blanks are missing values, not errors), with ``fix``, what the user can do."""
+    for name in columns:
+        if not pd.api.types.is_numeric_dtype(table[name]):
+            values = table[name].reset_index(drop=True)
+            bad = values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
+            where = f" (data row {bad.index[0] + 1}: {bad.iloc[0]!r})" if len(bad) else ""
+            raise InputDataError(f"{path}: feature column {name!r} is not numeric{where}; {fix}.")
 
 
 def _column(table: pd.DataFrame, name: str | None, flag: str, path: Path) -> np.ndarray | None:
