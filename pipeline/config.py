@@ -18,6 +18,7 @@ import yaml
 from pydantic import (
     BaseModel,
     Field,
+    PositiveFloat,
     ValidationError,
     ValidationInfo,
     model_validator,
@@ -105,7 +106,7 @@ class TargetConfig(Section):
 
 class RegressionConfig(Section):
     targets: tuple[TargetConfig, ...] = Field(min_length=1)
-    alphas: tuple[float, ...] = Field(
+    alphas: tuple[PositiveFloat, ...] = Field(
         (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6), min_length=1
     )
     folds: int = Field(5, ge=2, le=50)
@@ -113,7 +114,8 @@ class RegressionConfig(Section):
         ("random", "spatial", "country"), min_length=1)
     spatial_block_km: float = Field(10.0, gt=0)
     buffer_km: float = Field(0.0, ge=0)
-    poor_percentiles: tuple[float, ...] = (10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)
+    poor_percentiles: tuple[Annotated[float, Field(gt=0, le=100)], ...] = (
+        10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)
     baselines: tuple[Literal["nightlights", "nightlights_knn", "random_features", "imagenet",
                              "region_mean"], ...] = (
         "nightlights", "nightlights_knn", "random_features", "imagenet", "region_mean")
@@ -241,8 +243,10 @@ def _describe(exc: ValidationError, data: Mapping[str, Any]) -> str:
     """One line per problem: the key path, what is wrong, what was found."""
     lines = []
     for err in exc.errors():
-        loc = [str(p) for p in err["loc"] if not str(p).endswith("Executor")]
-        key = ".".join(loc) or "(top level)"
+        parts = [p for p in err["loc"] if not str(p).endswith("Executor")]
+        loc = [str(p) for p in parts]
+        key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts).lstrip(".")
+        key = key or "(top level)"
         if err["type"] == "extra_forbidden":
             lines.append(f"{key}: unknown key{_did_you_mean(loc, data)}")
         elif err["type"] == "missing":

@@ -95,3 +95,22 @@ def test_demo_config_loads():
     config = load_config(Path(__file__).parents[1] / "configs" / "demo.yaml", env={})
     assert config.regression.targets[0].log is True
     assert config.data.survey.outcomes == ("consumption_pc_day", "asset_index")
+
+
+@pytest.mark.parametrize("key, values, message", [
+    ("alphas", [1.0, 0], r"regression\.alphas\[1\]: Input should be greater than 0; got 0"),
+    ("alphas", [-1.0], r"regression\.alphas\[0\]: Input should be greater than 0; got -1\.0"),
+    ("poor_percentiles", [0, 50],
+     r"regression\.poor_percentiles\[0\]: Input should be greater than 0; got 0"),
+    ("poor_percentiles", [50, 150],
+     r"regression\.poor_percentiles\[1\]: Input should be less than or equal to 100; got 150"),
+])
+def test_regression_lists_are_checked_item_by_item(tmp_path, key, values, message):
+    data = {**BASE, "regression": {**BASE["regression"], key: values}}
+    with pytest.raises(ConfigError, match=message):
+        parse_config(data, base_dir=tmp_path)
+
+
+def test_a_percentile_of_100_is_allowed(tmp_path):
+    data = {**BASE, "regression": {**BASE["regression"], "poor_percentiles": [50, 100]}}
+    assert parse_config(data, base_dir=tmp_path).regression.poor_percentiles == (50.0, 100.0)

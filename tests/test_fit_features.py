@@ -82,3 +82,94 @@ def test_missing_table_exits_2(tmp_path, capsys):
     assert main(["fit-features", str(tmp_path / "none.csv"), "--target", "y", "--features", "a",
                  "--out", str(tmp_path / "o")]) == 2
     assert "feature table not found" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--block-km", "0"], "fit-features: --block-km: Input should be greater than 0; got 0.0"),
+    (["--buffer-km", "-1"],
+     "fit-features: --buffer-km: Input should be greater than or equal to 0; got -1.0"),
+    (["--folds", "1"], "fit-features: --folds: Input should be greater than or equal to 2; got 1"),
+    (["--bootstrap", "-5"],
+     "fit-features: --bootstrap: Input should be greater than or equal to 0; got -5"),
+])
+def test_bad_options_name_the_flag(table, tmp_path, capsys, args, message):
+    code = main(["fit-features", str(table), "--target", "consumption", "--features", "mosaiks_1",
+                 "--out", str(tmp_path / "x"), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err
+
+
+def test_an_unknown_id_column_names_the_option_and_the_columns(table, tmp_path, capsys):
+    code = main(["fit-features", str(table), "--target", "consumption", "--features", "mosaiks_1",
+                 "--id", "nope", "--bootstrap", "0", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"{table}: no column 'nope' (--id); the table has id, lat, lon, country" in err
+
+
+def _fit_csv(table, tmp_path, change, *args):
+    """Run fit-features on a CSV copy of the fixture table with ``change`` applied."""
+    path = tmp_path / "changed.csv"
+    frame = pd.read_parquet(table)
+    change(frame)
+    frame.to_csv(path, index=False)
+    code = main(["fit-features", str(path), "--target", "consumption", "--log-target",
+                 "--features", "mosaiks_*", "--id", "id", "--bootstrap", "0",
+                 "--out", str(tmp_path / "x"), *args])
+    return code, path
+
+
+def _set(column, row, value):
+    def change(frame):
+        frame[column] = frame[column].astype(object)
+        frame.loc[row, column] = value
+    return change
+
+
+@pytest.mark.parametrize("column, value, shown", [
+    ("lat", np.nan, "nan"), ("lat", "13.2S", "'13.2S'"), ("lat", 95.0, "95.0"),
+    ("lon", -200.0, "-200.0"),
+])
+@pytest.mark.parametrize("buffer_km", ["0", "5"])
+def test_a_bad_coordinate_stops_naming_row_id_column_and_value(table, tmp_path, capsys, column,
+                                                               value, shown, buffer_km):
+    code, path = _fit_csv(table, tmp_path, _set(column, 7, value), "--lat", "lat", "--lon", "lon",
+                          "--buffer-km", buffer_km)
+    err = capsys.readouterr().err
+    limit = "90" if column == "lat" else "180"
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert (f"{path} data row 8 (id 'c7'): --{column} column {column!r} has {shown}; coordinates "
+            f"must be decimal degrees within ±{limit} (south and west negative). Fix or remove "
+            "the row.") in err
+
+
+def test_a_bad_coordinate_in_an_excluded_row_is_not_an_error(table, tmp_path):
+    # row 3's consumption (-1) cannot be logged, so the row is excluded and counted anyway
+    code, _ = _fit_csv(table, tmp_path, _set("lat", 3, np.nan), "--lat", "lat", "--lon", "lon",
+                       "--block-km", "20")
+    assert code == 0
+
+
+@pytest.mark.parametrize("features, item, column, flag", [
+    ("consumption,mosaiks_*", "consumption", "consumption", "--target"),
+    ("mosaiks_1,l*", "l*", "lat", "--lat"),
+    ("id", "id", "id", "--id"),
+    ("country", "country", "country", "--country"),
+])
+def test_features_cannot_include_the_target_id_or_coordinates(table, tmp_path, capsys, features,
+                                                              item, column, flag):
+    code = main(["fit-features", str(table), "--target", "consumption", "--features", features,
+                 "--id", "id", "--lat", "lat", "--lon", "lon", "--country", "country",
+                 "--bootstrap", "0", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert (f"{table}: --features {item!r} selects {column!r}, the {flag} column; the outcome, "
+            "id, coordinates and country cannot be features. Drop it from --features.") in err
+
+
+def test_a_non_numeric_feature_value_is_reported_with_its_row(table, tmp_path, capsys):
+    code, path = _fit_csv(table, tmp_path, _set("mosaiks_5", 11, "1,5"))
+    err = capsys.readouterr().err
+    assert code == 2
+    assert (f"{path}: feature column 'mosaiks_5' is not numeric (data row 12: '1,5'); fix or "
+            "blank those values, or leave the column out of --features.") in err

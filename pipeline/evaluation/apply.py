@@ -19,7 +19,7 @@ import pandas as pd
 
 from pipeline.errors import InputDataError, MissingArtifactError
 from pipeline.evaluation.conformal import OodReference
-from pipeline.evaluation.table import read_feature_table
+from pipeline.evaluation.table import check_numeric, read_feature_table
 from pipeline.regression import RidgeModel
 
 
@@ -93,13 +93,7 @@ def feature_matrix(table: pd.DataFrame, columns: Sequence[str], path: Path) -> n
                                            else "")
         raise InputDataError(f"{path}: missing feature column(s) {shown} that the model was "
                              "fitted on; add them to the table (same names as in fit-features).")
-    for name in columns:
-        if not pd.api.types.is_numeric_dtype(table[name]):
-            values = table[name].reset_index(drop=True)
-            bad = values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
-            where = f" (data row {bad.index[0] + 1}: {bad.iloc[0]!r})" if len(bad) else ""
-            raise InputDataError(f"{path}: feature column {name!r} is not numeric{where}; "
-                                 "fix or blank those values.")
+    check_numeric(table, columns, path, "fix or blank those values")
     return table[list(columns)].to_numpy(dtype=np.float64)
 
 

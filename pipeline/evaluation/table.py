@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +41,12 @@ class TableSpec:
     lon: str | None = None
     country: str | None = None
 
+    def roles(self) -> dict[str, str]:
+        """The columns named by the options other than --features, mapped to their option."""
+        named = {"--target": self.target, "--id": self.id, "--lat": self.lat, "--lon": self.lon,
+                 "--country": self.country}
+        return {column: flag for flag, column in named.items() if column is not None}
+
 
 def read_feature_table(path: Path) -> pd.DataFrame:
     """Read a CSV or (Geo)Parquet table; InputDataError naming the file otherwise."""
@@ -56,8 +62,14 @@ def read_feature_table(path: Path) -> pd.DataFrame:
     raise InputDataError(f"{path}: unsupported table format {path.suffix!r}; use .csv or .parquet.")
 
 
-def select_features(table: pd.DataFrame, patterns: Sequence[str], path: Path) -> list[str]:
-    """Feature columns named by globs (``'PREFIX*'``) or comma lists, in table order."""
+def select_features(table: pd.DataFrame, patterns: Sequence[str], path: Path,
+                    reserved: Mapping[str, str]) -> list[str]:
+    """Feature columns named by globs (``'PREFIX*'``) or comma lists, in table order.
+
+    Args:
+        reserved: columns that cannot be features (the outcome, id, coordinates, country), mapped
+            to the option that names them (:meth:`TableSpec.roles`).
+    """
     wanted: list[str] = []
     for spec in patterns:
         for item in (s.strip() for s in spec.split(",") if s.strip()):
@@ -65,12 +77,26 @@ def select_features(table: pd.DataFrame, patterns: Sequence[str], path: Path) ->
             if not found:
                 raise InputDataError(f"{path}: --features {item!r} matches no column "
                                      f"(columns: {', '.join(map(str, table.columns[:20]))}...).")
+            taken = [c for c in found if c in reserved]
+            if taken:
+                raise InputDataError(f"{path}: --features {item!r} selects {taken[0]!r}, the "
+                                     f"{reserved[taken[0]]} column; the outcome, id, coordinates "
+                                     "and country cannot be features. Drop it from --features.")
             wanted.extend(c for c in found if c not in wanted)
-    bad = [c for c in wanted if not pd.api.types.is_numeric_dtype(table[c])]
-    if bad:
-        raise InputDataError(f"{path}: feature column(s) {', '.join(bad[:5])} are not numeric; "
-                             "choose numeric columns with --features.")
+    check_numeric(table, wanted, path, "fix or blank those values, or leave the column out of "
+                  "--features")
     return wanted
+
+
+def check_numeric(table: pd.DataFrame, columns: Sequence[str], path: Path, fix: str) -> None:
+    """InputDataError naming the first non-numeric column and its first value that is not a
+    number (blanks are missing values, not errors), with ``fix``, what the user can do."""
+    for name in columns:
+        if not pd.api.types.is_numeric_dtype(table[name]):
+            values = table[name].reset_index(drop=True)
+            bad = values[pd.to_numeric(values, errors="coerce").isna() & values.notna()]
+            where = f" (data row {bad.index[0] + 1}: {bad.iloc[0]!r})" if len(bad) else ""
+            raise InputDataError(f"{path}: feature column {name!r} is not numeric{where}; {fix}.")
 
 
 def _column(table: pd.DataFrame, name: str | None, flag: str, path: Path) -> np.ndarray | None:
@@ -82,21 +108,53 @@ def _column(table: pd.DataFrame, name: str | None, flag: str, path: Path) -> np.
     return table[name].to_numpy()
 
 
+def _numbers(table: pd.DataFrame, name: str, flag: str, path: Path) -> np.ndarray:
+    """Column ``name`` as float64 (n,), NaN where a value is blank or not a number."""
+    return pd.to_numeric(pd.Series(_column(table, name, flag, path)),
+                         errors="coerce").to_numpy(dtype=np.float64)
+
+
+def _row(table: pd.DataFrame, i: int, spec: TableSpec, path: Path) -> str:
+    """``'<path> data row <i + 1> (id <id>)'``: where row position ``i`` of the file is."""
+    ids = _column(table, spec.id, "--id", path)
+    return f"{path} data row {i + 1}" + ("" if ids is None else f" (id {ids.astype(object)[i]!r})")
+
+
+def check_coordinates(table: pd.DataFrame, keep: np.ndarray, spec: TableSpec, path: Path) -> None:
+    """InputDataError at the first kept row whose --lat or --lon is blank, text or out of range.
+
+    Args:
+        table: the whole table as read (row positions are the file's data rows).
+        keep: bool (n,), the rows that will be fitted; the others are excluded and counted anyway.
+    """
+    if spec.lat is None or spec.lon is None:
+        return
+    for name, flag, limit in ((spec.lat, "--lat", 90), (spec.lon, "--lon", 180)):
+        bad = np.flatnonzero(keep & ~(np.abs(_numbers(table, name, flag, path)) <= limit))
+        if len(bad):
+            value = table[name].to_numpy(dtype=object)[bad[0]]
+            more = f" ({len(bad)} rows like it in all)" if len(bad) > 1 else ""
+            raise InputDataError(f"{_row(table, bad[0], spec, path)}: {flag} column {name!r} has "
+                                 f"{value!r}; coordinates must be decimal degrees within ±{limit} "
+                                 f"(south and west negative). Fix or remove the row.{more}")
+
+
 def prepare(table: pd.DataFrame, spec: TableSpec, path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """(rows kept, y, x): rows with a usable target; y logged if asked; x float64 features."""
-    raw = pd.to_numeric(pd.Series(_column(table, spec.target, "--target", path)),
-                        errors="coerce").to_numpy(dtype=np.float64)
+    """(rows kept, y, x): rows with a usable target (their coordinates checked); y logged if asked;
+    x float64 features."""
+    raw = _numbers(table, spec.target, "--target", path)
     keep = np.isfinite(raw) & ((raw > 0) if spec.log_target else True)
+    check_coordinates(table, keep, spec, path)
     rows = table[keep].reset_index(drop=True)
     y = np.log(raw[keep]) if spec.log_target else raw[keep]
-    x = rows[select_features(table, spec.features, path)].to_numpy(dtype=np.float64)
+    x = rows[select_features(table, spec.features, path, spec.roles())].to_numpy(dtype=np.float64)
     return rows, y, x
 
 
 def survey_from(rows: pd.DataFrame, y: np.ndarray, spec: TableSpec, path: Path) -> Survey:
-    lat, lon = _column(rows, spec.lat, "--lat", path), _column(rows, spec.lon, "--lon", path)
-    lonlat = (np.column_stack([lon, lat]).astype(np.float64) if lat is not None and lon is not None
-              else np.zeros((len(rows), 2)))
+    lonlat = (np.column_stack([_numbers(rows, spec.lon, "--lon", path),
+                               _numbers(rows, spec.lat, "--lat", path)])
+              if spec.lat is not None and spec.lon is not None else np.zeros((len(rows), 2)))
     country = _column(rows, spec.country, "--country", path)
     return Survey(y=y, y_raw=np.exp(y) if spec.log_target else y, lonlat=lonlat,
                   country=None if country is None else country.astype(object))
@@ -119,17 +177,22 @@ def fit_feature_table(path: Path, spec: TableSpec, out: Path, cfg: RegressionCon
         cfg = cfg.model_copy(update={"schemes": tuple(s for s in cfg.schemes if s != "spatial")})
     region = survey.country if survey.country is not None else np.zeros(len(rows), dtype=object)
     predictors = {"model": Predictor("ridge", x), "region_mean": Predictor("group_mean", region)}
-    ids = rows[spec.id].astype(str) if spec.id else pd.Series(np.arange(len(rows)).astype(str))
+    id_values = _column(rows, spec.id, "--id", path)
+    ids = pd.Series(np.arange(len(rows)) if id_values is None else id_values).astype(str)
     result = fit_target(spec.target, survey, predictors, ids, cfg, seed, spec.log_target)
     out.mkdir(parents=True, exist_ok=True)
     entry = {**result.metrics, "excluded": int(len(table) - len(rows)), "features": x.shape[1]}
     (out / "metrics.json").write_text(json.dumps({"targets": {spec.target: entry}}, indent=2))
     result.predictions.to_csv(out / "cv_predictions.csv", index=False)
-    save_models(out / "model.json", {spec.target: {**result.model, "feature_columns":
-                                                   select_features(table, spec.features, path)}})
+    columns = select_features(table, spec.features, path, spec.roles())
+    save_models(out / "model.json", {spec.target: {**result.model, "feature_columns": columns}})
     label = f"log {spec.target}" if spec.log_target else spec.target
     write_plots(out, spec.target, label, result.metrics["schemes"], result.predictions, None, y)
     return entry
+
+
+_FLAGS = {"folds": "--folds", "spatial_block_km": "--block-km", "buffer_km": "--buffer-km",
+          "bootstrap": "--bootstrap"}  # RegressionConfig field -> the fit-features option
 
 
 def regression_settings(target: str, log_target: bool, folds: int, block_km: float,
@@ -140,6 +203,6 @@ def regression_settings(target: str, log_target: bool, folds: int, block_km: flo
                                 folds=folds, spatial_block_km=block_km, buffer_km=buffer_km,
                                 bootstrap=bootstrap, baselines=("region_mean",))
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e['input']!r})"
-                             for e in exc.errors())
-        raise ConfigError(f"fit-features: {problems}") from None
+        problems = "; ".join(f"{_FLAGS.get(str(e['loc'][0]), '.'.join(map(str, e['loc'])))}: "
+                             f"{e['msg']}; got {e['input']!r}" for e in exc.errors())
+        raise ConfigError(f"fit-features: {problems}.") from None
