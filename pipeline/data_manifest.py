@@ -106,6 +106,7 @@ def _open_and_crs(path: Path, kind: str) -> tuple[str, CRS | None]:
             return f"FAILED: {exc}", None
     if kind in ("table", "vector"):
         import pyogrio
+        from pyogrio.errors import DataSourceError
 
         from pipeline.geo.survey import read_table
 
@@ -115,7 +116,7 @@ def _open_and_crs(path: Path, kind: str) -> tuple[str, CRS | None]:
                 info = pyogrio.read_info(path)
                 return "ok", CRS.from_user_input(info["crs"]) if info.get("crs") else None
             return "ok", None
-        except (InputDataError, OSError, ValueError) as exc:
+        except (InputDataError, DataSourceError, OSError, ValueError) as exc:
             return f"FAILED: {exc}", None
     return "-", None
 

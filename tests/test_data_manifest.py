@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import yaml
 
@@ -115,3 +116,15 @@ def test_cli_data_verify_prints_the_table_and_exit_code(tmp_path, tif_writer):
     result = cli("data", "verify", tmp_path / "nope.yaml")
     assert result.returncode == 2 and result.stderr.startswith("error: ")
     assert "cannot read the data manifest" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_vector_gdal_cannot_open_is_a_failed_row_and_exit_3(tmp_path):
+    pd.DataFrame({"a": [1, 2]}).to_stata(tmp_path / "clusters.dta", write_index=False)
+    manifest = write_manifest(tmp_path, [{"path": "clusters.dta", "kind": "vector"}])
+    check, = verify(manifest)
+    assert not check.ok and check.opens.startswith("FAILED: ")
+    assert "not recognized as being in a supported file format" in check.opens
+    result = cli("data", "verify", manifest)
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    assert f"FAIL {tmp_path / 'clusters.dta'}: does not open (" in result.stdout

@@ -57,10 +57,13 @@ def year_of(date: str | None) -> int | None:
 
 
 def nightlight_year(path: Path, tags: Mapping[str, str], configured: int | None) -> int | None:
-    """The nightlight composite's year: config, a ``year`` tag, or a 4-digit year in the name."""
+    """The nightlight composite's year: config, a ``year`` tag, or a 4-digit year in the name.
+
+    ``TIFFTAG_DATETIME`` is not read: it is when the file was written, not the composite's year.
+    """
     if configured is not None:
         return configured
-    for key in ("year", "YEAR", "ACQUISITION_DATE", "TIFFTAG_DATETIME"):
+    for key in ("year", "YEAR", "ACQUISITION_DATE"):
         if key in tags and parse_date(tags[key]):
             return year_of(parse_date(tags[key]))
     match = YEAR_IN_NAME.search(path.name)

@@ -19,6 +19,7 @@ import pandas as pd
 import rasterio
 from pyproj import CRS
 from rasterio.errors import RasterioError
+from shapely.errors import GEOSException
 from shapely.geometry import Polygon, box
 
 from pipeline.config_export import GridConfig
@@ -102,11 +103,35 @@ def _admin_cells(lon: np.ndarray, lat: np.ndarray, spec: GridConfig) -> tuple[np
         raise InputDataError(f"{spec.path}: no column {spec.id!r} (export.grid.id); columns are "
                              f"{[c for c in polygons.columns if c != 'geometry']}.")
     ids = (polygons[spec.id] if spec.id else pd.Series(range(len(polygons)))).astype(str)
+    footprints = _dissolve_by_id(polygons.geometry, ids, spec)
     points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(lon, lat), crs=WGS84)
-    joined = points.sjoin(polygons[["geometry"]], how="left", predicate="within")
+    joined = points.sjoin(gpd.GeoDataFrame(geometry=footprints.to_numpy(), crs=WGS84),
+                          how="left", predicate="within")
     first = joined[~joined.index.duplicated()]["index_right"].reindex(points.index).to_numpy()
-    cell = np.array([None if pd.isna(i) else ids.iloc[int(i)] for i in first], dtype=object)
-    return cell, gpd.GeoSeries(polygons.geometry.to_numpy(), index=ids.to_numpy(), crs=WGS84)
+    cell = np.array([None if pd.isna(i) else footprints.index[int(i)] for i in first], dtype=object)
+    return cell, footprints
+
+
+def _dissolve_by_id(geometry: gpd.GeoSeries, ids: pd.Series, spec: GridConfig) -> gpd.GeoSeries:
+    """One footprint per admin id: the union of the polygons that share it (EPSG:4326).
+
+    A district stored as several rows (mainland and islands, or parts split by a river) becomes
+    one cell. Ids keep the order of their first row.
+
+    Raises:
+        InputDataError: the polygons of a repeated id cannot be merged (invalid geometry).
+    """
+    frame = gpd.GeoDataFrame({"cell_id": ids.to_numpy()}, geometry=geometry.to_numpy(), crs=WGS84)
+    if not ids.duplicated().any():
+        return frame.set_index("cell_id").geometry
+    try:
+        return frame.dissolve(by="cell_id", sort=False).geometry
+    except GEOSException as exc:
+        repeated = list(dict.fromkeys(ids[ids.duplicated()]))[:5]
+        raise InputDataError(
+            f"{spec.path}: column {spec.id!r} (export.grid.id) repeats ids (e.g. {repeated}) and "
+            f"their polygons cannot be merged into one cell ({exc}). Make the geometries valid "
+            "(e.g. `ogr2ogr -makevalid`) or give every polygon its own id.") from exc
 
 
 def assign_cells(grid: gpd.GeoDataFrame, spec: GridConfig,

@@ -89,13 +89,14 @@ def dhs_table(cfg: SurveyConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
     Returns:
         table: one row per GPS cluster with households (canonical columns + wealth_index).
         households: rejected households (no wealth score, cluster number or positive weight).
-        clusters: recode clusters missing from the GPS dataset, GPS clusters without households.
+        clusters: recode clusters missing from the GPS dataset, GPS clusters without households,
+            repeated GPS rows of a cluster number (the first is kept).
     """
     c, gps_path = cfg.dhs, cfg.locations
     per, rejected = _dhs_households(cfg.path, c)
     gps = read_table(gps_path)
     require_columns(gps, [c.gps_cluster, c.gps_lat, c.gps_lon], gps_path, "data.survey.dhs")
-    gps = gps.assign(cluster=_num(gps, c.gps_cluster)).drop_duplicates("cluster")
+    gps, repeated = _first_gps_rows(gps.assign(cluster=_num(gps, c.gps_cluster)), gps_path)
     merged = gps.merge(per, left_on="cluster", right_index=True, how="outer", indicator=True)
     no_gps = merged[merged["_merge"] == "right_only"]["cluster"]
     empty = merged[merged["_merge"] == "left_only"]["cluster"]
@@ -106,7 +107,17 @@ def dhs_table(cfg: SurveyConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
         "reason": [f"cluster has households but no row in the GPS dataset {gps_path.name}"]
         * len(no_gps) + [f"GPS cluster has no household in {cfg.path.name}"] * len(empty)},
         columns=REJECTED_COLUMNS)
+    unmatched = pd.concat([repeated, unmatched], ignore_index=True)
     return _dhs_canonical(merged[merged["_merge"] == "both"], c), rejected, unmatched
+
+
+def _first_gps_rows(gps: pd.DataFrame, path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The first GPS row of each cluster number, and the later ones as rejected rows."""
+    repeat = gps["cluster"].duplicated()
+    numbers = gps.loc[repeat, "cluster"]
+    rejected = _rejected(path, gps.index[repeat], [f"cluster {v:g}" for v in numbers],
+                         [f"duplicate GPS cluster number {v:g} (first row kept)" for v in numbers])
+    return gps[~repeat], rejected
 
 
 def _dhs_households(path: Path, c: DhsColumns) -> tuple[pd.DataFrame, pd.DataFrame]:

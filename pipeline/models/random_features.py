@@ -64,11 +64,20 @@ def image_patches(images: np.ndarray, patch_px: int) -> np.ndarray:
 
 
 def sample_patches(images: np.ndarray, n: int, patch_px: int, rng: np.random.Generator) -> np.ndarray:
-    """``n`` patches drawn uniformly (image, position) from ``images``; float64 (n, patch_dim)."""
-    patches = image_patches(images, patch_px)
-    which = rng.integers(0, patches.shape[0], n)
-    where = rng.integers(0, patches.shape[1], n)
-    return patches[which, where].astype(np.float64)
+    """``n`` patches drawn uniformly (image, position) from ``images``; float64 (n, patch_dim).
+
+    The patches are those of :func:`image_patches` at the drawn (image, position) pairs, but
+    only the drawn ones are copied: memory grows with ``n``, not with the number of images.
+    """
+    images = np.asarray(images)
+    n_images, h, w = images.shape[:3]
+    cols = w - patch_px + 1
+    which = rng.integers(0, n_images, n)
+    row, col = np.divmod(rng.integers(0, (h - patch_px + 1) * cols, n), cols)
+    offsets = np.arange(patch_px)
+    rows, cols_ = (row[:, None] + offsets)[:, :, None], (col[:, None] + offsets)[:, None, :]
+    picked = images[which[:, None, None], rows, cols_].astype(np.float32) / 255.0  # (n, p, p, b)
+    return picked.transpose(0, 3, 1, 2).reshape(n, -1).astype(np.float64)  # (band, row, col)
 
 
 def whitening(patches: np.ndarray, whiten: bool) -> tuple[np.ndarray, np.ndarray]:

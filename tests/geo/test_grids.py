@@ -10,7 +10,7 @@ import pytest
 import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
-from shapely.geometry import Point, box
+from shapely.geometry import Point, Polygon, box
 
 from pipeline.config import GridConfig
 from pipeline.errors import ConfigError, InputDataError
@@ -100,6 +100,33 @@ def test_admin_polygons_keep_empty_units_and_drop_outside_tiles(tmp_path):
     with pytest.raises(InputDataError, match="export.grid.id"):
         grids.make_cells(grid, GridConfig(kind="admin", path=tmp_path / "admin.gpkg", id="nope"),
                          "EPSG:4326")
+
+
+def test_admin_polygons_with_a_repeated_id_are_dissolved_into_one_cell(tmp_path):
+    # district B is stored as two polygon rows (e.g. a mainland and an island)
+    admin = gpd.GeoDataFrame({"district": ["B", "A", "B", "C"]},
+                             geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1), box(0, 1, 1, 2),
+                                       box(5, 5, 6, 6)], crs="EPSG:4326")
+    admin.to_file(tmp_path / "admin.gpkg")
+    grid = tile_grid(np.array([0.5, 0.5, 1.5]), np.array([0.5, 1.5, 0.5]), [1.0, 5.0, 7.0])
+    spec = GridConfig(kind="admin", path=tmp_path / "admin.gpkg", id="district")
+    cells, cell_of_tile = grids.make_cells(grid, spec, "EPSG:4326")
+    assert cell_of_tile.tolist() == ["B", "B", "A"]
+    by_id = cells.set_index("cell_id")
+    assert by_id.index.tolist() == ["B", "A", "C"]  # one cell per id, in file order
+    assert by_id["n_tiles"].to_dict() == {"B": 2, "A": 1, "C": 0}
+    assert by_id.loc["B", "pred_y"] == pytest.approx(3.0)
+    assert by_id.loc["B"].geometry.area == pytest.approx(2.0)  # both parts of B
+
+
+def test_admin_polygons_that_cannot_be_dissolved_name_the_file_column_and_ids(tmp_path):
+    bowtie = Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])  # self-intersecting: no union
+    admin = gpd.GeoDataFrame({"district": ["A", "A"]}, geometry=[bowtie, box(0, 1, 1, 2)],
+                             crs="EPSG:4326")
+    admin.to_file(tmp_path / "admin.gpkg")
+    spec = GridConfig(kind="admin", path=tmp_path / "admin.gpkg", id="district")
+    with pytest.raises(InputDataError, match=r"admin.gpkg: .*'district'.*'A'.*valid"):
+        grids.make_cells(tile_grid(np.array([0.5]), np.array([1.5]), [1.0]), spec, "EPSG:4326")
 
 
 def test_region_clips_tiles_and_population_weights_come_from_the_raster(tmp_path):

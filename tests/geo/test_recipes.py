@@ -60,6 +60,19 @@ def test_dhs_recipe_aggregates_households_to_gps_clusters(tmp_path):
     assert len(bad_clusters) == 3
 
 
+def test_dhs_repeated_gps_rows_are_rejected_with_their_row(tmp_path):
+    hr, gps_path = write_dhs(tmp_path)
+    gps = gpd.read_file(gps_path)
+    again = gps.iloc[[1]].assign(LATNUM=-2.6, LONGNUM=29.8)  # cluster 2 a second time
+    pd.concat([gps, again], ignore_index=True).to_file(gps_path)
+    cfg = SurveyConfig(path=hr, recipe="dhs", locations=gps_path, outcomes=("wealth_index",))
+    clusters, bad_clusters, _ = survey_clusters(cfg)
+    assert clusters["lat"].tolist() == [-1.95, -2.5]  # the first row of cluster 2 is kept
+    duplicate = bad_clusters[bad_clusters["reason"].str.startswith("duplicate")]
+    assert duplicate[["source", "row", "id", "reason"]].values.tolist() == [
+        [str(gps_path), 5, "cluster 2", "duplicate GPS cluster number 2 (first row kept)"]]
+    assert len(bad_clusters) == 4
+
 def test_dhs_min_households_rejects_small_clusters(tmp_path):
     hr, gps = write_dhs(tmp_path)
     cfg = SurveyConfig(path=hr, recipe="dhs", locations=gps, outcomes=("wealth_index",),

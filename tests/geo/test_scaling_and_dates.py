@@ -71,6 +71,13 @@ def test_nightlight_year_config_then_tags_then_name(tmp_path):
     assert nightlight_year(tmp_path / "lights.tif", {}, None) is None
 
 
+def test_nightlight_year_ignores_the_time_the_file_was_written(tmp_path):
+    written = {"TIFFTAG_DATETIME": "2023:05:01 10:00:00"}  # set by GDAL when the file is saved
+    assert nightlight_year(tmp_path / "viirs_npp_2016_annual.tif", written, None) == 2016
+    assert nightlight_year(tmp_path / "lights.tif", written, None) is None
+    assert nightlight_year(tmp_path / "lights_2016.tif", {**written, "year": "2015"}, None) == 2015
+
+
 def test_alignment_reports_gaps_and_warns_beyond_the_limit():
     align = alignment([2019, 2020, None], 2016, ["2015", 2015.0, "n/a"])
     assert align.tiles == (2019, 2020) and align.survey == (2015, 2015)

@@ -1,5 +1,7 @@
 """MOSAIKS-style random convolutional features against a direct convolution."""
 
+import tracemalloc
+
 import numpy as np
 import pytest
 
@@ -61,3 +63,16 @@ def test_patches_flatten_band_row_col(images):
     patches = image_patches(images[:1], 2)
     assert patches.shape == (1, 15 * 15, 12)
     np.testing.assert_allclose(patches[0, 0, :4], images[0, :2, :2, 0].ravel() / 255.0, rtol=1e-6)
+
+
+def test_sampled_patches_are_the_drawn_ones_without_building_every_patch():
+    images = np.random.default_rng(5).integers(0, 256, size=(40, 64, 64, 3)).astype(np.uint8)
+    all_patches = image_patches(images, 3)  # 40 x 62*62 x 27 float32: 16.6 MB
+    draws = np.random.default_rng(6)
+    which, where = draws.integers(0, 40, 500), draws.integers(0, 62 * 62, 500)
+    tracemalloc.start()
+    got = sample_patches(images, 500, 3, np.random.default_rng(6))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_array_equal(got, all_patches[which, where].astype(np.float64))
+    assert peak < all_patches.nbytes / 20  # about the 500 patches drawn (108 kB), not all of them
