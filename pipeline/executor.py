@@ -5,9 +5,10 @@ Two layers:
 * a *backend* (:class:`LocalExecutor`, :class:`DaskShardExecutor`) runs :class:`ShardTask`\\ s and
   yields their records (see :mod:`pipeline.shards`) as they finish;
 * :class:`StageShards`, what a stage sees as ``ctx.executor``: ``map(fn, items, desc)`` runs
-  ``fn`` over the shards with retries, skips the shards a previous attempt already finished,
-  logs one JSON line per shard, fails with a message naming the failed shards, and returns the
-  results in shard order, read back from disk.
+  ``fn`` over the shards with retries, skips the shards a previous attempt already finished
+  (running again any whose result cannot be read back), logs one JSON line per shard, fails
+  with a message naming the failed shards, and returns the results in shard order, read back
+  from disk.
 
 Both backends give the same results: the same shard function runs on the same items, and its
 results are read back by shard index.
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 
 from pipeline.config import Config, DaskExecutor
 from pipeline.config import LocalExecutor as LocalSettings
-from pipeline.errors import ConfigError, ShardError
+from pipeline.errors import ConfigError, ShardError, ShardResultError
 from pipeline.shards import (
     DONE,
     FAILED,
@@ -201,13 +202,13 @@ class StageShards:
         folder = self.out / RECORDS_DIR / f"{self._maps:02d}-{_slug(desc)}"
         self._maps += 1
         folder.mkdir(parents=True, exist_ok=True)
-        done = _finished_records(folder, len(items))
-        if done:
+        results = self._reuse(folder, len(items))
+        if results:
             self.log.info("resuming %s: %d of %d shard(s) already done", desc or "shards",
-                          len(done), len(items))
+                          len(results), len(items))
         tasks = [ShardTask(fn, item, i, folder, self.retries, len(items))
-                 for i, item in enumerate(items) if i not in done]
-        failed = []
+                 for i, item in enumerate(items) if i not in results]
+        done, failed = {}, []
         disable = None if self.progress is None else not self.progress
         for record in tqdm(self.backend.run(tasks), total=len(tasks), desc=desc, disable=disable,
                            leave=False):
@@ -222,7 +223,21 @@ class StageShards:
         if failed:
             raise ShardError(self._failure(failed, folder, len(items)),
                              sorted(r["shard"] for r in failed))
-        return [decode(done[i]["result"], folder) for i in range(len(items))]
+        results.update((i, decode(record["result"], folder)) for i, record in done.items())
+        return [results[i] for i in range(len(items))]
+
+    def _reuse(self, folder: Path, total: int) -> dict[int, Any]:
+        """The results of the shards a previous attempt finished, by shard index. A record whose
+        result cannot be read back (cut short by a crash) is discarded, so its shard runs again."""
+        results = {}
+        for index, record in _finished_records(folder, total).items():
+            try:
+                results[index] = decode(record["result"], folder)
+            except ShardResultError as exc:
+                self.log.warning("%s; discarding the record of shard %d and running it again",
+                                 exc, index)
+                record_path(folder, index).unlink(missing_ok=True)
+        return results
 
     def _log_shard(self, record: dict[str, Any], total: int) -> None:
         extra = {"shard": record["shard"], "seconds": record["seconds"],
