@@ -183,12 +183,14 @@ class StageShards:
         log: the stage's logger (JSON lines in ``run.log``).
         retries: further attempts of a failed shard before it is recorded as failed.
         progress: progress bars (None: only on a terminal).
+        resume: whether rerunning the same command keeps the finished shards (False for a
+            stage run with ``--force`` or ``--from``, which starts afresh each time).
     """
 
     def __init__(self, backend: Backend, out: Path, log: logging.Logger | logging.LoggerAdapter,
-                 retries: int = 0, progress: bool | None = None) -> None:
+                 retries: int = 0, progress: bool | None = None, resume: bool = True) -> None:
         self.backend, self.out, self.log = backend, out, log
-        self.retries, self.progress = retries, progress
+        self.retries, self.progress, self.resume = retries, progress, resume
         self.stats = {"shards": 0, "reused": 0, "ran": 0, "retried": 0}
         self._maps = 0
 
@@ -258,12 +260,14 @@ class StageShards:
         first = min(failed, key=lambda r: r["shard"])
         names = ", ".join(str(r["shard"]) for r in sorted(failed, key=lambda r: r["shard"])[:5])
         more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        how = "the same command" if self.resume else "without --force or --from"
+        afresh = "" if self.resume else " (the same command starts the stage afresh)"
         return (
             f"{len(failed)} of {total} shard(s) failed after {first['attempts']} attempt(s): "
             f"shard(s) {names}{more}. Shard {first['shard']}: {first['errors'][-1]} "
-            f"(record: {record_path(folder, first['shard'])}). Fix the cause and rerun "
-            f"the same command: the {total - len(failed)} finished shard(s) are kept and only "
-            "the failed or missing ones run again."
+            f"(record: {record_path(folder, first['shard'])}). Fix the cause and rerun {how}: "
+            f"the {total - len(failed)} finished shard(s) are kept and only the failed or "
+            f"missing ones run again{afresh}."
         )
 
 
