@@ -58,6 +58,12 @@ class ShardError(StageError):
         self.shards = shards
 
 
+class ShardResultError(StageError):
+    """A finished shard's result file cannot be read back (cut short by a crash, or deleted)."""
+
+    exit_code = 4
+
+
 class LockError(PipelineError):
     """Another live run holds the run directory's lock."""
 

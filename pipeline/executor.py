@@ -5,9 +5,10 @@ Two layers:
 * a *backend* (:class:`LocalExecutor`, :class:`DaskShardExecutor`) runs :class:`ShardTask`\\ s and
   yields their records (see :mod:`pipeline.shards`) as they finish;
 * :class:`StageShards`, what a stage sees as ``ctx.executor``: ``map(fn, items, desc)`` runs
-  ``fn`` over the shards with retries, skips the shards a previous attempt already finished,
-  logs one JSON line per shard, fails with a message naming the failed shards, and returns the
-  results in shard order, read back from disk.
+  ``fn`` over the shards with retries, skips the shards a previous attempt already finished
+  (running again any whose result cannot be read back), logs one JSON line per shard, fails
+  with a message naming the failed shards, and returns the results in shard order, read back
+  from disk.
 
 Both backends give the same results: the same shard function runs on the same items, and its
 results are read back by shard index.
@@ -26,7 +27,7 @@ from tqdm.auto import tqdm
 
 from pipeline.config import Config, DaskExecutor
 from pipeline.config import LocalExecutor as LocalSettings
-from pipeline.errors import ConfigError, ShardError
+from pipeline.errors import ConfigError, ShardError, ShardResultError
 from pipeline.shards import (
     DONE,
     FAILED,
@@ -182,12 +183,14 @@ class StageShards:
         log: the stage's logger (JSON lines in ``run.log``).
         retries: further attempts of a failed shard before it is recorded as failed.
         progress: progress bars (None: only on a terminal).
+        resume: whether rerunning the same command keeps the finished shards (False for a
+            stage run with ``--force`` or ``--from``, which starts afresh each time).
     """
 
     def __init__(self, backend: Backend, out: Path, log: logging.Logger | logging.LoggerAdapter,
-                 retries: int = 0, progress: bool | None = None) -> None:
+                 retries: int = 0, progress: bool | None = None, resume: bool = True) -> None:
         self.backend, self.out, self.log = backend, out, log
-        self.retries, self.progress = retries, progress
+        self.retries, self.progress, self.resume = retries, progress, resume
         self.stats = {"shards": 0, "reused": 0, "ran": 0, "retried": 0}
         self._maps = 0
 
@@ -201,13 +204,13 @@ class StageShards:
         folder = self.out / RECORDS_DIR / f"{self._maps:02d}-{_slug(desc)}"
         self._maps += 1
         folder.mkdir(parents=True, exist_ok=True)
-        done = _finished_records(folder, len(items))
-        if done:
+        results = self._reuse(folder, len(items))
+        if results:
             self.log.info("resuming %s: %d of %d shard(s) already done", desc or "shards",
-                          len(done), len(items))
+                          len(results), len(items))
         tasks = [ShardTask(fn, item, i, folder, self.retries, len(items))
-                 for i, item in enumerate(items) if i not in done]
-        failed = []
+                 for i, item in enumerate(items) if i not in results]
+        done, failed = {}, []
         disable = None if self.progress is None else not self.progress
         for record in tqdm(self.backend.run(tasks), total=len(tasks), desc=desc, disable=disable,
                            leave=False):
@@ -222,7 +225,21 @@ class StageShards:
         if failed:
             raise ShardError(self._failure(failed, folder, len(items)),
                              sorted(r["shard"] for r in failed))
-        return [decode(done[i]["result"], folder) for i in range(len(items))]
+        results.update((i, decode(record["result"], folder)) for i, record in done.items())
+        return [results[i] for i in range(len(items))]
+
+    def _reuse(self, folder: Path, total: int) -> dict[int, Any]:
+        """The results of the shards a previous attempt finished, by shard index. A record whose
+        result cannot be read back (cut short by a crash) is discarded, so its shard runs again."""
+        results = {}
+        for index, record in _finished_records(folder, total).items():
+            try:
+                results[index] = decode(record["result"], folder)
+            except ShardResultError as exc:
+                self.log.warning("%s; discarding the record of shard %d and running it again",
+                                 exc, index)
+                record_path(folder, index).unlink(missing_ok=True)
+        return results
 
     def _log_shard(self, record: dict[str, Any], total: int) -> None:
         extra = {"shard": record["shard"], "seconds": record["seconds"],
@@ -243,12 +260,14 @@ class StageShards:
         first = min(failed, key=lambda r: r["shard"])
         names = ", ".join(str(r["shard"]) for r in sorted(failed, key=lambda r: r["shard"])[:5])
         more = f" (and {len(failed) - 5} more)" if len(failed) > 5 else ""
+        how = "the same command" if self.resume else "without --force or --from"
+        afresh = "" if self.resume else " (the same command starts the stage afresh)"
         return (
             f"{len(failed)} of {total} shard(s) failed after {first['attempts']} attempt(s): "
             f"shard(s) {names}{more}. Shard {first['shard']}: {first['errors'][-1]} "
-            f"(record: {record_path(folder, first['shard'])}). Fix the cause and rerun "
-            f"the same command: the {total - len(failed)} finished shard(s) are kept and only "
-            "the failed or missing ones run again."
+            f"(record: {record_path(folder, first['shard'])}). Fix the cause and rerun {how}: "
+            f"the {total - len(failed)} finished shard(s) are kept and only the failed or "
+            f"missing ones run again{afresh}."
         )
 
 

@@ -4,16 +4,26 @@ The lock records owner pid, host and start time, and on Linux the process's own 
 the boot id, so that a recycled pid is not mistaken for the owner (in a container the pipeline
 is often pid 1 in every run). A lock left by a dead process on this host is stale and is taken
 over (with a log line); a live one makes the second run stop.
+
+The lock file appears with its content (written to a temporary file, then hard-linked into
+place), so no run ever reads a half-written lock. Taking over a stale lock and releasing one both
+hold ``flock`` on the lock file and check that it is still the file at ``.lock``, so two runs that
+find one stale lock cannot both take it, and a run never removes a lock that no longer names it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
 import socket
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from pipeline.errors import LockError
 from pipeline.manifest import now
@@ -41,32 +51,80 @@ def _alive(pid: int, start: str | None = None) -> bool:
     return start is None or process_start(pid) in (None, start)
 
 
+@contextmanager
+def _current(path: Path) -> Iterator[str | None]:
+    """The lock file's text, read while holding ``flock`` on it; None if it is gone, or was
+    replaced before the flock was had (look again then)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        fd = None
+    except OSError as exc:
+        raise LockError(f"{path}: cannot open the lock ({exc}). Delete the file if no run is "
+                        "using this run directory.") from exc
+    if fd is None:
+        yield None
+        return
+    with os.fdopen(fd, "r+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            same = os.path.samestat(os.fstat(fh.fileno()), os.stat(path))
+        except FileNotFoundError:
+            same = False
+        yield fh.read().decode("utf-8", "replace") if same else None
+
+
+def _holder(text: str) -> dict[str, Any]:
+    """The owner record in a lock's text; empty where it is not one (unreadable)."""
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        return {}
+    return holder if isinstance(holder, dict) else {}
+
+
 class RunLock:
-    """Context manager holding ``run_dir/.lock``."""
+    """Context manager holding ``run_dir/.lock``.
+
+    Attributes:
+        record: the owner record this run writes into the lock (JSON text), once entered.
+    """
 
     def __init__(self, run_dir: Path, log: logging.Logger | None = None) -> None:
         self.path = run_dir / ".lock"
         self.log = log or logging.getLogger("pipeline")
+        self.record = ""
 
     def __enter__(self) -> RunLock:
-        owner = {"pid": os.getpid(), "host": socket.gethostname(), "started": now(),
-                 "process_start": process_start(os.getpid())}
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                self._take_over_if_stale()
-                continue
-            with os.fdopen(fd, "w") as fh:
-                json.dump(owner, fh)
-            return self
-        raise LockError(f"{self.path}: could not take the lock.")
-
-    def _take_over_if_stale(self) -> None:
+        self.record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                                  "started": now(), "process_start": process_start(os.getpid())})
+        tmp = self.path.with_name(f".lock.{uuid.uuid4().hex}.tmp")
+        tmp.write_text(self.record, encoding="utf-8")
         try:
-            holder = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            holder = {}
+            for _ in range(3):
+                try:
+                    os.link(tmp, self.path)
+                    return self
+                except FileExistsError:
+                    if self._take_over_if_stale(tmp):
+                        return self
+        finally:
+            tmp.unlink(missing_ok=True)
+        raise LockError(f"{self.path}: could not take the lock; it changed while this run "
+                        "looked at it. Run again.")
+
+    def _take_over_if_stale(self, tmp: Path) -> bool:
+        """Replace a stale lock by ``tmp``: True if done, False if the lock changed meanwhile."""
+        with _current(self.path) as text:
+            if text is None:
+                return False
+            holder = _holder(text)
+            self._refuse_if_held(holder)
+            self.log.warning("taking over stale lock %s (%s)", self.path, holder or "unreadable")
+            os.replace(tmp, self.path)
+            return True
+
+    def _refuse_if_held(self, holder: dict[str, Any]) -> None:
         pid, host = holder.get("pid"), holder.get("host")
         if host == socket.gethostname() and isinstance(pid, int) and _alive(
                 pid, holder.get("process_start")):
@@ -80,8 +138,6 @@ class RunLock:
                 f"{self.path}: held by pid {pid} on host {host} (started {holder.get('started')}); "
                 "it cannot be checked from here. Delete the file if that run is dead."
             )
-        self.log.warning("taking over stale lock %s (%s)", self.path, holder or "unreadable")
-        self.path.unlink(missing_ok=True)
 
     def __exit__(
         self,
@@ -89,4 +145,8 @@ class RunLock:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.path.unlink(missing_ok=True)
+        with _current(self.path) as text:
+            if text == self.record:
+                self.path.unlink()
+            elif text is not None:
+                self.log.warning("%s no longer names this run; left in place", self.path)

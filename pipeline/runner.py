@@ -129,7 +129,7 @@ def _execute(stage: ModuleType, config: Config, run_dir: Path, log: logging.Logg
     tmp = run_dir / f".tmp-{stage.NAME}"
     adapter = StageLog(log, {"stage": stage.NAME})
     _prepare_tmp(tmp, fp, resume, adapter)
-    shards = StageShards(executor, tmp, adapter, config.executor.retries, progress)
+    shards = StageShards(executor, tmp, adapter, config.executor.retries, progress, resume)
     ctx = StageContext(config, run_dir, tmp, adapter, shards, progress)
     try:
         counts = stage.run(ctx) or {}

@@ -4,7 +4,9 @@ A stage's per-tile work is one function applied to a list of shards (``ctx.execu
 Each shard runs through :func:`run_shard`, on whichever process the executor picks. It tries the
 function up to ``1 + retries`` times, writes the function's result next to the stage's
 temporary output (``.tmp-<stage>/_shards/<map>/shard_NNNNN.*``) and writes the shard's record
-(``shard_NNNNN.json``) last, atomically. Only the record goes back to the caller; the result is
+(``shard_NNNNN.json``) last. Every file is written to a temporary name, flushed to disk and renamed
+into place, so a record never points at a half-written result, even after a power loss or when
+Dask runs one shard twice. Only the record goes back to the caller; the result is
 read back from disk by shard index, so nothing bulky passes through a Dask scheduler.
 
 A record is ``{"shard", "of", "status": "done"|"failed", "attempts", "seconds", "errors", "result",
@@ -22,13 +24,16 @@ import os
 import socket
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
+
+from pipeline.errors import ShardResultError
 
 RECORDS_DIR = "_shards"
 DONE, FAILED = "done", "failed"
@@ -97,18 +102,30 @@ def describe_error(exc: BaseException) -> str:
 
 def write_record(task: ShardTask, status: str, attempts: int, t0: float, errors: list[str],
                  spec: Any, counts: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Write a shard's record atomically (temporary file + rename) and return it."""
+    """Write a shard's record atomically (see :func:`write_atomic`) and return it."""
     record = {
         "shard": task.index, "of": task.total, "status": status, "attempts": attempts,
         "seconds": round(time.perf_counter() - t0, 4), "errors": errors, "result": spec,
         "counts": counts or {},
         "host": socket.gethostname(), "pid": os.getpid(),
     }
-    path = record_path(task.folder, task.index)
-    tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(record), encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(record_path(task.folder, task.index),
+                 lambda fh: fh.write(json.dumps(record).encode("utf-8")))
     return record
+
+
+def write_atomic(path: Path, write: Callable[[BinaryIO], Any]) -> None:
+    """Write ``path`` whole or not at all: ``write`` fills a temporary file in the same folder,
+    which is flushed to disk and then renamed over ``path``."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def finished_record(folder: Path, index: int, total: int) -> dict[str, Any] | None:
@@ -125,7 +142,7 @@ def finished_record(folder: Path, index: int, total: int) -> dict[str, Any] | No
 def encode(value: Any, folder: Path, stem: str) -> Any:
     """Store ``value`` under ``folder/stem*``; return a JSON spec that :func:`decode` reads."""
     if isinstance(value, np.ndarray):
-        np.save(folder / f"{stem}.npy", value, allow_pickle=False)
+        write_atomic(folder / f"{stem}.npy", lambda fh: np.save(fh, value, allow_pickle=False))
         return {"npy": f"{stem}.npy"}
     if isinstance(value, pd.DataFrame):
         return _encode_frame(value, folder / f"{stem}.parquet")
@@ -141,33 +158,47 @@ def encode(value: Any, folder: Path, stem: str) -> Any:
 
 
 def decode(spec: Any, folder: Path) -> Any:
-    """The value that :func:`encode` stored (a GeoDataFrame where geometries were stored)."""
+    """The value that :func:`encode` stored (a GeoDataFrame where geometries were stored).
+
+    Raises:
+        ShardResultError: a result file is missing or cannot be read; the message names it.
+    """
     if spec is None:
         return None
-    if "npy" in spec:
-        return np.load(folder / spec["npy"], allow_pickle=False)
-    if "parquet" in spec:
-        import geopandas as gpd
-
-        path = folder / spec["parquet"]
-        return gpd.read_parquet(path) if spec.get("geo") else pd.read_parquet(path)
     if "tuple" in spec:
         return tuple(decode(s, folder) for s in spec["tuple"])
     if "list" in spec:
         return [decode(s, folder) for s in spec["list"]]
-    return spec["json"]
+    if "json" in spec:
+        return spec["json"]
+    path = folder / (spec["npy"] if "npy" in spec else spec["parquet"])
+    try:
+        return _load(path, geo=bool(spec.get("geo")))
+    except (OSError, ValueError, EOFError) as exc:
+        raise ShardResultError(
+            f"{path}: cannot read this shard result ({type(exc).__name__}: {exc})") from exc
+
+
+def _load(path: Path, geo: bool) -> Any:
+    if path.suffix == ".npy":
+        return np.load(path, allow_pickle=False)
+    if geo:
+        import geopandas as gpd
+
+        return gpd.read_parquet(path)
+    return pd.read_parquet(path)
 
 
 def _encode_frame(frame: pd.DataFrame, path: Path) -> dict[str, Any]:
     geo = _geometry_column(frame)
     if geo is None:
-        frame.to_parquet(path)
+        write_atomic(path, frame.to_parquet)
         return {"parquet": path.name}
     import geopandas as gpd
 
     if not isinstance(frame, gpd.GeoDataFrame):
         frame = gpd.GeoDataFrame(frame, geometry=geo)
-    frame.to_parquet(path)
+    write_atomic(path, frame.to_parquet)
     return {"parquet": path.name, "geo": True}
 
 

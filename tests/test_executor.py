@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from contextlib import nullcontext
 from functools import partial
 
 import geopandas as gpd
@@ -93,6 +94,39 @@ def test_a_failed_shard_names_itself_and_a_rerun_redoes_only_it(tmp_path):
     assert CALLS == [2]
     assert [o[0] for o in out] == [0, 1, 2, 3]
     assert runner.stats == {"shards": 4, "reused": 3, "ran": 1, "retried": 0}
+
+
+def test_an_unreadable_finished_result_is_run_again(tmp_path, caplog):
+    fn = partial(fail_on, bad=frozenset({2}), failures={2: 1})
+    with pytest.raises(ShardError):
+        shards(tmp_path).map(fn, [0, 1, 2, 3], desc="x")
+    result = tmp_path / "_shards" / "00-x" / "shard_00001.npy"
+    result.write_bytes(b"")  # a power loss: the record reached the disk, the result did not
+    runner = shards(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="test"):
+        out = runner.map(fn, [0, 1, 2, 3], desc="x")
+    assert CALLS == [1, 2]
+    assert [o[0] for o in out] == [0, 1, 2, 3]
+    assert runner.stats == {"shards": 4, "reused": 2, "ran": 2, "retried": 0}
+    assert (f"{result}: cannot read this shard result (EOFError: No data left in file); "
+            "discarding the record of shard 1 and running it again") in caplog.text
+
+
+def test_a_result_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    def disk_full(file, value, allow_pickle=True):
+        with open(file, "wb") if isinstance(file, os.PathLike) else nullcontext(file) as fh:
+            fh.write(b"\x93NUMPY\x01\x00")  # the first bytes, then the disk is full
+        raise OSError(28, "No space left on device")
+
+    synced = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    fn = partial(fail_on, bad=frozenset(), failures={})
+    assert [o.tolist() for o in shards(tmp_path).map(fn, [7], desc="x")] == [[7, 7, 7]]
+    assert len(synced) == 2  # the result, then its record, each flushed to disk before its rename
+    monkeypatch.setattr(np, "save", disk_full)
+    with pytest.raises(ShardError, match=r"Shard 0: OSError: \[Errno 28\] No space left on device"):
+        shards(tmp_path).map(fn, [1], desc="y")
+    assert os.listdir(tmp_path / "_shards" / "00-y") == ["shard_00000.json"]
 
 
 def test_records_of_another_shard_count_are_not_reused(tmp_path):

@@ -87,3 +87,17 @@ def test_a_forced_or_changed_stage_starts_its_shards_afresh(tmp_path, graph):
                                         "survey": {"path": "s", "outcomes": ["y"]}}),
                  stages=graph, quiet=True)
     assert RAN == [0, 1, 2, 3, 4]
+
+
+def test_a_failed_forced_run_says_how_to_keep_its_finished_shards(tmp_path, graph):
+    BROKEN.add(3)
+    cfg = config(tmp_path, executor={"kind": "local", "retries": 0})
+    with pytest.raises(ShardError, match=r"Fix the cause and rerun without --force or --from: "
+                                         r"the 4 finished shard\(s\) are kept and only the "
+                                         r"failed or missing ones run again \(the same command "
+                                         r"starts the stage afresh\)\.$"):
+        run_pipeline(cfg, stages=graph, quiet=True, force=True)
+    BROKEN.clear()
+    RAN.clear()
+    run_pipeline(cfg, stages=graph, quiet=True)
+    assert RAN == [3]
