@@ -121,14 +121,35 @@ def evaluate_rows(survey: Survey, predictors: dict[str, Predictor], rows: np.nda
     return entry, preds
 
 
+URBAN_CODES = {"1": 1.0, "0": 0.0, "1.0": 1.0, "0.0": 0.0, "true": 1.0, "false": 0.0,
+               "u": 1.0, "r": 0.0, "urban": 1.0, "rural": 0.0}
+"""How urban columns are coded: 1/0, True/False, U/R (DHS), urban/rural; any case."""
+
+
+def urban_flags(values: np.ndarray) -> np.ndarray | str:
+    """1.0 (urban), 0.0 (rural) or NaN (missing) per cluster; or, when some value is none of
+    :data:`URBAN_CODES`, the reason the urban/rural subsets are skipped."""
+    text = pd.Series(values, dtype=object)
+    missing = text.isna()
+    codes = text[~missing].astype(str).str.strip().str.lower()
+    unknown = sorted(set(codes) - set(URBAN_CODES))
+    if unknown:
+        return (f"the urban column has values other than 1/0, U/R or urban/rural: "
+                f"{unknown[:5]}; recode the column to 1 (urban) and 0 (rural)")
+    return np.where(missing, np.nan, text.astype(str).str.strip().str.lower()
+                    .map(URBAN_CODES).to_numpy(dtype=np.float64))
+
+
 def group_entries(survey: Survey, preds: dict[str, np.ndarray], cfg: RegressionConfig,
                   seed: int) -> dict[str, Any]:
     """Urban / rural scores and district-level scores of the all-cluster predictions."""
     out: dict[str, Any] = {}
     if survey.urban is not None:
-        urban = pd.to_numeric(pd.Series(survey.urban), errors="coerce").to_numpy()
+        urban = urban_flags(survey.urban)
         for name, mask in (("urban", urban == 1), ("rural", urban == 0)):
-            if mask.sum() >= 3:
+            if isinstance(urban, str):
+                out[name] = {"skipped": urban}
+            elif mask.sum() >= 3:
                 out[name] = score_all(survey.y[mask], {k: v[mask] for k, v in preds.items()},
                                       cfg, seed)
     if survey.district is not None:

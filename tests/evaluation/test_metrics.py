@@ -3,6 +3,8 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import r2_score
 
+from pipeline.config import RegressionConfig, TargetConfig
+from pipeline.evaluation.evaluate import Survey, group_entries, urban_flags
 from pipeline.evaluation.metrics import bootstrap_intervals, paired_gain, pearson_r2, r2, scores
 
 
@@ -80,3 +82,25 @@ def test_paired_gain_on_a_constant_outcome_has_no_interval_and_no_share():
     y = np.ones(5)
     gain = paired_gain(y, y + 0.1, y - 0.1, n_boot=50, seed=0)
     assert np.isnan(gain["r2_gain"]) and gain["r2_gain_ci"] == [] and gain["share_better"] is None
+
+
+def test_urban_codes_are_read_in_their_usual_spellings():
+    flags = urban_flags(np.array([1, 0, None, "U", "r", " Urban ", "RURAL", True, "0.0"],
+                                 dtype=object))
+    np.testing.assert_array_equal(flags, [1, 0, np.nan, 1, 0, 1, 0, 1, 0])
+    reason = urban_flags(np.array([1, 2, 2], dtype=object))  # DHS hv025: 2 is rural
+    assert isinstance(reason, str) and "['2']" in reason and "1 (urban) and 0 (rural)" in reason
+
+
+def test_an_unknown_urban_code_skips_the_urban_subsets_with_the_reason():
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=40)
+    survey = Survey(y=y, y_raw=y, lonlat=np.zeros((40, 2)),
+                    urban=np.array(["U", "R", "semi"] * 13 + ["U"], dtype=object))
+    cfg = RegressionConfig(targets=(TargetConfig(column="y"),), bootstrap=0)
+    out = group_entries(survey, {"model": y + rng.normal(size=40)}, cfg, 0)
+    assert "semi" in out["urban"]["skipped"] and out["rural"] == out["urban"]
+    survey = Survey(y=y, y_raw=y, lonlat=np.zeros((40, 2)),
+                    urban=np.array(["U", "R"] * 20, dtype=object))
+    out = group_entries(survey, {"model": y}, cfg, 0)
+    assert out["urban"]["model"]["n"] == 20 and out["rural"]["model"]["r2"] == pytest.approx(1.0)
