@@ -137,7 +137,8 @@ def read_window(src: rasterio.DatasetReader, path: Path, window: PixelWindow, sp
                 date: str | None = None) -> tuple[np.ndarray, TileMeta]:
     """Read one window of an open raster, resampled (bilinear) to ``spec.size_px``.
 
-    Nodata pixels become 0 in every band; ``valid_share`` is measured at full resolution.
+    Nodata pixels become 0 in every band, and so do pixels where a band is NaN or infinite
+    (float data, with or without a nodata tag); ``valid_share`` is measured at full resolution.
     The returned metadata has no footprint yet (see :func:`with_footprints`).
 
     Raises:
@@ -150,13 +151,26 @@ def read_window(src: rasterio.DatasetReader, path: Path, window: PixelWindow, sp
         all_valid = all(MaskFlags.all_valid in flags for flags in src.mask_flag_enums)
         data = src.read(list(spec.bands), window=win, out_shape=(len(spec.bands), spec.size_px,
                         spec.size_px), resampling=Resampling.bilinear, masked=not all_valid)
-        valid = 1.0 if all_valid else float((src.dataset_mask(window=win) > 0).mean())
+        valid = valid_share(src, win, spec.bands, all_valid)
     except RasterioError as exc:
         raise InputDataError(f"{path}: not a readable GeoTIFF ({exc}).") from exc
-    pixels = to_uint8(np.ma.getdata(data) if all_valid else data.filled(0), spec.ranges)
-    if not all_valid:
-        pixels[np.ma.getmaskarray(data)] = 0
+    values = np.ma.getdata(data)
+    invalid = np.ma.getmaskarray(data) | ~np.isfinite(values).all(axis=0)
+    pixels = to_uint8(np.where(invalid, 0, values), spec.ranges)
+    pixels[invalid] = 0
     return np.moveaxis(pixels, 0, -1), window_meta(src, crs, window, valid, date)
+
+
+def valid_share(src: rasterio.DatasetReader, win: Window, bands: Sequence[int],
+                all_valid: bool) -> float:
+    """Share of the window's full-resolution pixels that the dataset mask allows and, for float
+    data, that are finite in every one of ``bands`` (a NaN is missing data even untagged)."""
+    valid = np.ones((int(win.height), int(win.width)), bool)
+    if not all_valid:
+        valid &= src.dataset_mask(window=win) > 0
+    if np.issubdtype(np.dtype(src.dtypes[0]), np.floating):
+        valid &= np.isfinite(src.read(list(bands), window=win)).all(axis=0)
+    return float(valid.mean())
 
 
 def source_crs(src: rasterio.DatasetReader, path: Path, fallback: str | None) -> CRS:
