@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import rasterio
 from pyproj import Transformer
+from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from shapely.geometry import box
 
@@ -136,3 +137,21 @@ def test_nan_pixels_of_a_float_tile_are_invalid_with_or_without_a_nodata_tag(tmp
     expected[0, 0] = 0
     np.testing.assert_array_equal(pixels, expected)
 
+
+def test_engineering_crs_tile_is_refused_naming_the_file(tmp_path, tif_writer):
+    local = CRS.from_wkt('LOCAL_CS["site grid",UNIT["metre",1],AXIS["Easting",EAST],'
+                         'AXIS["Northing",NORTH]]')
+    path = tif_writer(tmp_path / "local.tif", np.ones((3, 8, 8), np.uint8), crs=local)
+    with pytest.raises(InputDataError, match=r"local\.tif: its CRS .*site grid.* cannot be "
+                                             r"placed on the Earth.*data\.tiles\.crs"):
+        read_tile(path, (1, 2, 3), 8, None)
+
+
+def test_metre_coordinates_with_a_geographic_crs_are_refused(tmp_path, tif_writer):
+    from pipeline.geo.tiles import ReadSpec
+
+    path = tif_writer(tmp_path / "m.tif", np.ones((3, 8, 8), np.uint8), crs=None)
+    spec = ReadSpec((1, 2, 3), 8, crs="EPSG:4326")  # the tile's coordinates are UTM metres
+    with pytest.raises(InputDataError, match=r"m\.tif: its footprint .* is not within lon "
+                                             r"-180\.\.180, lat -90\.\.90.*data\.tiles\.crs"):
+        read_tile(path, (1, 2, 3), 8, None, spec)
