@@ -122,8 +122,9 @@ def read_tile(path: Path, bands: tuple[int, ...], size_px: int, scale: Any,
         meta: the tile's :class:`TileMeta`.
 
     Raises:
-        InputDataError: unreadable file, no CRS, no geotransform, too few bands, or a
-            non-uint8 tile without ``data.tiles.scale``.
+        InputDataError: unreadable file, no CRS, no geotransform, too few bands, a
+            non-uint8 tile without ``data.tiles.scale``, or a CRS or footprint off the Earth
+            (see :func:`with_checked_footprint`).
     """
     ranges = scale if isinstance(scale, np.ndarray) else fixed_ranges(scale, len(bands))
     base = spec or ReadSpec(bands, size_px)
