@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
+from rasterio._err import CPLE_BaseError  # GDAL/PROJ failures of warp.transform
 from rasterio.crs import CRS
 from rasterio.enums import MaskFlags, Resampling
 from rasterio.errors import CRSError, RasterioError
@@ -121,8 +122,9 @@ def read_tile(path: Path, bands: tuple[int, ...], size_px: int, scale: Any,
         meta: the tile's :class:`TileMeta`.
 
     Raises:
-        InputDataError: unreadable file, no CRS, no geotransform, too few bands, or a
-            non-uint8 tile without ``data.tiles.scale``.
+        InputDataError: unreadable file, no CRS, no geotransform, too few bands, a
+            non-uint8 tile without ``data.tiles.scale``, or a CRS or footprint off the Earth
+            (see :func:`with_checked_footprint`).
     """
     ranges = scale if isinstance(scale, np.ndarray) else fixed_ranges(scale, len(bands))
     base = spec or ReadSpec(bands, size_px)
@@ -130,14 +132,15 @@ def read_tile(path: Path, bands: tuple[int, ...], size_px: int, scale: Any,
     with open_raster(path) as src:
         date = acquisition_date(src.tags(), path.name, spec.date_tags, spec.year_pattern)
         pixels, meta = read_window(src, path, (0, 0, src.width, src.height), spec, date)
-    return pixels, with_footprints([meta])[0]
+    return pixels, with_checked_footprint(meta, path)
 
 
 def read_window(src: rasterio.DatasetReader, path: Path, window: PixelWindow, spec: ReadSpec,
                 date: str | None = None) -> tuple[np.ndarray, TileMeta]:
     """Read one window of an open raster, resampled (bilinear) to ``spec.size_px``.
 
-    Nodata pixels become 0 in every band; ``valid_share`` is measured at full resolution.
+    Nodata pixels become 0 in every band, and so do pixels where a band is NaN or infinite
+    (float data, with or without a nodata tag); ``valid_share`` is measured at full resolution.
     The returned metadata has no footprint yet (see :func:`with_footprints`).
 
     Raises:
@@ -150,13 +153,26 @@ def read_window(src: rasterio.DatasetReader, path: Path, window: PixelWindow, sp
         all_valid = all(MaskFlags.all_valid in flags for flags in src.mask_flag_enums)
         data = src.read(list(spec.bands), window=win, out_shape=(len(spec.bands), spec.size_px,
                         spec.size_px), resampling=Resampling.bilinear, masked=not all_valid)
-        valid = 1.0 if all_valid else float((src.dataset_mask(window=win) > 0).mean())
+        valid = valid_share(src, win, spec.bands, all_valid)
     except RasterioError as exc:
         raise InputDataError(f"{path}: not a readable GeoTIFF ({exc}).") from exc
-    pixels = to_uint8(np.ma.getdata(data) if all_valid else data.filled(0), spec.ranges)
+    values = np.ma.getdata(data)
+    invalid = np.ma.getmaskarray(data) | ~np.isfinite(values).all(axis=0)
+    pixels = to_uint8(np.where(invalid, 0, values), spec.ranges)
+    pixels[invalid] = 0
+    return np.moveaxis(pixels, 0, -1), measured_meta(src, path, crs, window, valid, date)
+
+
+def valid_share(src: rasterio.DatasetReader, win: Window, bands: Sequence[int],
+                all_valid: bool) -> float:
+    """Share of the window's full-resolution pixels that the dataset mask allows and, for float
+    data, that are finite in every one of ``bands`` (a NaN is missing data even untagged)."""
+    valid = np.ones((int(win.height), int(win.width)), bool)
     if not all_valid:
-        pixels[np.ma.getmaskarray(data)] = 0
-    return np.moveaxis(pixels, 0, -1), window_meta(src, crs, window, valid, date)
+        valid &= src.dataset_mask(window=win) > 0
+    if np.issubdtype(np.dtype(src.dtypes[0]), np.floating):
+        valid &= np.isfinite(src.read(list(bands), window=win)).all(axis=0)
+    return float(valid.mean())
 
 
 def source_crs(src: rasterio.DatasetReader, path: Path, fallback: str | None) -> CRS:
@@ -216,6 +232,57 @@ def window_meta(src: rasterio.DatasetReader, crs: CRS, window: PixelWindow, vali
         window=tuple(int(v) for v in window),
         date=date,
     )
+
+
+def measured_meta(src: rasterio.DatasetReader, path: Path, crs: CRS, window: PixelWindow,
+                  valid_share: float, date: str | None = None) -> TileMeta:
+    """:func:`window_meta`, with a CRS that has no metres (e.g. LOCAL_CS) an InputDataError."""
+    try:
+        return window_meta(src, crs, window, valid_share, date)
+    except CRSError as exc:
+        raise off_earth(path, crs.to_string(), exc) from exc
+
+
+def check_on_earth(src: rasterio.DatasetReader, path: Path, crs: CRS) -> None:
+    """Raise unless the whole raster lies on the globe (a mosaic, once, before its windows).
+
+    Raises:
+        InputDataError: see :func:`with_checked_footprint`.
+    """
+    with_checked_footprint(measured_meta(src, path, crs, (0, 0, src.width, src.height), 1.0), path)
+
+
+def off_earth(path: Path, crs: str, exc: Exception) -> InputDataError:
+    """The error for a tile whose CRS (e.g. an engineering LOCAL_CS) has no place on the Earth."""
+    return InputDataError(
+        f"{path}: its CRS {crs} cannot be placed on the Earth ({exc}). Re-export it in a "
+        "geographic or projected CRS (e.g. its UTM zone), or, for a file without a CRS, set "
+        "data.tiles.crs to one.")
+
+
+def with_checked_footprint(meta: TileMeta, path: Path) -> TileMeta:
+    """``meta`` with its EPSG:4326 footprint, checked to be finite and within lon -180..180,
+    lat -90..90.
+
+    Raises:
+        InputDataError: naming ``path``: the CRS cannot be transformed to EPSG:4326, or the
+            footprint is off the globe (e.g. metre coordinates read as degrees through
+            ``data.tiles.crs: EPSG:4326``).
+    """
+    try:
+        located = with_footprints([meta])[0]
+    except (CRSError, CPLE_BaseError) as exc:
+        raise off_earth(path, meta.crs, exc) from exc
+    corners = np.asarray(located.footprint.exterior.coords)
+    on_globe = (np.isfinite(corners).all() and np.abs(corners[:, 0]).max() <= 180.0
+                and np.abs(corners[:, 1]).max() <= 90.0)
+    if not on_globe:
+        raise InputDataError(
+            f"{path}: its footprint {tuple(located.footprint.bounds)} is not within lon "
+            f"-180..180, lat -90..90: its bounds {meta.bounds} are not coordinates of its CRS "
+            f"{meta.crs}. Re-export it with the CRS of its coordinates, or, for a file without "
+            "a CRS, set data.tiles.crs to it.")
+    return located
 
 
 def with_footprints(metas: Sequence[TileMeta]) -> list[TileMeta]:

@@ -10,8 +10,10 @@ Inputs: ``predict/grid.parquet``; ``ingest/tiles.parquet`` (CRS and tile grid),
 ``train/metrics.json``; ``manifest.json``.
 Outputs (``export/``):
     predictions.tif      Cloud-Optimized GeoTIFF in the tiles' CRS, one pixel per tile with its
-                         cell's value; bands ``pred_<target>`` (+ ``lower_``/``upper_`` interval
-                         ends when ``fit`` gives them), NaN nodata.
+                         cell's value (pixel size = the tiles' stride; tiles that share a pixel
+                         are averaged and counted as ``tiles_sharing_pixels``); bands
+                         ``pred_<target>`` (+ ``lower_``/``upper_`` interval ends when ``fit``
+                         gives them), NaN nodata.
     predictions.gpkg     layer ``predictions``: one row per cell (cell_id, n_tiles, values,
                          lon/lat), EPSG:4326.
     predictions.parquet  the same cells as GeoParquet.
@@ -30,12 +32,13 @@ from typing import Any
 from pipeline.config import Config
 from pipeline.errors import StageError
 from pipeline.geo.cog import cog_problems
+from pipeline.geo.rasterize import tile_pixels
 from pipeline.outputs.bundle import load_bundle
 from pipeline.outputs.formats import write_formats
 from pipeline.stages.context import StageContext
 
 NAME = "export"
-VERSION = 2
+VERSION = 3
 INPUTS = ("ingest", "train", "aggregate", "fit", "predict")
 OUTPUTS = ("predictions.tif", "predictions.gpkg", "predictions.parquet", "predictions.csv",
            "map.png", "map.html", "report.html")
@@ -54,5 +57,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if problems:
         raise StageError(f"predictions.tif is not a valid Cloud-Optimized GeoTIFF: {'; '.join(problems)}")
     left_out = int(sum(c is None for c in bundle.cell_of_tile))
+    shared = tile_pixels(bundle.tile_values(), bundle.catalog).shared
     return {"cells": len(bundle.cells), "grid": ctx.config.export.grid.kind,
-            "bands": len(bundle.raster_columns()), "tiles_outside_cells": left_out}
+            "bands": len(bundle.raster_columns()), "tiles_outside_cells": left_out,
+            "tiles_sharing_pixels": shared}

@@ -47,6 +47,7 @@ from pipeline.geo.tiles import (
     PixelWindow,
     ReadSpec,
     TileMeta,
+    check_on_earth,
     check_source,
     find_tiles,
     many_files_env,
@@ -164,8 +165,9 @@ def scaling_ranges(settings: TilesConfig, kind: str) -> Ranges | None:
     """Per-band ranges for the run (a percentile stretch reads a sample once, here)."""
     if kind == "mosaic":
         with open_raster(settings.path) as src:
-            source_crs(src, settings.path, settings.crs)
+            crs = source_crs(src, settings.path, settings.crs)
             check_source(src, settings.path, settings.bands, settings.scale is not None)
+            check_on_earth(src, settings.path, crs)
 
     def sample() -> list[np.ma.MaskedArray]:
         if kind == "mosaic":

@@ -156,3 +156,18 @@ def test_real_landsat_scene_skips_its_nodata_border(tmp_path, shared_data):
     assert len(catalog) == int((shares >= 0.5).sum()) and len(rejected) == int((shares < 0.5).sum())
     assert len(rejected) > 100 and len(catalog) > 100
     np.testing.assert_allclose(np.sort(catalog["valid_share"]), np.sort(shares[shares >= 0.5]))
+
+
+@pytest.mark.parametrize(("crs", "reason"), [
+    ("EPSG:4326", r"is not within lon -180\.\.180, lat -90\.\.90"),  # metres read as degrees
+    ('LOCAL_CS["site",UNIT["metre",1]]', "cannot be placed on the Earth"),
+])
+def test_a_mosaic_off_the_globe_stops_before_its_windows_are_read(tmp_path, tif_writer, crs,
+                                                                 reason):
+    from rasterio.crs import CRS
+
+    from pipeline.stages.ingest import scaling_ranges
+
+    path = tif_writer(tmp_path / "m.tif", pattern(), crs=CRS.from_user_input(crs))
+    with pytest.raises(InputDataError, match=rf"m\.tif: its .*{reason}.*data\.tiles\.crs"):
+        scaling_ranges(settings(path), "mosaic")

@@ -1,7 +1,10 @@
+import warnings
+
 import numpy as np
 import pytest
 import rasterio
 from pyproj import Transformer
+from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from shapely.geometry import box
 
@@ -116,3 +119,39 @@ def test_geographic_pixel_size_in_metres_is_the_same_for_ingest_and_inspection(t
     expected = 0.0001 * 111_320.0 * np.cos(np.radians(60.0))  # 0.0001 degree of longitude at 60°
     assert meta.gsd_m == pytest.approx(expected, rel=1e-4)
     assert describe_raster(path).gsd_m == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize("nodata", [None, np.nan])
+def test_nan_pixels_of_a_float_tile_are_invalid_with_or_without_a_nodata_tag(tmp_path, tif_writer,
+                                                                            nodata):
+    data = np.full((3, 32, 32), np.nan, np.float32)
+    data[:, :8, :8] = 100.0  # 64 finite pixels of 1024
+    data[1, 0, 0] = np.nan  # one band missing makes the whole pixel invalid
+    path = tif_writer(tmp_path / "nan.tif", data, nodata=nodata)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no NaN cast to uint8
+        pixels, meta = read_tile(path, (1, 2, 3), 32, (0.0, 255.0))
+    assert meta.valid_share == pytest.approx(63 / 1024)
+    expected = np.zeros((32, 32, 3), np.uint8)
+    expected[:8, :8] = 100
+    expected[0, 0] = 0
+    np.testing.assert_array_equal(pixels, expected)
+
+
+def test_engineering_crs_tile_is_refused_naming_the_file(tmp_path, tif_writer):
+    local = CRS.from_wkt('LOCAL_CS["site grid",UNIT["metre",1],AXIS["Easting",EAST],'
+                         'AXIS["Northing",NORTH]]')
+    path = tif_writer(tmp_path / "local.tif", np.ones((3, 8, 8), np.uint8), crs=local)
+    with pytest.raises(InputDataError, match=r"local\.tif: its CRS .*site grid.* cannot be "
+                                             r"placed on the Earth.*data\.tiles\.crs"):
+        read_tile(path, (1, 2, 3), 8, None)
+
+
+def test_metre_coordinates_with_a_geographic_crs_are_refused(tmp_path, tif_writer):
+    from pipeline.geo.tiles import ReadSpec
+
+    path = tif_writer(tmp_path / "m.tif", np.ones((3, 8, 8), np.uint8), crs=None)
+    spec = ReadSpec((1, 2, 3), 8, crs="EPSG:4326")  # the tile's coordinates are UTM metres
+    with pytest.raises(InputDataError, match=r"m\.tif: its footprint .* is not within lon "
+                                             r"-180\.\.180, lat -90\.\.90.*data\.tiles\.crs"):
+        read_tile(path, (1, 2, 3), 8, None, spec)

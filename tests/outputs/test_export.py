@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -45,6 +46,11 @@ def test_cog_is_valid_and_georeferenced_where_the_tiles_are(finished_run):
         rows, cols = rasterio.transform.rowcol(src.transform, x, y)
     assert band[rows, cols] == pytest.approx(grid["pred_consumption_pc_day"].to_numpy(), rel=1e-5)
     assert np.isfinite(band).sum() == len(grid)
+    catalog = pd.read_parquet(finished_run / "ingest" / "tiles.parquet")
+    width, height = (catalog["maxx"] - catalog["minx"]), (catalog["maxy"] - catalog["miny"])
+    assert src.res == pytest.approx((width.iloc[0], height.iloc[0]))  # abutting tiles: the stride is the tile size
+    counts = json.loads((finished_run / "manifest.json").read_text())["stages"]["export"]["counts"]
+    assert counts["tiles_sharing_pixels"] == 0 and counts["tiles_outside_cells"] == 0
 
 
 def test_vector_files_round_trip_with_crs_and_rows(finished_run):

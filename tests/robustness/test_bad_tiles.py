@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import rasterio
+from rasterio.crs import CRS
 from rasterio.transform import Affine, from_origin
 from robust_cli import assert_exit_2, cli, edit
 from shapely.geometry import box
@@ -38,6 +39,8 @@ BAD_TILES = {
     "float32": ("dtype", "is float32; set data.tiles.scale"),
     "text": ("text", "not a readable GeoTIFF"),
     "loop": ("loop", "not a readable GeoTIFF"),
+    "local_crs": ("local_crs", "cannot be placed on the Earth"),
+    "metres_as_degrees": ("metres_as_degrees", "is not within lon -180..180, lat -90..90"),
 }
 
 
@@ -63,6 +66,10 @@ def make_bad(kind: str, path: Path, tif_writer) -> None:
         path.write_text("this is not a raster\n")
     elif kind == "loop":
         os.symlink(path.name, path)  # points at itself
+    elif kind == "local_crs":
+        tif_writer(path, RGB, crs=CRS.from_wkt('LOCAL_CS["site",UNIT["metre",1]]'))
+    elif kind == "metres_as_degrees":
+        tif_writer(path, RGB, crs="EPSG:4326")  # UTM metres labelled as degrees
 
 
 @pytest.fixture
