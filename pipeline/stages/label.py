@@ -43,7 +43,7 @@ from pipeline.histogram import save_class_histogram
 from pipeline.stages.context import StageContext
 
 NAME = "label"
-VERSION = 4
+VERSION = 5
 INPUTS = ("ingest",)
 OUTPUTS = ("labels.parquet", "bins.json", "histogram.png")
 CONFIG = ("labels", "data.nightlights")
@@ -65,15 +65,15 @@ def class_thresholds(radiance: np.ndarray, method: str, n_classes: int, seed: in
     Args:
         radiance: finite per-tile radiance, shape (n,).
         method: ``gmm`` (boundaries where the most likely mixture component changes),
-            ``quantile`` (equal-count classes) or ``fixed`` (``fixed`` as given).
+            ``quantile`` (classes as equal in count as ties allow, see
+            :func:`quantile_thresholds`) or ``fixed`` (``fixed`` as given).
         fixed: the ``labels.thresholds`` of method ``fixed``, radiance units.
     """
     if method == "fixed":
         return np.asarray(fixed, dtype=np.float64)
-    x = intensity(radiance)
     if method == "quantile":
-        cuts = np.quantile(x, np.linspace(0, 1, n_classes + 1)[1:-1])
-        return np.expm1(cuts)
+        return quantile_thresholds(radiance, n_classes)
+    x = intensity(radiance)
     gmm = GaussianMixture(n_classes, random_state=seed, n_init=3).fit(x.reshape(-1, 1))
     grid = np.linspace(x.min(), x.max(), 4096)
     order = np.argsort(gmm.means_.ravel())
@@ -82,6 +82,34 @@ def class_thresholds(radiance: np.ndarray, method: str, n_classes: int, seed: in
     labels = np.maximum.accumulate(rank[gmm.predict(grid.reshape(-1, 1))])
     cuts = [grid[np.argmax(labels >= k)] for k in range(1, n_classes)]
     return np.expm1(np.asarray(cuts))
+
+
+def quantile_thresholds(radiance: np.ndarray, n_classes: int) -> np.ndarray:
+    """Thresholds of classes as equal in count as ties allow; tiles of equal radiance share a class.
+
+    Each threshold is a radiance that occurs (the lowest of the class above), chosen in turn so
+    that the tiles above the previous one split as evenly as possible into the classes left: with
+    70% of the tiles at 0 and 3 classes, the dark 70% and two halves of the rest. Fewer distinct
+    values than classes give fewer thresholds, so a class stays empty.
+
+    Args:
+        radiance: finite per-tile radiance, shape (n,); negatives count as 0.
+    """
+    values, counts = np.unique(np.clip(radiance, 0.0, None), return_counts=True)
+    below = np.cumsum(counts) - counts  # tiles below each distinct value
+    thresholds: list[float] = []
+    taken = 0
+    for k in range(1, n_classes):
+        target = taken + (counts.sum() - taken) / (n_classes - k + 1)
+        # above the previous threshold, leaving a distinct value for each class still to come
+        room = np.arange(len(values)) <= len(values) - n_classes + k
+        fits = np.flatnonzero((below > taken) & room)
+        if not len(fits):
+            break
+        j = fits[np.argmin(np.abs(below[fits] - target))]
+        thresholds.append(values[j])
+        taken = below[j]
+    return np.asarray(thresholds, dtype=np.float64)
 
 
 def context_boxes(footprints: gpd.GeoSeries, side_km: float) -> list[Polygon]:

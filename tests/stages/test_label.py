@@ -169,3 +169,17 @@ def test_context_label_is_the_light_of_the_surroundings(make_tiny_config, tmp_pa
     thresholds = json.loads((config.run_dir / "label" / "bins.json").read_text())["thresholds"]
     assert (table["label"] == assign_classes(table["label_radiance"].to_numpy(),
                                              np.array(thresholds))).all()
+
+
+def test_quantile_classes_keep_tied_tiles_in_the_lower_class():
+    rng = np.random.default_rng(0)
+    lit = rng.lognormal(0, 1, 300)
+    radiance = np.r_[np.zeros(700), lit]  # most rural VIIRS tiles read 0 after clipping
+    thresholds = class_thresholds(radiance, "quantile", 3, seed=0)
+    labels = assign_classes(radiance, thresholds)
+    assert np.bincount(labels).tolist() == [700, 150, 150]  # the lit tiles split evenly
+    assert (labels[:700] == 0).all()
+    assert thresholds.tolist() == [lit.min(), np.sort(lit)[150]]
+    tied = np.array([1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 4.0, 5.0])
+    assert assign_classes(tied, class_thresholds(tied, "quantile", 3, seed=0)).tolist() == [
+        0, 0, 1, 1, 1, 1, 1, 2, 2]
