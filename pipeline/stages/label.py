@@ -34,7 +34,7 @@ import pandas as pd
 from shapely.geometry import Polygon, box
 from sklearn.mixture import GaussianMixture
 
-from pipeline.config import Config
+from pipeline.config import Config, LabelsConfig
 from pipeline.errors import InputDataError
 from pipeline.geo.acquisition import alignment, nightlight_year
 from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
@@ -47,6 +47,10 @@ VERSION = 5
 INPUTS = ("ingest",)
 OUTPUTS = ("labels.parquet", "bins.json", "histogram.png")
 CONFIG = ("labels", "data.nightlights")
+# What to try instead when a class gets no tile, by labels.method.
+OTHER_METHODS = {"gmm": "use labels.method: quantile, or fixed with labels.thresholds",
+                 "quantile": "use labels.method: gmm, or fixed with labels.thresholds",
+                 "fixed": "use labels.method: gmm or quantile, or choose other labels.thresholds"}
 
 
 def input_files(config: Config) -> list[Path]:
@@ -133,6 +137,25 @@ def assign_classes(radiance: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(radiance), labels, -1).astype(np.int64)
 
 
+def check_classes(counts: np.ndarray, thresholds: np.ndarray, cfg: LabelsConfig,
+                  path: Path) -> None:
+    """Refuse a class without tiles: train would have no example of it.
+
+    With ``labels.balance`` and every tile in the dark class, no tile would train at all.
+
+    Raises:
+        InputDataError: naming the method, n_classes, thresholds and class counts.
+    """
+    empty = np.flatnonzero(counts == 0).tolist()
+    if empty:
+        cuts = ", ".join(f"{t:.4g}" for t in thresholds)
+        raise InputDataError(
+            f"{path}: labels.method {cfg.method} with labels.n_classes={cfg.n_classes} and "
+            f"thresholds [{cuts}] leaves class(es) {empty} without tiles (class counts "
+            f"{counts.tolist()}), so the model could not learn them. Lower labels.n_classes, "
+            f"{OTHER_METHODS[cfg.method]}.")
+
+
 def balance_mask(labels: np.ndarray, balance: bool, max_dark_ratio: float, seed: int) -> np.ndarray:
     """Which tiles train on: every labelled tile, or with ``balance`` a subsample of the dark class.
 
@@ -189,12 +212,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
     thresholds = class_thresholds(label_radiance[finite], cfg.method, cfg.n_classes,
                                   ctx.config.seed, cfg.thresholds)
     labels = assign_classes(label_radiance, thresholds)
+    counts = np.bincount(labels[labels >= 0], minlength=cfg.n_classes)
+    check_classes(counts, thresholds, cfg, nl.path)
     train_ok = balance_mask(labels, cfg.balance, cfg.max_dark_ratio, ctx.config.seed)
     table = pd.DataFrame({"tile_id": catalog["tile_id"], "radiance_mean": stats[:, 0],
                           "radiance_max": stats[:, 1], "label_radiance": label_radiance,
                           "label": labels, "train_ok": train_ok})
     table.to_parquet(ctx.out / "labels.parquet", index=False)
-    counts = np.bincount(labels[labels >= 0], minlength=cfg.n_classes)
     temporal, warnings = temporal_alignment(catalog, clusters, nl.path, nl.year, cfg.max_year_gap)
     bins = {"method": cfg.method, "n_classes": cfg.n_classes, "scale": "log1p(radiance)",
             "context_km": cfg.context_km,
