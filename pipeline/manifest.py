@@ -64,7 +64,9 @@ class Manifest:
             return cls(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            if not isinstance(data, dict):
+                raise TypeError(f"a JSON object expected, found {json.dumps(data)[:40]}")
+        except (OSError, TypeError, ValueError) as exc:
             raise InputDataError(
                 f"{path}: unreadable manifest ({exc}). Delete it to rerun every stage."
             ) from exc

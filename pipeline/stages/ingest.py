@@ -18,7 +18,7 @@ Outputs (``ingest/``):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -98,19 +98,27 @@ def _tile_reads(job: ShardJob, settings: TilesConfig, spec: ReadSpec) -> Iterato
         with many_files_env():
             for path in job.paths:
                 tile_id = path.relative_to(settings.path).with_suffix("").as_posix()
-                try:
-                    pixels, meta = read_tile(path, spec.bands, spec.size_px, spec.ranges, spec)
-                except InputDataError as exc:
-                    yield tile_id, path, None, None, str(exc)
-                    continue
-                yield tile_id, path, pixels, meta, None
+                yield _read_or_reject(tile_id, path, partial(
+                    read_tile, path, spec.bands, spec.size_px, spec.ranges, spec))
         return
     path = job.paths[0]
     with open_raster(path) as src:
         date = acquisition_date(src.tags(), path.name, spec.date_tags, spec.year_pattern)
         for window in job.windows:
-            pixels, meta = read_window(src, path, window, spec, date)
-            yield window_id(path, window), path, pixels, meta, None
+            col, row, width, height = window
+            yield _read_or_reject(window_id(path, window), path,
+                                  partial(read_window, src, path, window, spec, date),
+                                  f"window col_off={col} row_off={row} ({width} x {height} px) of ")
+
+
+def _read_or_reject(tile_id: str, path: Path, read: Callable[[], tuple[np.ndarray, TileMeta]],
+                    where: str = "") -> TileRead:
+    """One tile read, or the reason it is unusable (``where`` + the error) to reject it alone."""
+    try:
+        pixels, meta = read()
+    except InputDataError as exc:
+        return tile_id, path, None, None, f"{where}{exc}"
+    return tile_id, path, pixels, meta, None
 
 
 def catalog_row(tile_id: str, path: Path, meta: TileMeta, shard: int, offset: int) -> dict[str, Any]:

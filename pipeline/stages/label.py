@@ -34,7 +34,7 @@ import pandas as pd
 from shapely.geometry import Polygon, box
 from sklearn.mixture import GaussianMixture
 
-from pipeline.config import Config
+from pipeline.config import Config, LabelsConfig
 from pipeline.errors import InputDataError
 from pipeline.geo.acquisition import alignment, nightlight_year
 from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
@@ -43,10 +43,14 @@ from pipeline.histogram import save_class_histogram
 from pipeline.stages.context import StageContext
 
 NAME = "label"
-VERSION = 4
+VERSION = 5
 INPUTS = ("ingest",)
 OUTPUTS = ("labels.parquet", "bins.json", "histogram.png")
 CONFIG = ("labels", "data.nightlights")
+# What to try instead when a class gets no tile, by labels.method.
+OTHER_METHODS = {"gmm": "use labels.method: quantile, or fixed with labels.thresholds",
+                 "quantile": "use labels.method: gmm, or fixed with labels.thresholds",
+                 "fixed": "use labels.method: gmm or quantile, or choose other labels.thresholds"}
 
 
 def input_files(config: Config) -> list[Path]:
@@ -65,15 +69,15 @@ def class_thresholds(radiance: np.ndarray, method: str, n_classes: int, seed: in
     Args:
         radiance: finite per-tile radiance, shape (n,).
         method: ``gmm`` (boundaries where the most likely mixture component changes),
-            ``quantile`` (equal-count classes) or ``fixed`` (``fixed`` as given).
+            ``quantile`` (classes as equal in count as ties allow, see
+            :func:`quantile_thresholds`) or ``fixed`` (``fixed`` as given).
         fixed: the ``labels.thresholds`` of method ``fixed``, radiance units.
     """
     if method == "fixed":
         return np.asarray(fixed, dtype=np.float64)
-    x = intensity(radiance)
     if method == "quantile":
-        cuts = np.quantile(x, np.linspace(0, 1, n_classes + 1)[1:-1])
-        return np.expm1(cuts)
+        return quantile_thresholds(radiance, n_classes)
+    x = intensity(radiance)
     gmm = GaussianMixture(n_classes, random_state=seed, n_init=3).fit(x.reshape(-1, 1))
     grid = np.linspace(x.min(), x.max(), 4096)
     order = np.argsort(gmm.means_.ravel())
@@ -82,6 +86,34 @@ def class_thresholds(radiance: np.ndarray, method: str, n_classes: int, seed: in
     labels = np.maximum.accumulate(rank[gmm.predict(grid.reshape(-1, 1))])
     cuts = [grid[np.argmax(labels >= k)] for k in range(1, n_classes)]
     return np.expm1(np.asarray(cuts))
+
+
+def quantile_thresholds(radiance: np.ndarray, n_classes: int) -> np.ndarray:
+    """Thresholds of classes as equal in count as ties allow; tiles of equal radiance share a class.
+
+    Each threshold is a radiance that occurs (the lowest of the class above), chosen in turn so
+    that the tiles above the previous one split as evenly as possible into the classes left: with
+    70% of the tiles at 0 and 3 classes, the dark 70% and two halves of the rest. Fewer distinct
+    values than classes give fewer thresholds, so a class stays empty.
+
+    Args:
+        radiance: finite per-tile radiance, shape (n,); negatives count as 0.
+    """
+    values, counts = np.unique(np.clip(radiance, 0.0, None), return_counts=True)
+    below = np.cumsum(counts) - counts  # tiles below each distinct value
+    thresholds: list[float] = []
+    taken = 0
+    for k in range(1, n_classes):
+        target = taken + (counts.sum() - taken) / (n_classes - k + 1)
+        # above the previous threshold, leaving a distinct value for each class still to come
+        room = np.arange(len(values)) <= len(values) - n_classes + k
+        fits = np.flatnonzero((below > taken) & room)
+        if not len(fits):
+            break
+        j = fits[np.argmin(np.abs(below[fits] - target))]
+        thresholds.append(values[j])
+        taken = below[j]
+    return np.asarray(thresholds, dtype=np.float64)
 
 
 def context_boxes(footprints: gpd.GeoSeries, side_km: float) -> list[Polygon]:
@@ -103,6 +135,25 @@ def assign_classes(radiance: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """Class of each radiance value (int64); -1 where radiance is not finite."""
     labels = np.searchsorted(thresholds, np.clip(radiance, 0.0, None), side="right")
     return np.where(np.isfinite(radiance), labels, -1).astype(np.int64)
+
+
+def check_classes(counts: np.ndarray, thresholds: np.ndarray, cfg: LabelsConfig,
+                  path: Path) -> None:
+    """Refuse a class without tiles: train would have no example of it.
+
+    With ``labels.balance`` and every tile in the dark class, no tile would train at all.
+
+    Raises:
+        InputDataError: naming the method, n_classes, thresholds and class counts.
+    """
+    empty = np.flatnonzero(counts == 0).tolist()
+    if empty:
+        cuts = ", ".join(f"{t:.4g}" for t in thresholds)
+        raise InputDataError(
+            f"{path}: labels.method {cfg.method} with labels.n_classes={cfg.n_classes} and "
+            f"thresholds [{cuts}] leaves class(es) {empty} without tiles (class counts "
+            f"{counts.tolist()}), so the model could not learn them. Lower labels.n_classes, "
+            f"{OTHER_METHODS[cfg.method]}.")
 
 
 def balance_mask(labels: np.ndarray, balance: bool, max_dark_ratio: float, seed: int) -> np.ndarray:
@@ -161,12 +212,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
     thresholds = class_thresholds(label_radiance[finite], cfg.method, cfg.n_classes,
                                   ctx.config.seed, cfg.thresholds)
     labels = assign_classes(label_radiance, thresholds)
+    counts = np.bincount(labels[labels >= 0], minlength=cfg.n_classes)
+    check_classes(counts, thresholds, cfg, nl.path)
     train_ok = balance_mask(labels, cfg.balance, cfg.max_dark_ratio, ctx.config.seed)
     table = pd.DataFrame({"tile_id": catalog["tile_id"], "radiance_mean": stats[:, 0],
                           "radiance_max": stats[:, 1], "label_radiance": label_radiance,
                           "label": labels, "train_ok": train_ok})
     table.to_parquet(ctx.out / "labels.parquet", index=False)
-    counts = np.bincount(labels[labels >= 0], minlength=cfg.n_classes)
     temporal, warnings = temporal_alignment(catalog, clusters, nl.path, nl.year, cfg.max_year_gap)
     bins = {"method": cfg.method, "n_classes": cfg.n_classes, "scale": "log1p(radiance)",
             "context_km": cfg.context_km,

@@ -7,6 +7,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
 
@@ -94,6 +95,24 @@ def test_mosaic_source_with_a_date_tag(tmp_path, tif_writer, stage_runner):
     first = np.load(config.run_dir / "ingest" / "cache" / "shard_00000.npy")
     assert first.shape == (5, 16, 16, 3)
 
+
+
+def test_an_unreadable_mosaic_window_is_rejected_and_the_others_kept(tmp_path, stage_runner):
+    path = tmp_path / "composite.tif"
+    profile = {"driver": "GTiff", "width": 72, "height": 48, "count": 3, "dtype": "uint8",
+               "crs": "EPSG:32736", "transform": from_origin(700000, 8500000, 10, 10),
+               "tiled": True, "blockxsize": 16, "blockysize": 16, "compress": "deflate"}
+    with rasterio.open(path, "w", **profile) as dst:  # noise: each block keeps its own bytes
+        dst.write(np.random.default_rng(0).integers(0, 255, (3, 48, 72), dtype=np.uint8))
+    path.write_bytes(path.read_bytes()[:-200])  # cuts into the last block, bottom right
+    config = make_config(tmp_path, {"path": "composite.tif", "tile_size_px": 16})
+    counts = stage_runner(ingest, config)
+    assert counts["tiles"] == 3 * 5 - 1 and counts["tiles_rejected"] == 1
+    assert counts["tiles_low_valid_share"] == 0
+    rejected = pd.read_csv(config.run_dir / "ingest" / "rejected.csv").iloc[0]
+    assert rejected["source"] == str(path) and rejected["id"] == "composite/r000032_c000056"
+    assert rejected["reason"].startswith(
+        f"window col_off=56 row_off=32 (16 x 16 px) of {path}: not a readable GeoTIFF (")
 
 def test_single_band_raster_is_refused_with_its_band_count(tmp_path, shared_data, stage_runner):
     path = shared_data / "imagery" / "landsat8_b2_60m_singleband.tif"

@@ -42,6 +42,7 @@ from rasterio.transform import from_origin  # noqa: E402
 from shapely.geometry import box  # noqa: E402
 
 from pipeline.config import LabelsConfig, load_config  # noqa: E402
+from pipeline.errors import InputDataError  # noqa: E402
 from pipeline.geo.nightlights import sample_footprints  # noqa: E402
 from pipeline.stages import ingest, label  # noqa: E402
 from pipeline.stages.label import balance_mask, context_boxes  # noqa: E402
@@ -169,3 +170,32 @@ def test_context_label_is_the_light_of_the_surroundings(make_tiny_config, tmp_pa
     thresholds = json.loads((config.run_dir / "label" / "bins.json").read_text())["thresholds"]
     assert (table["label"] == assign_classes(table["label_radiance"].to_numpy(),
                                              np.array(thresholds))).all()
+
+
+def test_quantile_classes_keep_tied_tiles_in_the_lower_class():
+    rng = np.random.default_rng(0)
+    lit = rng.lognormal(0, 1, 300)
+    radiance = np.r_[np.zeros(700), lit]  # most rural VIIRS tiles read 0 after clipping
+    thresholds = class_thresholds(radiance, "quantile", 3, seed=0)
+    labels = assign_classes(radiance, thresholds)
+    assert np.bincount(labels).tolist() == [700, 150, 150]  # the lit tiles split evenly
+    assert (labels[:700] == 0).all()
+    assert thresholds.tolist() == [lit.min(), np.sort(lit)[150]]
+    tied = np.array([1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 4.0, 5.0])
+    assert assign_classes(tied, class_thresholds(tied, "quantile", 3, seed=0)).tolist() == [
+        0, 0, 1, 1, 1, 1, 1, 2, 2]
+
+
+def test_an_empty_class_stops_label_with_the_counts_and_what_to_change(
+        make_tiny_config, tmp_path, stage_runner):
+    path = make_tiny_config(tmp_path, labels={"method": "fixed", "n_classes": 3,
+                                              "thresholds": [1000.0, 2000.0], "balance": True})
+    config = load_config(path, env={})
+    tiles = stage_runner(ingest, config)["tiles"]
+    with pytest.raises(InputDataError) as info:
+        stage_runner(label, config)
+    assert str(info.value) == (
+        f"{config.data.nightlights.path}: labels.method fixed with labels.n_classes=3 and "
+        f"thresholds [1000, 2000] leaves class(es) [1, 2] without tiles (class "
+        f"counts [{tiles}, 0, 0]), so the model could not learn them. Lower labels.n_classes, "
+        "use labels.method: gmm or quantile, or choose other labels.thresholds.")
