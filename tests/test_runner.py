@@ -149,3 +149,56 @@ def test_a_rerun_upstream_stage_reruns_its_downstream(tmp_path, graph):
     CALLS.clear()
     run_pipeline(config(tmp_path), stages=graph, quiet=True)
     assert CALLS == ["b", "c"]
+
+
+def keyed_like(stage):
+    """A fake stage with the real ``stage``'s keys: CONFIG, INPUTS, input_files and any
+    config-dependent ``config_keys`` / ``inputs``."""
+    fake = make_stage(stage.NAME, stage.INPUTS, stage.CONFIG)
+    fake.input_files = stage.input_files
+    for hook in ("config_keys", "inputs"):
+        if hasattr(stage, hook):
+            setattr(fake, hook, getattr(stage, hook))
+    return fake
+
+
+@pytest.fixture
+def real_graph():
+    from pipeline.stages import STAGES
+
+    CALLS.clear()
+    return [keyed_like(stage) for stage in STAGES]
+
+
+TWO_OUTCOMES = {"tiles": {"path": "tiles"}, "nightlights": {"path": "nl.tif"},
+                "survey": {"path": "s.csv", "outcomes": ["y", "z"]}}
+
+
+def rerun(tmp_path, real_graph, **overrides):
+    """Run the real-keyed graph on a changed config; {stage: reason} of the stages that ran."""
+    CALLS.clear()
+    outcomes = run_pipeline(config(tmp_path, **overrides), stages=real_graph, quiet=True)
+    return {o.name: o.reason for o in outcomes if o.status == "done"}
+
+
+def test_seed_reruns_only_the_stages_that_draw_random_numbers(tmp_path, real_graph):
+    run_pipeline(config(tmp_path), stages=real_graph, quiet=True)
+    assert rerun(tmp_path, real_graph, seed=1) == {
+        "label": "config seed changed", "train": "config seed changed",
+        "extract": "config seed changed", "baselines": "config seed changed",
+        "aggregate": "upstream label, extract, baselines changed", "fit": "config seed changed",
+        "predict": "upstream extract, fit changed",
+        "export": "upstream train, aggregate, fit, predict changed"}
+
+
+
+def test_payloads_recorded_with_the_seed_beside_the_config_still_match(tmp_path, real_graph):
+    run_pipeline(config(tmp_path), stages=real_graph, quiet=True)
+    path = tmp_path / "run" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for entry in manifest["stages"].values():  # as written before stages declared the seed
+        entry["payload"]["config"].pop("seed", None)
+        entry["payload"]["seed"] = 0
+    path.write_text(json.dumps(manifest))
+    assert rerun(tmp_path, real_graph) == {}
+    assert rerun(tmp_path, real_graph, seed=1)["label"] == "config seed changed"

@@ -42,7 +42,7 @@ NAME = "baselines"
 VERSION = 1
 INPUTS = ("ingest",)
 OUTPUTS = ("imagenet_features.npy", "random_features.npy")
-CONFIG = ("baselines", "model.backbone", "model.weights", "model.input_size_px")
+CONFIG = ("baselines", "model.backbone", "model.weights", "model.input_size_px", "seed")
 FILTER_SAMPLE_TILES = 1000
 
 

@@ -40,7 +40,7 @@ NAME = "extract"
 VERSION = 2
 INPUTS = ("ingest", "train")
 OUTPUTS = ("features.npy", "index.parquet")
-CONFIG = ("features", "model")
+CONFIG = ("features", "model", "seed")
 CATALOG_COLUMNS = ["tile_id", "lon", "lat", "shard", "offset"]
 
 

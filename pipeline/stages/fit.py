@@ -42,7 +42,7 @@ NAME = "fit"
 VERSION = 4
 INPUTS = ("aggregate",)
 OUTPUTS = ("metrics.json", "cv_predictions.csv", "model.json")
-CONFIG = ("regression",)
+CONFIG = ("regression", "seed")
 BASELINE_FEATURES = {"imagenet": "imagenet_features.npy", "random_features": "random_features.npy"}
 
 

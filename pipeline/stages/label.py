@@ -46,7 +46,7 @@ NAME = "label"
 VERSION = 4
 INPUTS = ("ingest",)
 OUTPUTS = ("labels.parquet", "bins.json", "histogram.png")
-CONFIG = ("labels", "data.nightlights")
+CONFIG = ("labels", "data.nightlights", "seed")
 
 
 def input_files(config: Config) -> list[Path]:
