@@ -185,7 +185,7 @@ def test_seed_reruns_only_the_stages_that_draw_random_numbers(tmp_path, real_gra
     run_pipeline(config(tmp_path), stages=real_graph, quiet=True)
     assert rerun(tmp_path, real_graph, seed=1) == {
         "label": "config seed changed", "train": "config seed changed",
-        "extract": "config seed changed", "baselines": "config seed changed",
+        "extract": "upstream train changed", "baselines": "config seed changed",
         "aggregate": "upstream label, extract, baselines changed", "fit": "config seed changed",
         "predict": "upstream extract, fit changed",
         "export": "upstream train, aggregate, fit, predict changed"}
@@ -202,3 +202,32 @@ def test_payloads_recorded_with_the_seed_beside_the_config_still_match(tmp_path,
     path.write_text(json.dumps(manifest))
     assert rerun(tmp_path, real_graph) == {}
     assert rerun(tmp_path, real_graph, seed=1)["label"] == "config seed changed"
+
+
+def test_frozen_extract_ignores_training_settings(tmp_path, real_graph):
+    frozen = {"mode": "frozen"}
+    run_pipeline(config(tmp_path, features=frozen), stages=real_graph, quiet=True)
+    assert rerun(tmp_path, real_graph, features=frozen, model={"head_epochs": 5}) == {
+        "train": "config model.head_epochs changed", "export": "upstream train changed"}
+    reasons = rerun(tmp_path, real_graph, features=frozen, model={"head_epochs": 5,
+                                                                  "input_size_px": 96})
+    assert reasons["extract"] == "config model.input_size_px changed"
+    assert reasons["baselines"] == "config model.input_size_px changed"
+    finetuned = rerun(tmp_path, real_graph, model={"head_epochs": 5, "input_size_px": 96})
+    assert finetuned["extract"] == "config features.mode changed"
+
+
+
+def test_a_frozen_extract_recorded_with_all_of_model_still_matches(tmp_path, real_graph):
+    from pipeline.fingerprint import config_payload
+
+    frozen = {"mode": "frozen"}
+    run_pipeline(config(tmp_path, features=frozen), stages=real_graph, quiet=True)
+    path = tmp_path / "run" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    old = manifest["stages"]["extract"]["payload"]  # as written when extract keyed all of model
+    old["config"] = {"features": old["config"]["features"],
+                     "model": config_payload(config(tmp_path).model)}
+    old["seed"] = 0
+    path.write_text(json.dumps(manifest))
+    assert rerun(tmp_path, real_graph, features=frozen) == {}
