@@ -231,3 +231,18 @@ def test_a_frozen_extract_recorded_with_all_of_model_still_matches(tmp_path, rea
     old["seed"] = 0
     path.write_text(json.dumps(manifest))
     assert rerun(tmp_path, real_graph, features=frozen) == {}
+
+
+def test_a_new_target_reruns_ingest_only_when_it_is_logged(tmp_path, real_graph):
+    one = {"targets": [{"column": "y", "log": True}]}
+    run_pipeline(config(tmp_path, data=TWO_OUTCOMES, regression=one), stages=real_graph,
+                 quiet=True)
+    plain = {"targets": [{"column": "y", "log": True}, {"column": "z"}]}
+    assert rerun(tmp_path, real_graph, data=TWO_OUTCOMES, regression=plain) == {
+        "fit": "config regression.targets changed", "predict": "upstream fit changed",
+        "export": "upstream fit, predict changed"}
+    logged = {"targets": [{"column": "y", "log": True}, {"column": "z", "log": True}]}
+    reasons = rerun(tmp_path, real_graph, data=TWO_OUTCOMES, regression=logged)
+    assert reasons["ingest"] == "config regression.log_columns changed"
+    assert CALLS == [stage.NAME for stage in real_graph]
+
