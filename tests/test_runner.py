@@ -246,3 +246,17 @@ def test_a_new_target_reruns_ingest_only_when_it_is_logged(tmp_path, real_graph)
     assert reasons["ingest"] == "config regression.log_columns changed"
     assert CALLS == [stage.NAME for stage in real_graph]
 
+
+def test_an_unused_population_raster_is_not_an_input(tmp_path, real_graph):
+    population = tmp_path / "pop.tif"
+    population.write_text("people")
+    unweighted = {"population": "pop.tif"}
+    run_pipeline(config(tmp_path, aggregate=unweighted), stages=real_graph, quiet=True)
+    population.write_text("more people")
+    assert rerun(tmp_path, real_graph, aggregate=unweighted) == {}
+    weighted = {"population": "pop.tif", "weight": "population"}
+    run_pipeline(config(tmp_path, aggregate=weighted), stages=real_graph, quiet=True)
+    population.write_text("even more people")
+    assert rerun(tmp_path, real_graph, aggregate=weighted) == {
+        "aggregate": "input files changed", "fit": "upstream aggregate changed",
+        "predict": "upstream fit changed", "export": "upstream aggregate, fit, predict changed"}
