@@ -115,6 +115,11 @@ def assign_districts(points: gpd.GeoDataFrame, path: Path, id_column: str) -> pd
     return joined[id_column].reindex(points.index).astype(object)
 
 
+def weight_files(cfg: AggregateConfig) -> list[Path]:
+    """The files :func:`tile_weights` reads: the population raster, for population weights."""
+    return [cfg.population] if cfg.weight == "population" and cfg.population else []
+
+
 def tile_weights(cfg: AggregateConfig, catalog: gpd.GeoDataFrame) -> np.ndarray | None:
     """Per-tile weights for the means: None (plain), valid-pixel share, or population."""
     if cfg.weight == "valid_share":

@@ -124,6 +124,11 @@ class RegressionConfig(Section):
     interval_coverage: float = Field(0.9, gt=0, lt=1)
     ood_quantile: float = Field(0.99, gt=0, le=1)
 
+    @property
+    def log_columns(self) -> tuple[str, ...]:
+        """The outcomes of the targets fitted on a log scale (their values must be > 0)."""
+        return tuple(t.column for t in self.targets if t.log)
+
 
 class PredictConfig(Section):
     radius_km: float | None = Field(None, gt=0, le=50)

@@ -1,9 +1,13 @@
 """Stage fingerprints: what a stage's output depends on, hashed.
 
 A fingerprint covers the stage's name and hand-bumped ``VERSION``, the package version, the
-config sections the stage reads (cosmetic fields left out), the fingerprints of its upstream
-stages and the identity (path, size, mtime) of the input files it reads. Cheap checks first:
-files are identified by ``stat``, not hashed.
+config keys the stage reads (cosmetic fields left out; ``seed`` only for stages that draw random
+numbers), the fingerprints of its upstream stages and the identity (path, size, mtime) of the
+input files it reads. Cheap checks first: files are identified by ``stat``, not hashed.
+
+A stage declares its keys in ``CONFIG`` and its upstream stages in ``INPUTS``; a stage whose
+needs depend on the config (on a mode, say) also defines ``config_keys(config)`` or
+``inputs(config)``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
@@ -29,6 +34,17 @@ def config_payload(section: Any) -> Any:
         value = getattr(section, name)
         out[name] = _jsonable(value)
     return out
+
+
+def stage_config(stage: ModuleType, config: Any) -> dict[str, Any]:
+    """The config values ``stage``'s output depends on, by dotted key (cosmetic fields left out)."""
+    keys = stage.config_keys(config) if hasattr(stage, "config_keys") else stage.CONFIG
+    return {key: config_payload(config.section(key)) for key in keys}
+
+
+def stage_inputs(stage: ModuleType, config: Any) -> tuple[str, ...]:
+    """The upstream stages whose outputs ``stage`` reads under ``config``."""
+    return stage.inputs(config) if hasattr(stage, "inputs") else stage.INPUTS
 
 
 def _jsonable(value: Any) -> Any:
@@ -74,6 +90,31 @@ def changed_keys(old: Mapping[str, Any], new: Mapping[str, Any], prefix: str = "
         elif a != b:
             keys.append(path)
     return keys
+
+
+_MISSING = object()
+
+
+def changed_config(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """Dotted paths of the config leaves in ``new`` that differ from the recorded payload ``old``.
+
+    A key of ``new`` is looked up in ``old`` as is or inside a recorded enclosing section
+    (``model.backbone`` inside ``model``), and ``seed`` also where older payloads kept it, beside
+    the config; keys only ``old`` has are ones the stage no longer reads. So narrowing what a
+    stage keys on reruns nothing.
+    """
+    recorded = old.get("config", {})
+    if "seed" in old:
+        recorded = {"seed": old["seed"], **recorded}
+    return changed_keys({key: _recorded(recorded, key) for key in new}, new)
+
+
+def _recorded(config: Mapping[str, Any], key: str) -> Any:
+    if key in config:
+        return config[key]
+    parent, _, leaf = key.rpartition(".")
+    section = _recorded(config, parent) if parent else _MISSING
+    return section.get(leaf, _MISSING) if isinstance(section, Mapping) else _MISSING
 
 
 def iter_files(paths: Iterable[Path]) -> list[list[Any]]:

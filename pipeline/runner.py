@@ -25,7 +25,13 @@ from typing import Any
 from pipeline.config import Config, save_config
 from pipeline.errors import ConfigError, PipelineError, ShardError, StageError
 from pipeline.executor import Backend, StageShards, make_executor
-from pipeline.fingerprint import changed_keys, config_payload, fingerprint, iter_files
+from pipeline.fingerprint import (
+    changed_config,
+    fingerprint,
+    iter_files,
+    stage_config,
+    stage_inputs,
+)
 from pipeline.integrity import changed_outputs, output_fingerprints
 from pipeline.lock import RunLock
 from pipeline.logs import StageLog, close_run_log, open_run_log
@@ -66,9 +72,8 @@ def payload(stage: ModuleType, config: Config, upstream: dict[str, str]) -> dict
         "stage": stage.NAME,
         "version": stage.VERSION,
         "package": package_version(),
-        "seed": config.seed,
-        "config": {key: config_payload(config.section(key)) for key in stage.CONFIG},
-        "upstream": {name: upstream[name] for name in stage.INPUTS},
+        "config": stage_config(stage, config),
+        "upstream": {name: upstream[name] for name in stage_inputs(stage, config)},
         "files": iter_files(stage.input_files(config)),
     }
 
@@ -81,10 +86,10 @@ def rerun_reason(entry: dict[str, Any], new: dict[str, Any], out_dir: Path, stag
     missing = [name for name in stage.OUTPUTS if not (out_dir / name).exists()]
     if missing:
         return f"outputs missing: {', '.join(missing)}"
-    for key in ("version", "package", "seed"):
+    for key in ("version", "package"):
         if old.get(key) != new[key]:
             return f"{key} changed ({old.get(key)} -> {new[key]})"
-    changed = changed_keys(old.get("config", {}), new["config"])
+    changed = changed_config(old, new["config"])
     if changed:
         return "config " + ", ".join(changed) + " changed"
     ups = [k for k in new["upstream"] if old.get("upstream", {}).get(k) != new["upstream"][k]]

@@ -149,3 +149,114 @@ def test_a_rerun_upstream_stage_reruns_its_downstream(tmp_path, graph):
     CALLS.clear()
     run_pipeline(config(tmp_path), stages=graph, quiet=True)
     assert CALLS == ["b", "c"]
+
+
+def keyed_like(stage):
+    """A fake stage with the real ``stage``'s keys: CONFIG, INPUTS, input_files and any
+    config-dependent ``config_keys`` / ``inputs``."""
+    fake = make_stage(stage.NAME, stage.INPUTS, stage.CONFIG)
+    fake.input_files = stage.input_files
+    for hook in ("config_keys", "inputs"):
+        if hasattr(stage, hook):
+            setattr(fake, hook, getattr(stage, hook))
+    return fake
+
+
+@pytest.fixture
+def real_graph():
+    from pipeline.stages import STAGES
+
+    CALLS.clear()
+    return [keyed_like(stage) for stage in STAGES]
+
+
+TWO_OUTCOMES = {"tiles": {"path": "tiles"}, "nightlights": {"path": "nl.tif"},
+                "survey": {"path": "s.csv", "outcomes": ["y", "z"]}}
+
+
+def rerun(tmp_path, real_graph, **overrides):
+    """Run the real-keyed graph on a changed config; {stage: reason} of the stages that ran."""
+    CALLS.clear()
+    outcomes = run_pipeline(config(tmp_path, **overrides), stages=real_graph, quiet=True)
+    return {o.name: o.reason for o in outcomes if o.status == "done"}
+
+
+def test_seed_reruns_only_the_stages_that_draw_random_numbers(tmp_path, real_graph):
+    run_pipeline(config(tmp_path), stages=real_graph, quiet=True)
+    assert rerun(tmp_path, real_graph, seed=1) == {
+        "label": "config seed changed", "train": "config seed changed",
+        "extract": "upstream train changed", "baselines": "config seed changed",
+        "aggregate": "upstream label, extract, baselines changed", "fit": "config seed changed",
+        "predict": "upstream extract, fit changed",
+        "export": "upstream train, aggregate, fit, predict changed"}
+
+
+
+def test_payloads_recorded_with_the_seed_beside_the_config_still_match(tmp_path, real_graph):
+    run_pipeline(config(tmp_path), stages=real_graph, quiet=True)
+    path = tmp_path / "run" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    for entry in manifest["stages"].values():  # as written before stages declared the seed
+        entry["payload"]["config"].pop("seed", None)
+        entry["payload"]["seed"] = 0
+    path.write_text(json.dumps(manifest))
+    assert rerun(tmp_path, real_graph) == {}
+    assert rerun(tmp_path, real_graph, seed=1)["label"] == "config seed changed"
+
+
+def test_frozen_extract_ignores_training_settings(tmp_path, real_graph):
+    frozen = {"mode": "frozen"}
+    run_pipeline(config(tmp_path, features=frozen), stages=real_graph, quiet=True)
+    assert rerun(tmp_path, real_graph, features=frozen, model={"head_epochs": 5}) == {
+        "train": "config model.head_epochs changed", "export": "upstream train changed"}
+    reasons = rerun(tmp_path, real_graph, features=frozen, model={"head_epochs": 5,
+                                                                  "input_size_px": 96})
+    assert reasons["extract"] == "config model.input_size_px changed"
+    assert reasons["baselines"] == "config model.input_size_px changed"
+    finetuned = rerun(tmp_path, real_graph, model={"head_epochs": 5, "input_size_px": 96})
+    assert finetuned["extract"] == "config features.mode changed"
+
+
+
+def test_a_frozen_extract_recorded_with_all_of_model_still_matches(tmp_path, real_graph):
+    from pipeline.fingerprint import config_payload
+
+    frozen = {"mode": "frozen"}
+    run_pipeline(config(tmp_path, features=frozen), stages=real_graph, quiet=True)
+    path = tmp_path / "run" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    old = manifest["stages"]["extract"]["payload"]  # as written when extract keyed all of model
+    old["config"] = {"features": old["config"]["features"],
+                     "model": config_payload(config(tmp_path).model)}
+    old["seed"] = 0
+    path.write_text(json.dumps(manifest))
+    assert rerun(tmp_path, real_graph, features=frozen) == {}
+
+
+def test_a_new_target_reruns_ingest_only_when_it_is_logged(tmp_path, real_graph):
+    one = {"targets": [{"column": "y", "log": True}]}
+    run_pipeline(config(tmp_path, data=TWO_OUTCOMES, regression=one), stages=real_graph,
+                 quiet=True)
+    plain = {"targets": [{"column": "y", "log": True}, {"column": "z"}]}
+    assert rerun(tmp_path, real_graph, data=TWO_OUTCOMES, regression=plain) == {
+        "fit": "config regression.targets changed", "predict": "upstream fit changed",
+        "export": "upstream fit, predict changed"}
+    logged = {"targets": [{"column": "y", "log": True}, {"column": "z", "log": True}]}
+    reasons = rerun(tmp_path, real_graph, data=TWO_OUTCOMES, regression=logged)
+    assert reasons["ingest"] == "config regression.log_columns changed"
+    assert CALLS == [stage.NAME for stage in real_graph]
+
+
+def test_an_unused_population_raster_is_not_an_input(tmp_path, real_graph):
+    population = tmp_path / "pop.tif"
+    population.write_text("people")
+    unweighted = {"population": "pop.tif"}
+    run_pipeline(config(tmp_path, aggregate=unweighted), stages=real_graph, quiet=True)
+    population.write_text("more people")
+    assert rerun(tmp_path, real_graph, aggregate=unweighted) == {}
+    weighted = {"population": "pop.tif", "weight": "population"}
+    run_pipeline(config(tmp_path, aggregate=weighted), stages=real_graph, quiet=True)
+    population.write_text("even more people")
+    assert rerun(tmp_path, real_graph, aggregate=weighted) == {
+        "aggregate": "input files changed", "fit": "upstream aggregate changed",
+        "predict": "upstream fit changed", "export": "upstream aggregate, fit, predict changed"}

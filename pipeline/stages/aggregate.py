@@ -29,7 +29,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.aggregation import assign_districts, members, tile_weights, weighted_means
+from pipeline.aggregation import (
+    assign_districts,
+    members,
+    tile_weights,
+    weight_files,
+    weighted_means,
+)
 from pipeline.config import AggregateConfig, Config
 from pipeline.errors import InputDataError
 from pipeline.geo.neighbours import lonlat_tree
@@ -46,8 +52,7 @@ BASELINE_FILES = ("imagenet_features.npy", "random_features.npy")
 
 def input_files(config: Config) -> list[Path]:
     cfg = config.aggregate
-    files = [cfg.population] if cfg.population is not None else []
-    return files + ([cfg.districts.path] if cfg.districts is not None else [])
+    return weight_files(cfg) + ([cfg.districts.path] if cfg.districts is not None else [])
 
 
 def nightlight_stats(radiance: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -30,6 +30,7 @@ import numpy as np
 from pipeline.config import Config
 from pipeline.models.datasets import TileCache
 from pipeline.models.extraction import (
+    IMAGENET_CONFIG,
     Forward,
     forward_for,
     imagenet_source,
@@ -42,7 +43,7 @@ NAME = "baselines"
 VERSION = 1
 INPUTS = ("ingest",)
 OUTPUTS = ("imagenet_features.npy", "random_features.npy")
-CONFIG = ("baselines", "model.backbone", "model.weights", "model.input_size_px")
+CONFIG = ("baselines", *IMAGENET_CONFIG, "seed")
 FILTER_SAMPLE_TILES = 1000
 
 

@@ -28,6 +28,7 @@ import pandas as pd
 from pipeline.config import Config
 from pipeline.models.datasets import TileCache
 from pipeline.models.extraction import (
+    IMAGENET_CONFIG,
     FeatureSource,
     finetuned_source,
     forward_for,
@@ -40,8 +41,20 @@ NAME = "extract"
 VERSION = 2
 INPUTS = ("ingest", "train")
 OUTPUTS = ("features.npy", "index.parquet")
-CONFIG = ("features", "model")
+CONFIG = ("features",)  # finetuned: the network, its size and weights are train's model.keras
+FROZEN_INPUTS = ("ingest",)
+FROZEN_CONFIG = ("features", *IMAGENET_CONFIG, "seed")
 CATALOG_COLUMNS = ["tile_id", "lon", "lat", "shard", "offset"]
+
+
+def inputs(config: Config) -> tuple[str, ...]:
+    """Upstream stages read: frozen features never read ``train``."""
+    return FROZEN_INPUTS if config.features.mode == "frozen" else INPUTS
+
+
+def config_keys(config: Config) -> tuple[str, ...]:
+    """Config keys read: frozen features read the backbone's, not ``train``'s settings."""
+    return FROZEN_CONFIG if config.features.mode == "frozen" else CONFIG
 
 
 def input_files(config: Config) -> list[Path]:

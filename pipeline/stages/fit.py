@@ -46,7 +46,7 @@ NAME = "fit"
 VERSION = 5
 INPUTS = ("aggregate",)
 OUTPUTS = ("metrics.json", "cv_predictions.csv", "model.json")
-CONFIG = ("regression",)
+CONFIG = ("regression", "seed")
 BASELINE_FEATURES = {"imagenet": "imagenet_features.npy", "random_features": "random_features.npy"}
 
 

@@ -63,7 +63,9 @@ NAME = "ingest"
 VERSION = 2
 INPUTS: tuple[str, ...] = ()
 OUTPUTS = ("tiles.parquet", "clusters.parquet", "rejected.csv", "scaling.json", "cache")
-CONFIG = ("data.tiles", "data.survey", "data.shard_size", "data.manifests", "regression.targets")
+# Of the targets, ingest reads only which outcomes are logged: it rejects rows where they are <= 0.
+CONFIG = ("data.tiles", "data.survey", "data.shard_size", "data.manifests",
+          "regression.log_columns")
 # The fewest valid clusters any cross-validation can use: 2 per fold, regression.folds >= 2.
 # Fewer stop here, before any training; ``fit`` checks the configured regression.folds.
 MIN_CLUSTERS = 4
@@ -186,11 +188,6 @@ def scaling_ranges(settings: TilesConfig, kind: str) -> Ranges | None:
                        sample, str(settings.path))
 
 
-def log_targets(config: Config) -> list[str]:
-    """Outcomes fitted on a log scale: their rows must be > 0."""
-    return [t.column for t in config.regression.targets if t.log]
-
-
 def run(ctx: StageContext) -> dict[str, Any]:
     data = ctx.config.data
     verify_all(data.manifests)
@@ -210,7 +207,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
                              f"in {ctx.out / 'rejected.csv'}.")
     catalog = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry",
                                crs="EPSG:4326").astype({"year": "Int64"})
-    clusters, bad_clusters, bad_households = survey_clusters(data.survey, log_targets(ctx.config))
+    logged = ctx.config.regression.log_columns
+    clusters, bad_clusters, bad_households = survey_clusters(data.survey, logged)
     check_not_swapped(clusters, catalog["lon"].to_numpy(), catalog["lat"].to_numpy(), data.survey)
     if data.survey.reach_km is not None:
         clusters, far = beyond_reach(clusters, catalog["lon"].to_numpy(), catalog["lat"].to_numpy(),

@@ -46,7 +46,7 @@ NAME = "label"
 VERSION = 5
 INPUTS = ("ingest",)
 OUTPUTS = ("labels.parquet", "bins.json", "histogram.png")
-CONFIG = ("labels", "data.nightlights")
+CONFIG = ("labels", "data.nightlights", "seed")
 # What to try instead when a class gets no tile, by labels.method.
 OTHER_METHODS = {"gmm": "use labels.method: quantile, or fixed with labels.thresholds",
                  "quantile": "use labels.method: gmm, or fixed with labels.thresholds",

@@ -33,7 +33,7 @@ import pandas as pd
 from sklearn.neighbors import BallTree
 
 from pipeline.config import Config
-from pipeline.aggregation import members, tile_weights, weighted_means
+from pipeline.aggregation import members, tile_weights, weight_files, weighted_means
 from pipeline.evaluation.apply import model_outputs
 from pipeline.geo.neighbours import lonlat_tree
 from pipeline.regression import load_models
@@ -48,8 +48,7 @@ BLOCK_TILES = 2048
 
 
 def input_files(config: Config) -> list[Path]:
-    weighted = config.aggregate.weight == "population" and config.aggregate.population
-    return [config.aggregate.population] if weighted else []
+    return weight_files(config.aggregate)
 
 
 def apply_models(means: np.ndarray, models: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:

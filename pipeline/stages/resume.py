@@ -3,9 +3,10 @@
 Per-shard work resumes through the executor's shard records (:mod:`pipeline.shards`): the
 runner keeps ``run_dir/.tmp-<stage>/`` for them while the stage's fingerprint is unchanged.
 Other work worth keeping across a kill (``train``'s per-epoch checkpoints) is kept here, in a
-folder named by a key that hashes everything the stage's output depends on: the stage's name and ``VERSION``, the package version, the seed, the config sections
-the stage reads (cosmetic fields left out) and the identity (size, mtime) of the upstream files
-it reads. Only the same computation ever resumes from a folder; a changed config or a rerun
+folder named by a key that hashes everything the stage's output depends on: the stage's name
+and ``VERSION``, the package version, the config keys the stage reads (cosmetic fields left out;
+see :func:`pipeline.fingerprint.stage_config`) and the identity (size, mtime) of the upstream
+files it reads. Only the same computation ever resumes from a folder; a changed config or a rerun
 upstream stage gives a new key.
 
 Protocol for a stage: call :func:`open_resume_dir` at the start of ``run`` (it deletes the
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from pipeline.fingerprint import config_payload, file_identity, fingerprint
+from pipeline.fingerprint import file_identity, fingerprint, stage_config
 from pipeline.manifest import package_version
 from pipeline.stages.context import StageContext
 
@@ -30,13 +31,11 @@ RESUME_DIR = ".resume"
 
 def resume_key(ctx: StageContext, stage: ModuleType, files: Sequence[Path]) -> str:
     """Hash of what the stage's output depends on (see the module docstring)."""
-    config = ctx.config
     return fingerprint({
         "stage": stage.NAME,
         "version": stage.VERSION,
         "package": package_version(),
-        "seed": config.seed,
-        "config": {key: config_payload(config.section(key)) for key in stage.CONFIG},
+        "config": stage_config(stage, ctx.config),
         "files": [file_identity(Path(path)) for path in files],
     })
 

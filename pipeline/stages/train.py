@@ -73,7 +73,7 @@ NAME = "train"
 VERSION = 3
 INPUTS = ("ingest", "label")
 OUTPUTS = ("model.keras", "history.csv", "metrics.json")
-CONFIG = ("model",)
+CONFIG = ("model", "seed")
 
 
 def input_files(config: Config) -> list[Path]:
