@@ -93,8 +93,15 @@ def quadkey_polygon(key: str) -> Polygon:
 
 
 def h3_polygon(cell: str) -> Polygon:
-    """The WGS84 footprint of an H3 cell (its boundary in lon/lat order)."""
-    return Polygon([(lng, lat) for lat, lng in h3.cell_to_boundary(cell)])
+    """The WGS84 footprint of an H3 cell (its boundary in lon/lat order).
+
+    A cell across the antimeridian keeps one continuous ring: its western longitudes are given
+    past 180 (e.g. -179.9 as 180.1), rather than a band spanning the globe.
+    """
+    lon, lat = np.array(h3.cell_to_boundary(cell))[:, ::-1].T
+    if np.ptp(lon) > 180.0:
+        lon = np.where(lon < 0, lon + 360.0, lon)
+    return Polygon(np.column_stack([lon, lat]))
 
 
 def _admin_cells(lon: np.ndarray, lat: np.ndarray, spec: GridConfig) -> tuple[np.ndarray, gpd.GeoSeries]:

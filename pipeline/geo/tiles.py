@@ -265,9 +265,9 @@ def with_checked_footprint(meta: TileMeta, path: Path) -> TileMeta:
     lat -90..90.
 
     Raises:
-        InputDataError: naming ``path``: the CRS cannot be transformed to EPSG:4326, or the
+        InputDataError: naming ``path``: the CRS cannot be transformed to EPSG:4326, the
             footprint is off the globe (e.g. metre coordinates read as degrees through
-            ``data.tiles.crs: EPSG:4326``).
+            ``data.tiles.crs: EPSG:4326``), or it crosses the antimeridian.
     """
     try:
         located = with_footprints([meta])[0]
@@ -282,6 +282,13 @@ def with_checked_footprint(meta: TileMeta, path: Path) -> TileMeta:
             f"-180..180, lat -90..90: its bounds {meta.bounds} are not coordinates of its CRS "
             f"{meta.crs}. Re-export it with the CRS of its coordinates, or, for a file without "
             "a CRS, set data.tiles.crs to it.")
+    if np.ptp(corners[:, 0]) > 180.0:
+        raise InputDataError(
+            f"{path}: it crosses the antimeridian (its corners lie at longitudes "
+            f"{corners[:, 0].min():.4f} and {corners[:, 0].max():.4f}), which the pipeline's "
+            "longitude-based footprints, nightlight sampling and maps do not handle. Split the "
+            "imagery at 180° (e.g. gdalwarp -te with each side's bounds) and give the halves as "
+            "separate files.")
     return located
 
 

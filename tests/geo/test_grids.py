@@ -165,3 +165,16 @@ def test_grid_config_errors_name_the_key():
             "export": {"grid": {"kind": "hexes"}}}
     with pytest.raises(ConfigError, match="export.grid.kind"):
         parse_config(data, base_dir=".")
+
+
+def test_an_h3_cell_across_the_antimeridian_stays_one_small_ring():
+    h3_polygon = grids.h3_polygon
+    cell = h3.latlng_to_cell(-17.0, 179.999, 5)  # Fiji; resolution 5 cells are ~9 km across
+    ring = h3_polygon(cell)
+    minx, miny, maxx, maxy = ring.bounds
+    assert maxx - minx < 0.2 and maxy - miny < 0.2  # was 359.9 degrees wide
+    assert minx < 180.0 < maxx and ring.is_valid
+    inland = h3_polygon(h3.latlng_to_cell(-17.0, 178.0, 5))
+    assert inland.bounds[2] < 180.0  # cells off the antimeridian are unchanged
+    assert np.allclose(np.asarray(inland.exterior.coords)[:-1, ::-1],
+                       h3.cell_to_boundary(h3.latlng_to_cell(-17.0, 178.0, 5)))

@@ -41,6 +41,7 @@ BAD_TILES = {
     "loop": ("loop", "not a readable GeoTIFF"),
     "local_crs": ("local_crs", "cannot be placed on the Earth"),
     "metres_as_degrees": ("metres_as_degrees", "is not within lon -180..180, lat -90..90"),
+    "antimeridian": ("antimeridian", "crosses the antimeridian"),
 }
 
 
@@ -70,6 +71,8 @@ def make_bad(kind: str, path: Path, tif_writer) -> None:
         tif_writer(path, RGB, crs=CRS.from_wkt('LOCAL_CS["site",UNIT["metre",1]]'))
     elif kind == "metres_as_degrees":
         tif_writer(path, RGB, crs="EPSG:4326")  # UTM metres labelled as degrees
+    elif kind == "antimeridian":  # 1 km at Fiji (UTM 60S) across 180 deg, at x = 819,452 m
+        tif_writer(path, RGB, crs="EPSG:32760", transform=from_origin(819000, 8118500, 62.5, 62.5))
 
 
 @pytest.fixture
