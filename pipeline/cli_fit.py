@@ -70,6 +70,9 @@ def cmd_fit_features(args: argparse.Namespace) -> int:
                   f"{scheme:<8} n={result['n']:<5} r2 {result['model']['r2']:.3f}")
         else:
             print(f"{scheme:<8} skipped: {subsets.get('skipped', 'too few clusters')}")
+    if not any("model" in subsets.get("all", {}) for subsets in entry["schemes"].values()):
+        print(f"no CV scheme could be scored ({entry['n']} rows): {args.out / 'model.json'} is "
+              "fitted on every row but has no cross-validated r² and no prediction interval.")
     print(json.dumps({"out": str(args.out), "features": entry["features"], "n": entry["n"]}))
     return 0
 
@@ -82,6 +85,9 @@ def cmd_predict_features(args: argparse.Namespace) -> int:
     if applied.filled_rows:
         print(f"{args.table}: {applied.filled_rows} row(s) had missing feature values, filled "
               "with the training medians.")
+    for name in applied.no_interval:
+        print(f"{args.model_dir / 'model.json'}: the {name} model has no prediction interval (no "
+              f"CV scheme could run when it was fitted); lower_{name}/upper_{name} are empty.")
     print(json.dumps({"out": str(args.out), "rows": len(applied.frame),
                       "filled_rows": applied.filled_rows, "ood_rows": applied.ood_rows}))
     return 0

@@ -146,3 +146,18 @@ def test_a_folder_without_a_model_exits_2(fitted, tmp_path, capsys):
     _, table, _, _ = fitted
     code = main(["predict-features", str(tmp_path), str(table), "--out", str(tmp_path / "p.csv")])
     assert code == 2 and "run `poverty-pipeline fit-features" in capsys.readouterr().err
+
+
+def test_a_model_too_small_to_cross_validate_says_it_has_no_interval(tmp_path, capsys):
+    table = tmp_path / "small.csv"
+    _table(3, n=12).to_csv(table, index=False)  # enough to fit, too few to score any scheme
+    out = tmp_path / "small"
+    assert main(["fit-features", str(table), "--target", "assets", "--features", "f_*",
+                 "--bootstrap", "0", "--out", str(out)]) == 0
+    assert "no CV scheme could be scored (12 rows)" in capsys.readouterr().out
+    pred = tmp_path / "pred.csv"
+    assert main(["predict-features", str(out), str(table), "--out", str(pred)]) == 0
+    printed = capsys.readouterr().out
+    assert "the assets model has no prediction interval" in printed
+    frame = pd.read_csv(pred)
+    assert frame["lower_assets"].isna().all() and frame["pred_assets"].notna().all()

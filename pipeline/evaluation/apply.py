@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +55,14 @@ class AppliedTable:
         filled_rows: rows with at least one missing (or infinite) feature value, filled with the
             training medians.
         ood_rows: per target, how many rows are out of distribution.
+        no_interval: targets whose model has no prediction interval (no CV scheme could run
+            when it was fitted), so their ``lower_``/``upper_`` columns are empty.
     """
 
     frame: pd.DataFrame
     filled_rows: int
     ood_rows: dict[str, int]
+    no_interval: list[str] = field(default_factory=list)
 
 
 def load_table_models(model_dir: Path, target: str | None) -> dict[str, dict[str, Any]]:
@@ -121,7 +124,9 @@ def predict_feature_table(model_dir: Path, table_path: Path, id_column: str | No
         filled |= ~np.isfinite(x).all(axis=1)
         columns.update(model_outputs(x, name, spec))
     ood = {name: int(columns[f"ood_{name}"].sum()) for name in models if f"ood_{name}" in columns}
-    return AppliedTable(pd.DataFrame(columns), int(filled.sum()), ood)
+    no_interval = [name for name, spec in models.items()
+                   if not np.isfinite(float(spec.get("interval", {}).get("half_width", np.nan)))]
+    return AppliedTable(pd.DataFrame(columns), int(filled.sum()), ood, no_interval)
 
 
 def write_predictions(frame: pd.DataFrame, path: Path) -> None:
