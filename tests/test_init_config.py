@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from rasterio.crs import CRS
 
 from pipeline.config import load_config
 from pipeline.errors import ConfigError, InputDataError
@@ -70,6 +71,10 @@ def test_bad_column_or_tiles_fail_before_anything_is_written(tiny_world, tmp_pat
         write_config(request(tiny_world, out, tiles=thin.parent))
     with pytest.raises(InputDataError, match="nope.tif: file not found \\(--nightlights\\)"):
         write_config(request(tiny_world, out, nightlights=tmp_path / "nope.tif"))
+    site = tif_writer(tmp_path / "site" / "a.tif", np.ones((3, 8, 8), np.uint8),
+                      crs=CRS.from_wkt('LOCAL_CS["site",UNIT["metre",1]]'))
+    with pytest.raises(InputDataError, match=r"a.tif: its CRS LOCAL_CS.* cannot be placed on the"):
+        write_config(request(tiny_world, out, tiles=site.parent))
     assert not out.exists()
     out.write_text("keep me")
     with pytest.raises(ConfigError, match="already exists"):

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from rasterio._err import CPLE_BaseError  # GDAL/PROJ failures of warp.transform
+from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds
 
 from pipeline.errors import InputDataError
 from pipeline.geo.mosaic import read_overview, source_kind
 from pipeline.geo.survey import read_table, require_columns
-from pipeline.geo.tiles import find_tiles, gsd_m, open_raster
+from pipeline.geo.tiles import find_tiles, gsd_m, off_earth, open_raster
 
 WGS84 = "EPSG:4326"
 SAMPLE_FILES = 50
@@ -44,15 +46,19 @@ def describe_raster(path: Path) -> RasterInfo:
     """Metadata of one raster (no pixels read).
 
     Raises:
-        InputDataError: the file does not open as a raster.
+        InputDataError: the file does not open as a raster, or its CRS cannot be placed on
+            the Earth.
     """
     with open_raster(path) as src:
         crs = src.crs
         gsd = None
         bounds = None
         if crs is not None:
-            bounds = tuple(transform_bounds(crs, WGS84, *src.bounds))
-            gsd = float(gsd_m(src, crs, (bounds[1] + bounds[3]) / 2))
+            try:
+                bounds = tuple(transform_bounds(crs, WGS84, *src.bounds))
+                gsd = float(gsd_m(src, crs, (bounds[1] + bounds[3]) / 2))
+            except (CRSError, CPLE_BaseError) as exc:
+                raise off_earth(path, crs.to_string(), exc) from exc
         return RasterInfo(path, crs.to_string() if crs else None, src.count, src.dtypes[0],
                           src.width, src.height, gsd, src.nodata, bounds, dict(src.tags()))
 
