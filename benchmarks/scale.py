@@ -4,9 +4,9 @@ On generated 64 px tiles (a tile cache of ``--shard``-tile ``.npy`` files in a t
 and a MobileNet 0.25 classifier (random weights; saved and loaded as ``model.keras``), the extract
 stage's own shard function (:func:`pipeline.stages.extract.extract_shard`: the model loaded once
 per process, batches read on a background thread, resized to the network input in the compiled
-graph, the rows written into a shared ``features.npy`` memory map) runs for every cache shard
-through the pipeline's own executor (:class:`pipeline.executor.StageShards`: shard records,
-results read back by index):
+graph, the features saved as the shard's own result file) runs for every cache shard through
+the pipeline's own executor (:class:`pipeline.executor.StageShards`: shard records, results read
+back by index):
 
 * throughput, tiles/s, with the local executor (this process, TensorFlow on every core) and with
   a LocalCluster of 2 worker processes x 1 thread on the same cores, on 4x the tiles, after a
@@ -44,14 +44,14 @@ from pipeline.stages.extract import ShardJob, extract_shard  # noqa: E402
 TILE_PX, BANDS, BATCH = 64, 3, 64
 
 
-def extract_block(job: ShardJob) -> dict:
-    """The extract stage's work on one cache shard; returns tiles, CPU seconds (of the whole
-    process while the shard ran) and this process's peak RSS."""
+def extract_block(job: ShardJob) -> tuple[np.ndarray, dict]:
+    """The extract stage's work on one cache shard; returns its features and its tiles, CPU
+    seconds (of the whole process while the shard ran) and this process's peak RSS."""
     cpu0 = time.process_time()
-    tiles = extract_shard(job)
+    features = extract_shard(job)
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"tiles": tiles, "pid": os.getpid(), "rss_mb": rss_mb,
-            "cpu_s": time.process_time() - cpu0}
+    return features, {"tiles": len(features), "pid": os.getpid(), "rss_mb": rss_mb,
+                      "cpu_s": time.process_time() - cpu0}
 
 
 def warm(source: FeatureSource) -> int:
@@ -61,9 +61,9 @@ def warm(source: FeatureSource) -> int:
 
 def make_world(folder: Path, n_tiles: int, shard: int,
                input_px: int) -> tuple[FeatureSource, list[ShardJob]]:
-    """A saved model, a tile cache of ``n_tiles`` random tiles, a features file for them and
-    one extract job per cache shard."""
-    from pipeline.models import build_classifier, feature_dim
+    """A saved model, a tile cache of ``n_tiles`` random tiles and one extract job per cache
+    shard."""
+    from pipeline.models import build_classifier
 
     folder.mkdir(parents=True)
     model = build_classifier("mobilenet_0.25", input_px, BANDS, 3, None)
@@ -75,18 +75,16 @@ def make_world(folder: Path, n_tiles: int, shard: int,
         n = min(shard, n_tiles - start)
         np.save(folder / f"shard_{index:05d}.npy",
                 rng.integers(0, 256, (n, TILE_PX, TILE_PX, BANDS), dtype=np.uint8))
-        jobs.append(ShardJob(index, np.arange(start, start + n), np.arange(n), folder,
-                             folder / "features.npy", source, BATCH))
-    np.lib.format.open_memmap(folder / "features.npy", mode="w+", dtype=np.float32,
-                              shape=(n_tiles, feature_dim(model))).flush()
+        jobs.append(ShardJob(index, np.arange(start, start + n), np.arange(n), folder, source,
+                             BATCH))
     return source, jobs
 
 
 def timed_map(backend, jobs: list[ShardJob], out: Path) -> tuple[float, list[dict]]:  # noqa: ANN001
     shards = StageShards(backend, out, logging.getLogger("bench"), progress=False)
     t0 = time.perf_counter()
-    records = shards.map(extract_block, jobs, desc="extract")
-    return time.perf_counter() - t0, records
+    results = shards.map(extract_block, jobs, desc="extract")
+    return time.perf_counter() - t0, [stats for _, stats in results]
 
 
 def cluster() -> DaskShardExecutor:

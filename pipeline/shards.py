@@ -7,7 +7,9 @@ temporary output (``.tmp-<stage>/_shards/<map>/shard_NNNNN.*``) and writes the s
 (``shard_NNNNN.json``) last. Every file is written to a temporary name, flushed to disk and renamed
 into place, so a record never points at a half-written result, even after a power loss or when
 Dask runs one shard twice. Only the record goes back to the caller; the result is
-read back from disk by shard index, so nothing bulky passes through a Dask scheduler.
+read back from disk by shard index, so nothing bulky passes through a Dask scheduler. Arrays come
+back memory-mapped (read-only): a caller holding every shard's result holds in memory only the
+pages it reads, and a result file cut short is found when it is opened.
 
 A record is ``{"shard", "of", "status": "done"|"failed", "attempts", "seconds", "errors", "result",
 "counts", "host", "pid"}``. On a rerun, shards whose record says ``done`` are not run again.
@@ -181,7 +183,7 @@ def decode(spec: Any, folder: Path) -> Any:
 
 def _load(path: Path, geo: bool) -> Any:
     if path.suffix == ".npy":
-        return np.load(path, allow_pickle=False)
+        return np.load(path, mmap_mode="r", allow_pickle=False)
     if geo:
         import geopandas as gpd
 

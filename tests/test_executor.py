@@ -15,7 +15,7 @@ import pytest
 from shapely.geometry import box
 
 from pipeline.config import DaskExecutor
-from pipeline.errors import ShardError
+from pipeline.errors import ShardError, ShardResultError
 from pipeline.executor import DaskShardExecutor, LocalExecutor, StageShards
 from pipeline.shards import decode, encode
 
@@ -53,6 +53,16 @@ def test_results_round_trip_every_supported_type(tmp_path):
     assert back[3] == {"k": [1, 2.5, None]} and back[4] is None
     with pytest.raises(TypeError, match="shard results must be"):
         encode(object(), tmp_path, "bad")
+
+
+def test_array_results_come_back_memory_mapped_and_a_cut_one_is_refused(tmp_path):
+    spec = encode(np.arange(600, dtype=np.float32).reshape(100, 6), tmp_path, "s")
+    back = decode(spec, tmp_path)
+    assert isinstance(back, np.memmap) and not back.flags.writeable and back[99, 5] == 599
+    path = tmp_path / "s.npy"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ShardResultError, match="s.npy: cannot read this shard result"):
+        decode(spec, tmp_path)
 
 
 def test_map_returns_results_in_shard_order(tmp_path):

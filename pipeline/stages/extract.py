@@ -4,16 +4,19 @@ Inputs: ``ingest/tiles.parquet`` + ``ingest/cache/``; ``train/model.keras`` (``f
 finetuned``, the default) or the backbone's ImageNet weights (``features.mode: frozen``:
 ``model.backbone`` / ``model.weights`` / ``model.input_size_px``, never fine-tuned).
 Outputs (``extract/``):
-    features.npy   float32 (n_tiles, feature_dim), row i = tile i of the catalog; written
-                   through a memory map, batch by batch, so memory is bounded by the batch size.
+    features.npy   float32 (n_tiles, feature_dim), row i = tile i of the catalog; assembled
+                   through a memory map, shard by shard, so memory is bounded by a shard's size.
     index.parquet  row, tile_id, lon, lat (tile centroid, WGS84).
 
-Work is split by cache shard (``ctx.executor.map``, so it runs on Dask too), each shard writing
-its rows of ``features.npy`` in the stage's temporary folder. Resuming is the executor's: a
-shard's record is written only after its rows are flushed, and a rerun of the same computation
-keeps the temporary folder and runs only the shards without a record (see
-:mod:`pipeline.shards`), so a killed extract never redoes a finished shard nor trusts a partial
-one.
+Work is split by cache shard (``ctx.executor.map``, so it runs on Dask too). Each shard returns
+its features, which the executor saves as that shard's own result file (written to a temporary
+name, flushed and renamed, then the shard's record); no two shards write to one file, so hosts
+sharing the run directory over NFS never write back each other's pages. Once every shard is done,
+the driver copies the shard files into ``features.npy`` one at a time, in catalog order; the
+runner removes them when the stage finishes. Resuming is the executor's: a rerun of the same
+computation keeps the temporary folder and runs only the shards without a record or whose file
+cannot be read back (see :mod:`pipeline.shards`), so a killed extract never redoes a finished
+shard nor trusts a partial one.
 """
 
 from __future__ import annotations
@@ -69,10 +72,9 @@ class ShardJob:
 
     Attributes:
         shard: The cache shard.
-        rows: Catalog rows (= rows of ``features``) of the shard's tiles, int (n,).
+        rows: Catalog rows (= rows of ``features.npy``) of the shard's tiles, int (n,).
         offsets: Their positions in the shard file, int (n,).
         cache_dir: The ``ingest/cache`` folder.
-        features: The ``.npy`` file the rows are written into.
         source: The network computing the features.
         batch_size: Tiles per forward pass.
     """
@@ -81,35 +83,41 @@ class ShardJob:
     rows: np.ndarray
     offsets: np.ndarray
     cache_dir: Path
-    features: Path
     source: FeatureSource
     batch_size: int
 
 
-def extract_shard(job: ShardJob) -> int:
-    """Write one shard's features into their rows of ``job.features``; returns tiles written.
+def extract_shard(job: ShardJob) -> np.ndarray:
+    """One shard's features, float32 (n, feature_dim), row j for the tile at ``job.offsets[j]``.
 
-    The rows are flushed to disk before it returns, so the shard's record (written after it)
-    never vouches for rows that are not there.
+    The executor saves them as this shard's own result file; the shard writes nothing else.
     """
-    forward, _ = forward_for(job.source)
-    features = np.load(job.features, mmap_mode="r+")
+    forward, dim = forward_for(job.source)
+    features = np.empty((len(job.rows), dim), dtype=np.float32)
     shards = np.full(len(job.rows), job.shard)
     for start, values in stream_features(forward, TileCache(job.cache_dir), shards, job.offsets,
                                          job.batch_size):
-        features[job.rows[start:start + len(values)]] = values
-    features.flush()
-    del features  # unmap: the touched pages leave this process's resident memory
-    return len(job.rows)
+        features[start:start + len(values)] = values
+    return features
 
 
-def open_features(path: Path, n_tiles: int, dim: int) -> None:
-    """Create ``path`` as a float32 (n_tiles, dim) ``.npy`` unless it already is one (resume)."""
-    if path.exists():
-        existing = np.load(path, mmap_mode="r")
-        if existing.shape == (n_tiles, dim) and existing.dtype == np.float32:
-            return
+def write_features(path: Path, jobs: list[ShardJob], parts: list[np.ndarray], dim: int) -> None:
+    """Write float32 ``(n_tiles, dim)`` ``path``, each job's rows from its part, one at a time.
+
+    Args:
+        path: The ``.npy`` to write (replaced if it exists).
+        jobs: The shard jobs; their ``rows`` together are 0 .. n_tiles - 1.
+        parts: Each job's features (memory-mapped shard results), in job order. Each is taken
+            out of the list as it is copied, and the output is mapped only while one part is
+            copied into it, so memory holds one shard's features at a time.
+    """
+    n_tiles = sum(len(job.rows) for job in jobs)
     np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n_tiles, dim)).flush()
+    for job in jobs:
+        features = np.load(path, mmap_mode="r+")
+        features[job.rows] = parts.pop(0)
+        features.flush()
+        del features  # unmap: the touched pages leave this process's resident memory
 
 
 def feature_source(ctx: StageContext, tile_px: int, bands: int) -> FeatureSource:
@@ -122,7 +130,7 @@ def feature_source(ctx: StageContext, tile_px: int, bands: int) -> FeatureSource
     return source
 
 
-def shard_jobs(catalog: pd.DataFrame, cache_dir: Path, features: Path, source: FeatureSource,
+def shard_jobs(catalog: pd.DataFrame, cache_dir: Path, source: FeatureSource,
                batch_size: int) -> list[ShardJob]:
     """One job per cache shard, in shard order."""
     shards = catalog["shard"].to_numpy()
@@ -130,7 +138,7 @@ def shard_jobs(catalog: pd.DataFrame, cache_dir: Path, features: Path, source: F
     for shard in np.unique(shards):
         rows = np.flatnonzero(shards == shard)
         jobs.append(ShardJob(int(shard), rows, catalog["offset"].to_numpy()[rows], cache_dir,
-                             features, source, batch_size))
+                             source, batch_size))
     return jobs
 
 
@@ -140,10 +148,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     _, (_, tile_px, _, bands) = TileCache(cache_dir).layout(int(catalog["shard"].iloc[0]))
     source = feature_source(ctx, tile_px, bands)
     _, dim = forward_for(source)
-    open_features(ctx.out / "features.npy", len(catalog), dim)
-    jobs = shard_jobs(catalog, cache_dir, ctx.out / "features.npy", source,
-                      ctx.config.features.batch_size)
-    ctx.executor.map(extract_shard, jobs, desc="extract")
+    jobs = shard_jobs(catalog, cache_dir, source, ctx.config.features.batch_size)
+    parts = ctx.executor.map(extract_shard, jobs, desc="extract")
+    write_features(ctx.out / "features.npy", jobs, parts, dim)
     catalog[["tile_id", "lon", "lat"]].assign(row=np.arange(len(catalog)))[
         ["row", "tile_id", "lon", "lat"]].to_parquet(ctx.out / "index.parquet", index=False)
     return {"tiles": len(catalog), "feature_dim": dim, "mode": ctx.config.features.mode}

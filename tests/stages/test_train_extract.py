@@ -3,7 +3,9 @@ frozen ImageNet features."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 import types
 from pathlib import Path
 
@@ -12,11 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pipeline import runner
 from pipeline.config import load_config, parse_config
 from pipeline.errors import ConfigError, PipelineError
+from pipeline.executor import LocalExecutor
 from pipeline.models import build_classifier, feature_model, get_backbone
 from pipeline.models.training import Checkpoints
 from pipeline.runner import run_pipeline
+from pipeline.shards import run_shard
 from pipeline.stages import extract
 from pipeline.stages.context import StageContext
 from pipeline.stages.resume import RESUME_DIR, close_resume_dir, open_resume_dir, resume_key
@@ -77,6 +82,21 @@ class Killed(Exception):
     pass
 
 
+def kill_extract_in_shard(shard: int, config_path: Path, monkeypatch) -> None:
+    """Run up to extract with cache shard ``shard`` killed; the run fails naming it."""
+    original_shard = extract.extract_shard
+
+    def die_on_shard(job):
+        if job.shard == shard:
+            raise Killed(f"killed in shard {shard}")
+        return original_shard(job)
+
+    monkeypatch.setattr(extract, "extract_shard", die_on_shard)
+    with pytest.raises(PipelineError, match=f"shard {shard}"):
+        run_until(config_path)
+    monkeypatch.undo()
+
+
 def test_killed_train_and_extract_resume_and_match_an_uninterrupted_run(
         reference, make_tiny_config, tmp_path, monkeypatch) -> None:
     path = make_tiny_config(tmp_path, model=FOLDED)
@@ -94,21 +114,7 @@ def test_killed_train_and_extract_resume_and_match_an_uninterrupted_run(
     assert len(list((run_dir / RESUME_DIR / "train").glob("*/checkpoints/state.json"))) == 1
     monkeypatch.undo()
 
-    original_shard = extract.extract_shard
-
-    def die_on_shard_1(job):
-        if job.shard == 1:  # dies half-way: some rows of the shard hold garbage
-            features = np.load(job.features, mmap_mode="r+")
-            features[job.rows[:5]] = np.nan
-            features.flush()
-            del features
-            raise Killed("killed in shard 1")
-        return original_shard(job)
-
-    monkeypatch.setattr(extract, "extract_shard", die_on_shard_1)
-    with pytest.raises(PipelineError, match="shard 1"):
-        run_until(path)
-    monkeypatch.undo()
+    kill_extract_in_shard(1, path, monkeypatch)
     assert (run_dir / "train" / "model.keras").exists() and not (run_dir / "extract").exists()
     run_until(path)
 
@@ -125,6 +131,77 @@ def test_killed_train_and_extract_resume_and_match_an_uninterrupted_run(
     np.testing.assert_array_equal(np.load(run_dir / "extract" / "features.npy"),
                                   np.load(reference / "extract" / "features.npy"))
     assert not (run_dir / RESUME_DIR).exists()
+
+
+class OwnFilesOnly(LocalExecutor):
+    """The local executor, noting the files of its stage folder that each shard changed."""
+
+    def __init__(self) -> None:
+        self.changed: dict[tuple[str, int], set[Path]] = {}
+
+    def run(self, tasks):
+        for task in tasks:
+            stage_dir = task.folder.parents[1]  # .tmp-<stage>/_shards/<map>/
+            before = file_digests(stage_dir)
+            record = run_shard(task)
+            after = file_digests(stage_dir)
+            self.changed[stage_dir.name, task.index] = {
+                path for path, digest in after.items() if before.get(path) != digest}
+            yield record
+
+
+def file_digests(folder: Path) -> dict[Path, str]:
+    return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()}
+
+
+def rerun_extract(reference: Path, make_tiny_config, folder: Path) -> Path:
+    """A copy of the reference run directory with extract to run again; returns the config."""
+    shutil.copytree(reference, folder / "run")
+    shutil.rmtree(folder / "run" / "extract")
+    return make_tiny_config(folder, model=FOLDED)
+
+
+def test_each_extract_shard_writes_only_its_own_file(reference, make_tiny_config, tmp_path,
+                                                     monkeypatch) -> None:
+    path = rerun_extract(reference, make_tiny_config, tmp_path)
+    backend = OwnFilesOnly()
+    monkeypatch.setattr(runner, "make_executor", lambda config: backend)
+    run_until(path)
+    changed = {key: files for key, files in backend.changed.items() if key[0] == ".tmp-extract"}
+    assert len(changed) == 3
+    for (_, index), files in changed.items():  # its result, then its record: nothing shared
+        assert {(p.parent.name, p.name) for p in files} == {
+            ("00-extract", f"shard_{index:05d}.npy"), ("00-extract", f"shard_{index:05d}.json")}
+    np.testing.assert_array_equal(np.load(tmp_path / "run" / "extract" / "features.npy"),
+                                  np.load(reference / "extract" / "features.npy"))
+
+
+def test_a_truncated_shard_file_is_run_again_not_trusted(reference, make_tiny_config, tmp_path,
+                                                         monkeypatch) -> None:
+    path = rerun_extract(reference, make_tiny_config, tmp_path)
+    kill_extract_in_shard(2, path, monkeypatch)
+    shard_file = tmp_path / "run" / ".tmp-extract" / "_shards" / "00-extract" / "shard_00000.npy"
+    assert (shard_file.parent / "shard_00000.json").exists()
+    shard_file.write_bytes(shard_file.read_bytes()[:-300])  # cut short after its record
+    run_until(path)
+    log = (tmp_path / "run" / "run.log").read_text()
+    assert "shard_00000.npy: cannot read this shard result" in log
+    assert "resuming extract: 1 of 3 shard(s) already done" in log
+    np.testing.assert_array_equal(np.load(tmp_path / "run" / "extract" / "features.npy"),
+                                  np.load(reference / "extract" / "features.npy"))
+    assert not (tmp_path / "run" / ".tmp-extract").exists()
+
+
+def test_features_are_assembled_in_catalog_order(tmp_path) -> None:
+    catalog = pd.DataFrame({"shard": [1, 0, 1, 2, 0], "offset": [0, 0, 1, 0, 1]})
+    jobs = extract.shard_jobs(catalog, tmp_path, None, 4)
+    parts = [np.full((len(job.rows), 3), job.shard, np.float32) + job.offsets[:, None] / 10
+             for job in jobs]
+    extract.write_features(tmp_path / "features.npy", jobs, list(parts), 3)
+    features = np.load(tmp_path / "features.npy")
+    expected = catalog["shard"].to_numpy()[:, None] + catalog["offset"].to_numpy()[:, None] / 10
+    assert features.dtype == np.float32 and features.shape == (5, 3)
+    np.testing.assert_array_equal(features, np.repeat(expected, 3, axis=1).astype(np.float32))
 
 
 def fake_imagenet_weights(path: Path) -> Path:
