@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
@@ -45,7 +46,7 @@ class TilePixels:
     rows: np.ndarray
     cols: np.ndarray
 
-    @property
+    @cached_property
     def shared(self) -> int:
         """How many tiles lie in a pixel that holds more than one tile."""
         _, counts = np.unique(self.rows * self.width + self.cols, return_counts=True)
@@ -102,7 +103,7 @@ def tile_pixels(grid: gpd.GeoDataFrame, catalog: gpd.GeoDataFrame) -> TilePixels
 
 
 def write_tile_raster(path: Path, grid: gpd.GeoDataFrame, catalog: gpd.GeoDataFrame,
-                      columns: Sequence[str]) -> TilePixels:
+                      columns: Sequence[str], pixels: TilePixels | None = None) -> TilePixels:
     """Write ``columns`` of ``grid`` (one row per tile) as a float32 COG, NaN as nodata.
 
     A pixel holds the mean of the finite values of its tiles (one tile, but for irregular
@@ -113,11 +114,12 @@ def write_tile_raster(path: Path, grid: gpd.GeoDataFrame, catalog: gpd.GeoDataFr
         grid: per-tile values with tile footprints (any CRS).
         catalog: the tile catalog (crs, minx..maxy) that fixes the output grid.
         columns: one band per column; band descriptions are the column names.
+        pixels: :func:`tile_pixels` of ``grid`` and ``catalog``, when already computed.
 
     Returns:
         The grid and the tiles' pixels.
     """
-    pixels = tile_pixels(grid, catalog)
+    pixels = pixels or tile_pixels(grid, catalog)
     shape = (len(columns), pixels.height, pixels.width)
     sums, counts = np.zeros(shape), np.zeros(shape)
     for band, column in enumerate(columns):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 import geopandas as gpd
@@ -21,6 +22,7 @@ from pipeline.config import Config
 from pipeline.errors import MissingArtifactError
 from pipeline.geo.grids import make_cells, value_columns
 from pipeline.geo.polygons import read_polygons
+from pipeline.geo.rasterize import TilePixels, tile_pixels
 
 RASTER_PREFIXES = ("pred_", "lower_", "upper_")
 
@@ -61,6 +63,11 @@ class ExportBundle:
     clusters: gpd.GeoDataFrame
     outline: gpd.GeoSeries
     target: str
+
+    @cached_property
+    def pixels(self) -> TilePixels:
+        """The GeoTIFF's grid and each tile's pixel (they depend on the footprints only)."""
+        return tile_pixels(self.grid, self.catalog)
 
     @property
     def column(self) -> str:

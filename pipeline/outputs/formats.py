@@ -31,7 +31,8 @@ LAYER = "predictions"
 
 def write_cog(bundle: ExportBundle, out: Path) -> list[Path]:
     path = out / "predictions.tif"
-    write_tile_raster(path, bundle.tile_values(), bundle.catalog, bundle.raster_columns())
+    write_tile_raster(path, bundle.tile_values(), bundle.catalog, bundle.raster_columns(),
+                      bundle.pixels)
     return [path]
 
 

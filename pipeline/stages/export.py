@@ -32,7 +32,6 @@ from typing import Any
 from pipeline.config import Config
 from pipeline.errors import StageError
 from pipeline.geo.cog import cog_problems
-from pipeline.geo.rasterize import tile_pixels
 from pipeline.outputs.bundle import load_bundle
 from pipeline.outputs.formats import write_formats
 from pipeline.stages.context import StageContext
@@ -57,7 +56,6 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if problems:
         raise StageError(f"predictions.tif is not a valid Cloud-Optimized GeoTIFF: {'; '.join(problems)}")
     left_out = int(sum(c is None for c in bundle.cell_of_tile))
-    shared = tile_pixels(bundle.tile_values(), bundle.catalog).shared
     return {"cells": len(bundle.cells), "grid": ctx.config.export.grid.kind,
             "bands": len(bundle.raster_columns()), "tiles_outside_cells": left_out,
-            "tiles_sharing_pixels": shared}
+            "tiles_sharing_pixels": bundle.pixels.shared}
