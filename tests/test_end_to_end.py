@@ -115,7 +115,7 @@ def test_fit_metrics_have_every_target_scheme_and_subset(tiny_run):
                 assert gain["r2_gain"] == pytest.approx(
                     scheme["all"]["model"]["r2"] - scheme["all"][baseline]["r2"])
                 assert gain["r2_gain_ci"][0] <= gain["r2_gain"] <= gain["r2_gain_ci"][1]
-    spatial = metrics["spatial_cv"]
+    spatial = metrics["targets"]["asset_index"]["spatial_cv"]
     assert spatial["neighbourhood_reach_km"] == 2 * config.aggregate.radius_km
     assert spatial["buffer_km"] == config.regression.buffer_km == 0
     clusters = gpd.read_parquet(config.run_dir / "aggregate" / "clusters.parquet")

@@ -11,8 +11,9 @@ Outputs (``fit/``):
                          with its paired bootstrap interval (see
                          :mod:`pipeline.evaluation.evaluate` for the schemes and subsets);
                          ``targets.<target>.interval``: the conformal interval;
-                         ``spatial_cv``: block side, buffer, and the share of test clusters
-                         whose neighbourhoods share tiles with a training cluster's.
+                         ``targets.<target>.spatial_cv``: block side, buffer, and the share
+                         of test clusters whose neighbourhoods share tiles with a training
+                         cluster's.
     cv_predictions.csv   cluster_id, target, scheme, fold, observed, predicted and
                          predicted_<baseline> (all clusters; log units where the target is
                          logged).
@@ -122,8 +123,9 @@ def neighbourhood_reach_km(agg: AggregateConfig) -> float:
 
 def spatial_cv_record(clusters: pd.DataFrame, cfg: RegressionConfig, agg: AggregateConfig,
                       seed: int) -> dict[str, float]:
-    """How separate the spatial folds are: block side, buffer, and the share of test clusters
-    within neighbourhood reach of a training cluster (their features share tiles)."""
+    """How separate the spatial folds of ``clusters`` (one target's rows, as scored) are: block
+    side, buffer, and the share of test clusters within neighbourhood reach of a training
+    cluster (their features share tiles)."""
     lon, lat = clusters["lon"].to_numpy(), clusters["lat"].to_numpy()
     folds = spatial_folds(lon, lat, cfg.folds, cfg.spatial_block_km, seed, cfg.buffer_km)
     reach = neighbourhood_reach_km(agg)
@@ -133,15 +135,15 @@ def spatial_cv_record(clusters: pd.DataFrame, cfg: RegressionConfig, agg: Aggreg
                                               4)}
 
 
-def warn_shared_tiles(ctx: StageContext, record: dict[str, float]) -> None:
+def warn_shared_tiles(ctx: StageContext, target: str, record: dict[str, float]) -> None:
     """Log a warning, with the setting to change, when spatial test clusters share tiles."""
     share, reach = record["test_share_sharing_tiles"], record["neighbourhood_reach_km"]
     if share > 0:
         ctx.log.warning(
-            "spatial CV: %.0f%% of test clusters lie within %g km of a training cluster, so their "
-            "neighbourhoods share tiles (regression.buffer_km is %g). Set regression.buffer_km: "
-            "%g for a stricter test that drops those training clusters (fewer to train on).",
-            100 * share, reach, record["buffer_km"], reach)
+            "spatial CV of %s: %.0f%% of test clusters lie within %g km of a training cluster, so "
+            "their neighbourhoods share tiles (regression.buffer_km is %g). Set "
+            "regression.buffer_km: %g for a stricter test that drops those training clusters "
+            "(fewer to train on).", target, 100 * share, reach, record["buffer_km"], reach)
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
@@ -150,9 +152,6 @@ def run(ctx: StageContext) -> dict[str, Any]:
     features = load_features(ctx)
     usable = clusters["usable"].to_numpy()
     metrics: dict[str, Any] = {"targets": {}}
-    if "spatial" in cfg.schemes:
-        metrics["spatial_cv"] = spatial_cv_record(clusters[usable], cfg, ctx.config.aggregate, seed)
-        warn_shared_tiles(ctx, metrics["spatial_cv"])
     models: dict[str, Any] = {}
     predictions, summary = [], {}
     for target in cfg.targets:
@@ -169,6 +168,10 @@ def run(ctx: StageContext) -> dict[str, Any]:
                             sub["cluster_id"], cfg, seed, target.log)
         metrics["targets"][target.column] = {**result.metrics,
                                              "excluded": int((usable & ~keep).sum())}
+        if "spatial" in cfg.schemes:
+            metrics["targets"][target.column]["spatial_cv"] = record = spatial_cv_record(
+                sub, cfg, ctx.config.aggregate, seed)
+            warn_shared_tiles(ctx, target.column, record)
         models[target.column] = {**result.model, "feature_layer": "features"}
         predictions.append(result.predictions)
         label = f"log {target.column}" if target.log else target.column
