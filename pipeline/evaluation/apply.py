@@ -23,6 +23,11 @@ from pipeline.evaluation.table import check_numeric, read_feature_table
 from pipeline.regression import RidgeModel
 
 
+def interval_half_width(spec: dict[str, Any]) -> float:
+    """The saved model's conformal half-width; NaN when it has none (no CV scheme ran)."""
+    return float(spec.get("interval", {}).get("half_width", np.nan))
+
+
 def model_outputs(x: np.ndarray, target: str, spec: dict[str, Any]) -> dict[str, np.ndarray]:
     """One target's prediction, interval and OOD flag for feature rows ``x`` (n, d).
 
@@ -36,7 +41,7 @@ def model_outputs(x: np.ndarray, target: str, spec: dict[str, Any]) -> dict[str,
     model = RidgeModel.from_dict(spec)
     z = model.prep.transform(x)
     pred = z @ np.asarray(model.coef) + model.intercept
-    half = float(spec.get("interval", {}).get("half_width", np.nan))
+    half = interval_half_width(spec)
     back = np.exp if spec["log"] else (lambda v: v)
     out = {f"{prefix}_{target}": back(values)
            for prefix, values in (("pred", pred), ("lower", pred - half), ("upper", pred + half))}
@@ -125,7 +130,7 @@ def predict_feature_table(model_dir: Path, table_path: Path, id_column: str | No
         columns.update(model_outputs(x, name, spec))
     ood = {name: int(columns[f"ood_{name}"].sum()) for name in models if f"ood_{name}" in columns}
     no_interval = [name for name, spec in models.items()
-                   if not np.isfinite(float(spec.get("interval", {}).get("half_width", np.nan)))]
+                   if not np.isfinite(interval_half_width(spec))]
     return AppliedTable(pd.DataFrame(columns), int(filled.sum()), ood, no_interval)
 
 

@@ -130,26 +130,24 @@ def urban_flags(values: np.ndarray) -> np.ndarray | str:
     """1.0 (urban), 0.0 (rural) or NaN (missing) per cluster; or, when some value is none of
     :data:`URBAN_CODES`, the reason the urban/rural subsets are skipped."""
     text = pd.Series(values, dtype=object)
-    missing = text.isna()
-    codes = text[~missing].astype(str).str.strip().str.lower()
-    unknown = sorted(set(codes) - set(URBAN_CODES))
+    codes = text.astype(str).str.strip().str.lower().where(text.notna())
+    unknown = sorted(set(codes.dropna()) - set(URBAN_CODES))
     if unknown:
         return (f"the urban column has values other than 1/0, U/R or urban/rural: "
                 f"{unknown[:5]}; recode the column to 1 (urban) and 0 (rural)")
-    return np.where(missing, np.nan, text.astype(str).str.strip().str.lower()
-                    .map(URBAN_CODES).to_numpy(dtype=np.float64))
+    return codes.map(URBAN_CODES).to_numpy(dtype=np.float64)
 
 
 def group_entries(survey: Survey, preds: dict[str, np.ndarray], cfg: RegressionConfig,
                   seed: int) -> dict[str, Any]:
     """Urban / rural scores and district-level scores of the all-cluster predictions."""
     out: dict[str, Any] = {}
-    if survey.urban is not None:
-        urban = urban_flags(survey.urban)
+    urban = urban_flags(survey.urban) if survey.urban is not None else None
+    if isinstance(urban, str):
+        out["urban"] = out["rural"] = {"skipped": urban}
+    elif urban is not None:
         for name, mask in (("urban", urban == 1), ("rural", urban == 0)):
-            if isinstance(urban, str):
-                out[name] = {"skipped": urban}
-            elif mask.sum() >= 3:
+            if mask.sum() >= 3:
                 out[name] = score_all(survey.y[mask], {k: v[mask] for k, v in preds.items()},
                                       cfg, seed)
     if survey.district is not None:
