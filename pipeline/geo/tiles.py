@@ -296,12 +296,14 @@ def with_footprints(metas: Sequence[TileMeta]) -> list[TileMeta]:
     """The tiles with their EPSG:4326 footprints, one coordinate transformation per CRS.
 
     The outline is the tile's bounds box (5 vertices, closed) transformed point by point,
-    as ``rasterio.warp.transform_geom`` would do for each tile, in one call per CRS.
+    as ``rasterio.warp.transform_geom`` would do for each tile, in one call per CRS. Tiles that
+    already have a footprint keep it.
     """
     out = list(metas)
     by_crs: dict[str, list[int]] = {}
     for i, meta in enumerate(metas):
-        by_crs.setdefault(meta.crs, []).append(i)
+        if meta.footprint is None:
+            by_crs.setdefault(meta.crs, []).append(i)
     for crs, rows in by_crs.items():
         rings = np.array([box(*metas[i].bounds).exterior.coords for i in rows])  # (n, 5, 2)
         lon, lat = transform(crs, WGS84, rings[..., 0].ravel(), rings[..., 1].ravel())

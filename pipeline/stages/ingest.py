@@ -151,10 +151,7 @@ def ingest_shard(job: ShardJob, settings: TilesConfig, cache_dir: Path,
             continue
         kept.append((tile_id, path, meta))
         pixels.append(tile)
-    unplaced = [i for i, (_, _, meta) in enumerate(kept) if meta.footprint is None]  # windows
-    metas = [meta for _, _, meta in kept]
-    for i, meta in zip(unplaced, with_footprints([metas[i] for i in unplaced])):
-        metas[i] = meta
+    metas = with_footprints([meta for _, _, meta in kept])  # tile files come with theirs
     rows = [catalog_row(tile_id, path, meta, job.index, offset)
             for offset, ((tile_id, path, _), meta) in enumerate(zip(kept, metas))]
     if pixels:
