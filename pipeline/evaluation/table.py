@@ -139,16 +139,17 @@ def check_coordinates(table: pd.DataFrame, keep: np.ndarray, spec: TableSpec, pa
                                  f"(south and west negative). Fix or remove the row.{more}")
 
 
-def prepare(table: pd.DataFrame, spec: TableSpec, path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """(rows kept, y, x): rows with a usable target (their coordinates checked); y logged if asked;
-    x float64 features."""
+def prepare(table: pd.DataFrame, spec: TableSpec,
+            path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[str]]:
+    """(rows kept, y, x, feature columns): rows with a usable target (their coordinates checked);
+    y logged if asked; x float64 features."""
     raw = _numbers(table, spec.target, "--target", path)
     keep = np.isfinite(raw) & ((raw > 0) if spec.log_target else True)
     check_coordinates(table, keep, spec, path)
     rows = table[keep].reset_index(drop=True)
     y = np.log(raw[keep]) if spec.log_target else raw[keep]
-    x = rows[select_features(table, spec.features, path, spec.roles())].to_numpy(dtype=np.float64)
-    return rows, y, x
+    columns = select_features(table, spec.features, path, spec.roles())
+    return rows, y, rows[columns].to_numpy(dtype=np.float64), columns
 
 
 def survey_from(rows: pd.DataFrame, y: np.ndarray, spec: TableSpec, path: Path) -> Survey:
@@ -168,7 +169,7 @@ def fit_feature_table(path: Path, spec: TableSpec, out: Path, cfg: RegressionCon
         the ``targets.<target>`` entry of the metrics written.
     """
     table = read_feature_table(path)
-    rows, y, x = prepare(table, spec, path)
+    rows, y, x, columns = prepare(table, spec, path)
     if len(rows) < 2 * cfg.folds:
         raise InputDataError(f"{path}: only {len(rows)} rows have a usable {spec.target!r}; "
                              f"{cfg.folds} folds need at least {2 * cfg.folds}.")
@@ -184,7 +185,6 @@ def fit_feature_table(path: Path, spec: TableSpec, out: Path, cfg: RegressionCon
     entry = {**result.metrics, "excluded": int(len(table) - len(rows)), "features": x.shape[1]}
     (out / "metrics.json").write_text(json.dumps({"targets": {spec.target: entry}}, indent=2))
     result.predictions.to_csv(out / "cv_predictions.csv", index=False)
-    columns = select_features(table, spec.features, path, spec.roles())
     save_models(out / "model.json", {spec.target: {**result.model, "feature_columns": columns}})
     label = f"log {spec.target}" if spec.log_target else spec.target
     write_plots(out, spec.target, label, result.metrics["schemes"], result.predictions, None, y)
