@@ -23,7 +23,7 @@ import geopandas as gpd
 import numpy as np
 from shapely.geometry import box
 
-from pipeline.config import parse_config
+from pipeline.config.schema import parse_config
 from pipeline.outputs.bundle import load_bundle
 from pipeline.outputs.formats import FORMATS, WRITERS
 

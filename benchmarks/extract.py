@@ -56,8 +56,8 @@ import tensorflow as tf  # noqa: E402
 
 import yaml  # noqa: E402
 
-from pipeline.config import Config, parse_config  # noqa: E402
-from pipeline.executor import LocalExecutor, StageShards  # noqa: E402
+from pipeline.config.schema import Config, parse_config  # noqa: E402
+from pipeline.engine.executor import LocalExecutor, StageShards  # noqa: E402
 from pipeline.models import build_classifier, feature_model, get_backbone, set_backbone_trainable  # noqa: E402
 from pipeline.models.datasets import TileCache, tile_dataset  # noqa: E402
 from pipeline.models.extraction import (  # noqa: E402
@@ -68,7 +68,7 @@ from pipeline.models.extraction import (  # noqa: E402
     in_chunks,
 )
 from pipeline.stages import extract  # noqa: E402
-from pipeline.stages.context import StageContext  # noqa: E402
+from pipeline.engine.context import StageContext  # noqa: E402
 
 SHARD = 512
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"

@@ -93,9 +93,9 @@ def child(tiles: Path, work: Path, shard_size: int, bare: bool) -> None:
     stages = types.ModuleType("pipeline.stages")  # skip stages/__init__ (it imports TensorFlow)
     stages.__path__ = [str(Path(pipeline.__file__).parent / "stages")]
     sys.modules["pipeline.stages"] = stages
-    from pipeline.config import parse_config
+    from pipeline.config.schema import parse_config
     from pipeline.stages import ingest
-    from pipeline.stages.context import StageContext
+    from pipeline.engine.context import StageContext
 
     survey = work / "survey.csv"
     survey.write_text("cluster_id,lat,lon,y\n" + "".join(

@@ -5,7 +5,7 @@ and a MobileNet 0.25 classifier (random weights; saved and loaded as ``model.ker
 stage's own shard function (:func:`pipeline.stages.extract.extract_shard`: the model loaded once
 per process, batches read on a background thread, resized to the network input in the compiled
 graph, the features saved as the shard's own result file) runs for every cache shard through
-the pipeline's own executor (:class:`pipeline.executor.StageShards`: shard records, results read
+the pipeline's own executor (:class:`pipeline.engine.executor.StageShards`: shard records, results read
 back by index):
 
 * throughput, tiles/s, with the local executor (this process, TensorFlow on every core) and with
@@ -36,8 +36,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from pipeline.config import DaskExecutor  # noqa: E402
-from pipeline.executor import DaskShardExecutor, LocalExecutor, StageShards  # noqa: E402
+from pipeline.config.schema import DaskExecutor  # noqa: E402
+from pipeline.engine.executor import DaskShardExecutor, LocalExecutor, StageShards  # noqa: E402
 from pipeline.models.extraction import FeatureSource, finetuned_source, forward_for  # noqa: E402
 from pipeline.stages.extract import ShardJob, extract_shard  # noqa: E402
 

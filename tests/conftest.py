@@ -113,8 +113,8 @@ def shared_data() -> Path:
 def finished_run(make_tiny_config, tmp_path_factory) -> Path:
     """A complete run of the tiny world (every stage; export with units), shared by the tests of
     export, the analyst API and the notebooks. Treat it as read-only."""
-    from pipeline.config import load_config
-    from pipeline.runner import run_pipeline
+    from pipeline.config.schema import load_config
+    from pipeline.engine.runner import run_pipeline
 
     path = make_tiny_config(tmp_path_factory.mktemp("finished"),
                             export={"units": {"consumption_pc_day": "USD/day"}})

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.config import load_config
+from pipeline.config.schema import load_config
 from pipeline.demo import WorldSpec, generate_world
-from pipeline.runner import run_pipeline
+from pipeline.engine.runner import run_pipeline
 
 REPO = Path(__file__).resolve().parents[1]
 

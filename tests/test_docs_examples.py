@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from pipeline.cli import _parser
+from pipeline.cli.main import _parser
 from pipeline.errors import ConfigError, DataVerificationError, LockError
 from pipeline.stages import stage_names
 

@@ -11,9 +11,9 @@ import pytest
 import rasterio
 import yaml
 
-from pipeline.config import load_config
+from pipeline.config.schema import load_config
 from pipeline.evaluation.folds import share_tested_near_training, spatial_folds
-from pipeline.runner import run_pipeline
+from pipeline.engine.runner import run_pipeline
 from pipeline.stages import STAGES
 
 CONTRACT = {

@@ -34,7 +34,7 @@ from sklearn.model_selection import GroupKFold, cross_val_predict
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from pipeline.config import load_config
+from pipeline.config.schema import load_config
 from pipeline.evaluation.evaluate import evaluate
 from pipeline.evaluation.predictors import Predictor
 from pipeline.stages.aggregate import cluster_members

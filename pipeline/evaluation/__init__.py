@@ -8,7 +8,7 @@
 - :mod:`~pipeline.evaluation.evaluate`: every predictor x scheme x subset on the same folds.
 - :mod:`~pipeline.evaluation.conformal`: split-conformal intervals and the out-of-distribution
   flag.
-- :mod:`~pipeline.evaluation.plots`: predicted vs observed, r² vs poverty percentile, nightlights.
+- :mod:`~pipeline.outputs.evaluation_figures`: predicted vs observed, r² vs poverty percentile, nightlights.
 - :mod:`~pipeline.evaluation.table`: fitting a cluster feature table a user brings.
 - :mod:`~pipeline.evaluation.apply`: applying saved models to new feature rows (map tiles, or a
   table a user brings).

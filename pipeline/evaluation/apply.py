@@ -20,7 +20,7 @@ import pandas as pd
 from pipeline.errors import InputDataError, MissingArtifactError
 from pipeline.evaluation.conformal import OodReference
 from pipeline.evaluation.table import check_numeric, read_feature_table
-from pipeline.regression import RidgeModel
+from pipeline.evaluation.ridge import RidgeModel
 
 
 def interval_half_width(spec: dict[str, Any]) -> float:

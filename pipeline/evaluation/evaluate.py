@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from pipeline.config import RegressionConfig
+from pipeline.config.schema import RegressionConfig
 from pipeline.evaluation.folds import Folds, country_folds, fold_of, random_folds, spatial_folds
 from pipeline.evaluation.metrics import paired_gain, scores
 from pipeline.evaluation.predictors import Predictor

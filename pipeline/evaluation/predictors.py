@@ -9,7 +9,7 @@ Every predictor is fitted on a fold's training rows only and predicts its test r
 
 With ``groups`` (the spatial block of each row, for spatial and country folds) alpha and k are
 chosen by grouped k-fold over the training rows' blocks; without, by leave-one-out (see
-:mod:`pipeline.regression`).
+:mod:`pipeline.evaluation.ridge`).
 - ``group_mean``: the training mean of the test cluster's country or region (the training
   grand mean for a group without training clusters).
 """
@@ -24,7 +24,7 @@ import numpy as np
 from sklearn.neighbors import KNeighborsRegressor, NearestNeighbors
 
 from pipeline.evaluation.folds import Folds
-from pipeline.regression import cross_predict, inner_folds
+from pipeline.evaluation.ridge import cross_predict, inner_folds
 
 KNN_CHOICES = (1, 3, 5, 10, 20, 40)
 

@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 from pydantic import ValidationError
 
-from pipeline.config import RegressionConfig, TargetConfig
+from pipeline.config.schema import RegressionConfig, TargetConfig
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.evaluation.evaluate import Survey
-from pipeline.evaluation.plots import write_plots
+from pipeline.outputs.evaluation_figures import write_plots
 from pipeline.evaluation.predictors import Predictor
 from pipeline.evaluation.target import fit_target
-from pipeline.regression import save_models
+from pipeline.evaluation.ridge import save_models
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.config import RegressionConfig
+from pipeline.config.schema import RegressionConfig
 from pipeline.evaluation.conformal import (
     OodReference,
     conformal_half_width,
@@ -22,7 +22,7 @@ from pipeline.evaluation.conformal import (
 from pipeline.evaluation.evaluate import Survey, evaluate
 from pipeline.evaluation.predictors import Predictor
 from pipeline.geo.blocks import block_ids
-from pipeline.regression import fit_ridge
+from pipeline.evaluation.ridge import fit_ridge
 
 INTERVAL_SCHEMES = ("spatial", "country", "random")
 

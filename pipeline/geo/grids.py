@@ -2,7 +2,7 @@
 
 A tile belongs to the cell that holds its centre (lon/lat, EPSG:4326). Cells are the tiles
 themselves, squares of N km in a projected CRS, Web Mercator quadkeys, H3 cells or admin
-polygons from a file (see :class:`pipeline.config_export.GridConfig`). Every value column is
+polygons from a file (see :class:`pipeline.config.export.GridConfig`). Every value column is
 averaged per cell — weighted by a population raster when one is given, plainly otherwise —
 and each cell records ``n_tiles``, the number of tiles behind it.
 """
@@ -22,7 +22,7 @@ from rasterio.errors import RasterioError
 from shapely.errors import GEOSException
 from shapely.geometry import Polygon, box
 
-from pipeline.config_export import GridConfig
+from pipeline.config.export import GridConfig
 from pipeline.errors import InputDataError
 from pipeline.geo.nightlights import sample_footprint
 from pipeline.geo.polygons import read_polygons

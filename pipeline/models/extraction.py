@@ -28,7 +28,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipeline.config import ModelConfig
+from pipeline.config.schema import ModelConfig
 from pipeline.errors import ConfigError
 from pipeline.models.backbones import get_backbone
 from pipeline.models.classifier import build_classifier, feature_model

@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 from keras.src.backend import config as keras_backend_config
 
-from pipeline.config import WEIGHTS_DIR_ENV
+from pipeline.config.schema import WEIGHTS_DIR_ENV
 from pipeline.errors import MissingArtifactError
 from pipeline.models.backbones import BackboneSpec
 

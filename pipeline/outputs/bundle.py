@@ -18,7 +18,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.config import Config
+from pipeline.config.schema import Config
 from pipeline.errors import MissingArtifactError
 from pipeline.geo.grids import make_cells, value_columns
 from pipeline.geo.polygons import read_polygons

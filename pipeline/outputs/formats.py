@@ -9,7 +9,7 @@ cog       predictions.tif            Cloud-Optimized GeoTIFF in the tiles' CRS, 
 gpkg      predictions.gpkg           layer ``predictions``: every cell, EPSG:4326
 parquet   predictions.parquet        the same as GeoParquet
 csv       predictions.csv            the same without geometry; ``lon``/``lat`` of each cell
-png       map.png                    the publication map (:func:`pipeline.plots.plot_map`)
+png       map.png                    the publication map (:func:`pipeline.outputs.figures.plot_map`)
 html      map.html, report.html      interactive map and the self-contained run report
 ========  =========================  ===================================================
 """
@@ -24,7 +24,7 @@ from pipeline.geo.rasterize import write_tile_raster
 from pipeline.outputs.bundle import ExportBundle
 from pipeline.outputs.report import write_report
 from pipeline.outputs.webmap import write_web_map
-from pipeline.plots import plot_map, save_figure
+from pipeline.outputs.figures import plot_map, save_figure
 
 LAYER = "predictions"
 

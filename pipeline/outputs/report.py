@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.config import config_yaml
+from pipeline.config.schema import config_yaml
 from pipeline.evaluation.metrics import gain_text
 from pipeline.outputs.bundle import ExportBundle, target_is_logged
 from pipeline.outputs.report_figures import confusion_figure, figure_uri, file_uri, training_curves
 from pipeline.outputs.tables import metrics_frame, rejected_summary, stage_frame
-from pipeline.plots import plot_map, plot_scatter
+from pipeline.outputs.figures import plot_map, plot_scatter
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2430;

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.plots import plt
+from pipeline.outputs.figures import plt
 
 
 def figure_uri(fig: plt.Figure, dpi: int = 110) -> str:

@@ -26,7 +26,7 @@ from rasterio.features import rasterize
 from rasterio.transform import from_bounds
 
 from pipeline.outputs.bundle import ExportBundle, metrics_entry
-from pipeline.plots import CMAP, value_norm
+from pipeline.outputs.figures import CMAP, value_norm
 
 PRECISION_DEG = 1e-6
 MAX_VECTOR_CELLS = 20_000  # more cells: one image layer instead of polygons with tooltips

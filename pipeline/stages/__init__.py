@@ -1,7 +1,7 @@
 """The stages, in run order. Each module has NAME, VERSION, INPUTS, OUTPUTS, CONFIG,
 ``input_files(config)`` and ``run(ctx) -> counts``; a stage whose upstream stages or config keys
 depend on the config also has ``inputs(config)`` or ``config_keys(config)`` (see
-:mod:`pipeline.fingerprint`)."""
+:mod:`pipeline.engine.fingerprint`)."""
 
 from __future__ import annotations
 

@@ -29,17 +29,17 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.aggregation import (
+from pipeline.geo.aggregation import (
     assign_districts,
     members,
     tile_weights,
     weight_files,
     weighted_means,
 )
-from pipeline.config import AggregateConfig, Config
+from pipeline.config.schema import AggregateConfig, Config
 from pipeline.errors import InputDataError
 from pipeline.geo.neighbours import lonlat_tree
-from pipeline.stages.context import StageContext
+from pipeline.engine.context import StageContext
 
 NAME = "aggregate"
 VERSION = 2

@@ -27,7 +27,7 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 
-from pipeline.config import Config
+from pipeline.config.schema import Config
 from pipeline.models.datasets import TileCache
 from pipeline.models.extraction import (
     IMAGENET_CONFIG,
@@ -37,7 +37,7 @@ from pipeline.models.extraction import (
     stream_features,
 )
 from pipeline.models.random_features import make_filters, random_features
-from pipeline.stages.context import StageContext
+from pipeline.engine.context import StageContext
 
 NAME = "baselines"
 VERSION = 1

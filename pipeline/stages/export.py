@@ -29,12 +29,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.config import Config
+from pipeline.config.schema import Config
 from pipeline.errors import StageError
 from pipeline.geo.cog import cog_problems
 from pipeline.outputs.bundle import load_bundle
 from pipeline.outputs.formats import write_formats
-from pipeline.stages.context import StageContext
+from pipeline.engine.context import StageContext
 
 NAME = "export"
 VERSION = 3

@@ -15,7 +15,7 @@ sharing the run directory over NFS never write back each other's pages. Once eve
 the driver copies the shard files into ``features.npy`` one at a time, in catalog order; the
 runner removes them when the stage finishes. Resuming is the executor's: a rerun of the same
 computation keeps the temporary folder and runs only the shards without a record or whose file
-cannot be read back (see :mod:`pipeline.shards`), so a killed extract never redoes a finished
+cannot be read back (see :mod:`pipeline.engine.shards`), so a killed extract never redoes a finished
 shard nor trusts a partial one.
 """
 
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.config import Config
+from pipeline.config.schema import Config
 from pipeline.models.datasets import TileCache
 from pipeline.models.extraction import (
     IMAGENET_CONFIG,
@@ -38,7 +38,7 @@ from pipeline.models.extraction import (
     imagenet_source,
     stream_features,
 )
-from pipeline.stages.context import StageContext
+from pipeline.engine.context import StageContext
 
 NAME = "extract"
 VERSION = 2

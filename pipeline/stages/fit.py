@@ -19,7 +19,7 @@ Outputs (``fit/``):
                          logged).
     model.json           per target: the final ridge (fitted on all usable clusters) with its
                          preprocessing, the conformal half-width and the OOD reference, as JSON.
-    <target>_*.png       evaluation plots (see :mod:`pipeline.evaluation.plots`).
+    <target>_*.png       evaluation plots (see :mod:`pipeline.outputs.evaluation_figures`).
 """
 
 from __future__ import annotations
@@ -33,15 +33,15 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.config import AggregateConfig, Config, RegressionConfig, TargetConfig
+from pipeline.config.schema import AggregateConfig, Config, RegressionConfig, TargetConfig
 from pipeline.errors import InputDataError
 from pipeline.evaluation.evaluate import Survey
 from pipeline.evaluation.folds import share_tested_near_training, spatial_folds
-from pipeline.evaluation.plots import write_plots
+from pipeline.outputs.evaluation_figures import write_plots
 from pipeline.evaluation.predictors import Predictor
 from pipeline.evaluation.target import fit_target
-from pipeline.regression import save_models
-from pipeline.stages.context import StageContext
+from pipeline.evaluation.ridge import save_models
+from pipeline.engine.context import StageContext
 
 NAME = "fit"
 VERSION = 5

@@ -28,11 +28,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.config import Config, TilesConfig
-from pipeline.data_manifest import verify_all
+from pipeline.config.schema import Config, TilesConfig
+from pipeline.engine.provenance import verify_all
 from pipeline.errors import InputDataError
-from pipeline.geo.acquisition import acquisition_date, year_of
-from pipeline.geo.mosaic import (
+from pipeline.tiles.dates import acquisition_date, year_of
+from pipeline.tiles.mosaic import (
     mosaic_windows,
     read_folder_sample,
     read_overview,
@@ -40,10 +40,10 @@ from pipeline.geo.mosaic import (
     source_kind,
     window_id,
 )
-from pipeline.geo.recipes import survey_clusters
-from pipeline.geo.scaling import Ranges, band_ranges, save_ranges
-from pipeline.geo.survey import REJECTED_COLUMNS, beyond_reach, check_not_swapped
-from pipeline.geo.tiles import (
+from pipeline.survey.recipes import survey_clusters
+from pipeline.tiles.scaling import Ranges, band_ranges, save_ranges
+from pipeline.survey.tables import REJECTED_COLUMNS, beyond_reach, check_not_swapped
+from pipeline.tiles.reading import (
     PixelWindow,
     ReadSpec,
     TileMeta,
@@ -57,7 +57,7 @@ from pipeline.geo.tiles import (
     source_crs,
     with_footprints,
 )
-from pipeline.stages.context import StageContext
+from pipeline.engine.context import StageContext
 
 NAME = "ingest"
 VERSION = 2

@@ -34,13 +34,13 @@ import pandas as pd
 from shapely.geometry import Polygon, box
 from sklearn.mixture import GaussianMixture
 
-from pipeline.config import Config, LabelsConfig
+from pipeline.config.schema import Config, LabelsConfig
 from pipeline.errors import InputDataError
-from pipeline.geo.acquisition import alignment, nightlight_year
+from pipeline.tiles.dates import alignment, nightlight_year
 from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
 from pipeline.geo.nightlights import open_nightlights, sample_footprints
-from pipeline.histogram import save_class_histogram
-from pipeline.stages.context import StageContext
+from pipeline.outputs.histogram import save_class_histogram
+from pipeline.engine.context import StageContext
 
 NAME = "label"
 VERSION = 5

@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import BallTree
 
-from pipeline.config import Config
-from pipeline.aggregation import members, tile_weights, weight_files, weighted_means
+from pipeline.config.schema import Config
+from pipeline.geo.aggregation import members, tile_weights, weight_files, weighted_means
 from pipeline.evaluation.apply import model_outputs
 from pipeline.geo.neighbours import lonlat_tree
-from pipeline.regression import load_models
-from pipeline.stages.context import StageContext
+from pipeline.evaluation.ridge import load_models
+from pipeline.engine.context import StageContext
 
 NAME = "predict"
 VERSION = 2

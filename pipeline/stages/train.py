@@ -29,7 +29,7 @@ rotations, colour jitter). The validation tiles are whole spatial blocks of
 ``model.validation_block_km``, so validation measures more than memorised places.
 
 Every epoch is checkpointed (model, optimizer, early-stopping state) in
-``run_dir/.resume/train/<key>/`` (see :mod:`pipeline.stages.resume`); a killed training resumes
+``run_dir/.resume/train/<key>/`` (see :mod:`pipeline.engine.resume`); a killed training resumes
 after its last completed epoch and ends with the weights an uninterrupted one would have.
 The devices are found at run time (:mod:`pipeline.models.devices`): CPU (deterministic for a
 seed), one GPU or several GPUs (MirroredStrategy), mixed precision on GPUs.
@@ -52,7 +52,7 @@ from sklearn.metrics import confusion_matrix, r2_score
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils.class_weight import compute_class_weight
 
-from pipeline.config import Config, ModelConfig
+from pipeline.config.schema import Config, ModelConfig
 from pipeline.errors import InputDataError
 from pipeline.geo.blocks import block_ids
 from pipeline.models import build_classifier, get_backbone, resolve_weights
@@ -65,9 +65,9 @@ from pipeline.models.training import (
     fit_epochs,
     write_scalars,
 )
-from pipeline.stages.context import StageContext
+from pipeline.engine.context import StageContext
 from pipeline.stages.label import intensity
-from pipeline.stages.resume import close_resume_dir, open_resume_dir
+from pipeline.engine.resume import close_resume_dir, open_resume_dir
 
 NAME = "train"
 VERSION = 3

@@ -56,7 +56,7 @@ def test_ood_flags_a_place_off_the_principal_axes():
 
 def test_ood_sees_a_feature_beyond_the_training_range_that_prediction_clips():
     from pipeline.evaluation.apply import model_outputs
-    from pipeline.regression import fit_ridge
+    from pipeline.evaluation.ridge import fit_ridge
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(200, 6))

@@ -6,7 +6,7 @@ import pytest
 from pipeline.evaluation.folds import random_folds
 from pipeline.evaluation.metrics import scores
 from pipeline.evaluation.preprocess import Preprocessor
-from pipeline.regression import RidgeModel, cross_predict, fit_ridge
+from pipeline.evaluation.ridge import RidgeModel, cross_predict, fit_ridge
 
 ALPHAS = np.logspace(-3, 6, 10)
 

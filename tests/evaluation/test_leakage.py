@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from pipeline.config import RegressionConfig, TargetConfig
+from pipeline.config.schema import RegressionConfig, TargetConfig
 from pipeline.evaluation.evaluate import Survey, evaluate
 from pipeline.evaluation.folds import random_folds, spatial_folds
 from pipeline.evaluation.metrics import scores
 from pipeline.evaluation.predictors import Predictor
-from pipeline.regression import fit_ridge
+from pipeline.evaluation.ridge import fit_ridge
 
 N = 300
 

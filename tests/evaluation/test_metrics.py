@@ -3,7 +3,7 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import r2_score
 
-from pipeline.config import RegressionConfig, TargetConfig
+from pipeline.config.schema import RegressionConfig, TargetConfig
 from pipeline.evaluation.evaluate import Survey, group_entries, urban_flags
 from pipeline.evaluation.metrics import bootstrap_intervals, paired_gain, pearson_r2, r2, scores
 

@@ -12,7 +12,7 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 from shapely.geometry import Point, Polygon, box
 
-from pipeline.config import GridConfig
+from pipeline.config.schema import GridConfig
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.geo import grids
 
@@ -156,7 +156,7 @@ def test_grid_config_errors_name_the_key():
         GridConfig(kind="regular", crs="EPSG:4326")
     with pytest.raises(ValueError, match="export.grid.path"):
         GridConfig(kind="admin")
-    from pipeline.config import parse_config
+    from pipeline.config.schema import parse_config
 
     data = {"name": "t", "run_dir": "r",
             "data": {"tiles": {"path": "t"}, "nightlights": {"path": "n"},

@@ -12,7 +12,7 @@ from rasterio.transform import from_origin, rowcol
 from rasterio.windows import Window, bounds
 from shapely.geometry import box
 
-from pipeline.geo.mosaic import grid_windows
+from pipeline.tiles.mosaic import grid_windows
 from pipeline.geo.rasterize import write_tile_raster
 
 SOURCE = from_origin(500000, 9000000, 10, 10)  # 10 m pixels in UTM 36S

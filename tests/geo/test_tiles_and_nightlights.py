@@ -10,7 +10,7 @@ from shapely.geometry import box
 
 from pipeline.errors import InputDataError
 from pipeline.geo.nightlights import sample_footprint, sample_footprints
-from pipeline.geo.tiles import find_tiles, read_tile
+from pipeline.tiles.reading import find_tiles, read_tile
 
 
 def test_read_tile_values_footprint_and_band_order(tmp_path, tif_writer):
@@ -96,7 +96,7 @@ def test_nightlights_sampled_through_a_reprojection(tmp_path, tif_writer):
 
 
 def test_tile_without_crs_uses_the_configured_one(tmp_path, tif_writer):
-    from pipeline.geo.tiles import ReadSpec
+    from pipeline.tiles.reading import ReadSpec
 
     path = tif_writer(tmp_path / "c.tif", np.ones((3, 8, 8), np.uint8), crs=None)
     spec = ReadSpec((1, 2, 3), 8, crs="EPSG:32736")
@@ -110,7 +110,7 @@ def test_tile_without_crs_uses_the_configured_one(tmp_path, tif_writer):
 
 def test_geographic_pixel_size_in_metres_is_the_same_for_ingest_and_inspection(tmp_path,
                                                                              tif_writer):
-    from pipeline.geo.inspect import describe_raster
+    from pipeline.tiles.inspect import describe_raster
 
     data = np.zeros((3, 8, 8), np.uint8)
     path = tif_writer(tmp_path / "geo.tif", data, crs="EPSG:4326",
@@ -148,7 +148,7 @@ def test_engineering_crs_tile_is_refused_naming_the_file(tmp_path, tif_writer):
 
 
 def test_metre_coordinates_with_a_geographic_crs_are_refused(tmp_path, tif_writer):
-    from pipeline.geo.tiles import ReadSpec
+    from pipeline.tiles.reading import ReadSpec
 
     path = tif_writer(tmp_path / "m.tif", np.ones((3, 8, 8), np.uint8), crs=None)
     spec = ReadSpec((1, 2, 3), 8, crs="EPSG:4326")  # the tile's coordinates are UTM metres

@@ -17,10 +17,10 @@ import yaml
 from PIL import Image
 from pyproj import Transformer
 
-from pipeline.cli import main
-from pipeline.config import load_config
+from pipeline.cli.main import main
+from pipeline.config.schema import load_config
 from pipeline.geo.cog import cog_problems
-from pipeline.runner import run_pipeline
+from pipeline.engine.runner import run_pipeline
 from pipeline.stages import STAGES
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -70,7 +70,7 @@ def test_vector_files_round_trip_with_crs_and_rows(finished_run):
 
 
 def test_map_png_has_colour_bar_units_scale_bar_and_clusters(finished_run):
-    from pipeline.api import load_run
+    from pipeline.runs.api import load_run
 
     run = load_run(finished_run)
     fig = run.plot_map()
@@ -164,7 +164,7 @@ def test_changing_the_grid_reruns_only_export(finished_run, tmp_path, monkeypatc
 
 
 def test_map_html_of_many_cells_uses_one_image_layer(finished_run, tmp_path, monkeypatch):
-    from pipeline.api import load_run
+    from pipeline.runs.api import load_run
     from pipeline.outputs import webmap
 
     monkeypatch.setattr(webmap, "MAX_VECTOR_CELLS", 10)

@@ -5,7 +5,7 @@ import pytest
 
 from pipeline.outputs.report import gain_table
 from pipeline.outputs.tables import metrics_frame
-from pipeline.summary import metric_lines
+from pipeline.runs.summary import metric_lines
 
 ENTRY = {
     "n": 400,

@@ -13,7 +13,7 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 def cli(*args: object, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "pipeline.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "pipeline", *map(str, args)],
                           capture_output=True, text=True, env=ENV, timeout=timeout, check=False)
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from robust_cli import assert_exit_2, cli
 
-from pipeline.config import load_config
+from pipeline.config.schema import load_config
 from pipeline.errors import ConfigError
 
 

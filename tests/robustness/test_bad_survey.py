@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from robust_cli import assert_exit_2, cli, edit
 
-from pipeline.config import SurveyConfig
+from pipeline.config.schema import SurveyConfig
 from pipeline.errors import InputDataError
-from pipeline.geo.survey import beyond_reach, clean_clusters, read_table
+from pipeline.survey.tables import beyond_reach, clean_clusters, read_table
 
 HEADER = "cluster_id,lat,lon,consumption\n"
 
@@ -111,7 +111,7 @@ def test_swapped_lat_lon_columns_stop_ingest_with_the_fix(make_tiny_config, tiny
 
 
 def test_clusters_near_the_tiles_pass_the_swap_check(tmp_path):
-    from pipeline.geo.survey import check_not_swapped
+    from pipeline.survey.tables import check_not_swapped
 
     clusters, _ = clean(survey(tmp_path, HEADER + "a,-13.5,34.8,2\nb,-13.6,34.9,2\n"))
     settings = SurveyConfig(path=tmp_path / "survey.csv", outcomes=("consumption",))

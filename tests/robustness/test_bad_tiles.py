@@ -19,11 +19,11 @@ from rasterio.transform import Affine, from_origin
 from robust_cli import assert_exit_2, cli, edit
 from shapely.geometry import box
 
-from pipeline.config import TilesConfig, load_config
+from pipeline.config.schema import TilesConfig, load_config
 from pipeline.errors import InputDataError
 from pipeline.geo.nightlights import sample_footprints
-from pipeline.geo.tiles import find_tiles
-from pipeline.runner import run_pipeline
+from pipeline.tiles.reading import find_tiles
+from pipeline.engine.runner import run_pipeline
 from pipeline.stages.ingest import ShardJob, ingest_shard
 
 RGB = np.random.default_rng(0).integers(1, 255, size=(3, 16, 16)).astype(np.uint8)

@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import cli
-from pipeline.config import load_config
+from pipeline.cli.main import main as cli
+from pipeline.config.schema import load_config
 from pipeline.errors import StageError
-from pipeline.manifest import Manifest
-from pipeline.runner import run_pipeline
+from pipeline.engine.manifest import Manifest
+from pipeline.engine.runner import run_pipeline
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config import Config, SurveyConfig, load_config
+from pipeline.config.schema import Config, SurveyConfig, load_config
 from pipeline.errors import ConfigError, InputDataError
-from pipeline.geo.survey import clean_clusters, read_table
+from pipeline.survey.tables import clean_clusters, read_table
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])

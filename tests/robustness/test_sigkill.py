@@ -40,7 +40,7 @@ def kill_inside(config: Path, run_dir: Path, stage: str, delay_s: float, *args: 
     its ``.tmp-`` folder) has an older ``started`` time and does not count.
     """
     before = manifest(run_dir).get(stage, {}).get("started")
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "run", str(config), "--quiet",
+    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(config), "--quiet",
                              *args], env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         end = time.time() + 240

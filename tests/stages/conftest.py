@@ -8,8 +8,8 @@ from types import ModuleType
 
 import pytest
 
-from pipeline.config import Config
-from pipeline.stages.context import StageContext
+from pipeline.config.schema import Config
+from pipeline.engine.context import StageContext
 
 
 class SerialExecutor:

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.config import load_config
+from pipeline.config.schema import load_config
 from pipeline.models.datasets import TileCache
 from pipeline.models.random_features import make_filters, random_features
-from pipeline.runner import run_pipeline
+from pipeline.engine.runner import run_pipeline
 
 
 def test_baselines_match_frozen_extract_and_unbatched_random_features(make_tiny_config,

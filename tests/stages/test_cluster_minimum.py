@@ -8,9 +8,9 @@ import geopandas as gpd
 import numpy as np
 import pytest
 
-from pipeline.config import load_config
+from pipeline.config.schema import load_config
 from pipeline.errors import InputDataError
-from pipeline.runner import run_pipeline
+from pipeline.engine.runner import run_pipeline
 from pipeline.stages import fit, ingest
 
 

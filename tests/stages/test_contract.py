@@ -1,6 +1,6 @@
 """Every stage has the same shape, and the graph is consistent."""
 
-from pipeline.config import parse_config
+from pipeline.config.schema import parse_config
 from pipeline.stages import STAGES
 
 

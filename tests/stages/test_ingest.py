@@ -11,9 +11,9 @@ import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
 
-from pipeline.config import parse_config
+from pipeline.config.schema import parse_config
 from pipeline.errors import DataVerificationError, InputDataError, MissingArtifactError
-from pipeline.geo.scaling import to_uint8
+from pipeline.tiles.scaling import to_uint8
 from pipeline.stages import ingest
 
 
@@ -146,7 +146,7 @@ def test_a_manifest_that_fails_stops_ingest_first(tmp_path, tif_writer, stage_ru
 
 
 def test_validate_counts_the_windows_of_a_mosaic(tmp_path, tif_writer):
-    from pipeline.checks import check_inputs
+    from pipeline.cli.checks import check_inputs
 
     tif_writer(tmp_path / "composite.tif", np.ones((3, 40, 72), np.uint8))
     tif_writer(tmp_path / "nl.tif", np.ones((1, 4, 4), np.float32), crs="EPSG:4326")

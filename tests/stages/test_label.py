@@ -41,7 +41,7 @@ import yaml  # noqa: E402
 from rasterio.transform import from_origin  # noqa: E402
 from shapely.geometry import box  # noqa: E402
 
-from pipeline.config import LabelsConfig, load_config  # noqa: E402
+from pipeline.config.schema import LabelsConfig, load_config  # noqa: E402
 from pipeline.errors import InputDataError  # noqa: E402
 from pipeline.geo.nightlights import sample_footprints  # noqa: E402
 from pipeline.stages import ingest, label  # noqa: E402

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import TargetConfig
-from pipeline.regression import fit_ridge
+from pipeline.config.schema import TargetConfig
+from pipeline.evaluation.ridge import fit_ridge
 from pipeline.stages.aggregate import nightlight_stats
 from pipeline.evaluation.evaluate import subsets
 from pipeline.stages.fit import nightlight_design, target_values

@@ -14,17 +14,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline import runner
-from pipeline.config import load_config, parse_config
+from pipeline.engine import runner
+from pipeline.config.schema import load_config, parse_config
 from pipeline.errors import ConfigError, PipelineError
-from pipeline.executor import LocalExecutor
+from pipeline.engine.executor import LocalExecutor
 from pipeline.models import build_classifier, feature_model, get_backbone
 from pipeline.models.training import Checkpoints
-from pipeline.runner import run_pipeline
-from pipeline.shards import run_shard
+from pipeline.engine.runner import run_pipeline
+from pipeline.engine.shards import run_shard
 from pipeline.stages import extract
-from pipeline.stages.context import StageContext
-from pipeline.stages.resume import RESUME_DIR, close_resume_dir, open_resume_dir, resume_key
+from pipeline.engine.context import StageContext
+from pipeline.engine.resume import RESUME_DIR, close_resume_dir, open_resume_dir, resume_key
 from pipeline.stages.train import split_train_val
 
 MODEL = {"head_epochs": 1, "finetune_epochs": 2}

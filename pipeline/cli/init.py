@@ -1,0 +1,238 @@
+"""``poverty-pipeline init``: inspect a user's files and write a complete, commented config.
+
+Everything is checked before anything is written: the paths exist and open, the survey has the
+named columns, the tiles have 3+ bands. The written text is parsed back with the config loader,
+so the file that lands on disk always loads. Defaults are chosen from the data: scaling for
+non-uint8 imagery, tile and window sizes from the ground resolution, log targets for positive
+consumption-like outcomes, spatial CV blocks from the survey's extent.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from pipeline.config.schema import parse_config
+from pipeline.errors import ConfigError, InputDataError
+from pipeline.tiles.dates import nightlight_year
+from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
+from pipeline.tiles.inspect import (
+    RasterInfo,
+    SurveyInfo,
+    TilesInfo,
+    describe_raster,
+    describe_survey,
+    describe_tiles,
+    value_range,
+)
+
+LOG_HINT = re.compile(r"consum|expend|income|spend", re.IGNORECASE)
+TARGET_TILE_M = 1000.0
+MIN_WINDOWS = 100
+
+
+@dataclass(frozen=True)
+class InitRequest:
+    """What the user passed to ``init`` (paths as given, column names)."""
+
+    out: Path
+    tiles: Path
+    nightlights: Path
+    survey: Path
+    id: str
+    lat: str
+    lon: str
+    outcomes: tuple[str, ...]
+    country: str | None = None
+    year: str | None = None
+    weight: str | None = None
+    urban: str | None = None
+
+
+@dataclass(frozen=True)
+class Findings:
+    tiles: TilesInfo
+    nightlights: RasterInfo
+    nightlight_range: tuple[float, float]
+    nightlight_year: int | None
+    survey: SurveyInfo
+
+
+def inspect_inputs(req: InitRequest) -> Findings:
+    """Open and check every input; raise before anything is written.
+
+    Raises:
+        InputDataError: a missing or unreadable file, too few bands, a missing column.
+    """
+    for flag, path in (("--nightlights", req.nightlights), ("--survey", req.survey)):
+        if not path.is_file():
+            raise InputDataError(f"{path}: file not found ({flag}).")
+    if not req.tiles.exists():
+        raise InputDataError(f"{req.tiles}: not found (--tiles).")
+    tiles = describe_tiles(req.tiles)
+    if tiles.min_bands < 3:
+        thin = next(r for r in tiles.sampled if r.count < 3)
+        raise InputDataError(f"{thin.path} has {thin.count} band(s); the model needs 3 or more "
+                             "(e.g. RGB). Point --tiles at a multiband source.")
+    nl = describe_raster(req.nightlights)
+    if nl.crs is None:
+        raise InputDataError(f"{req.nightlights}: the nightlight raster has no CRS.")
+    columns = [req.id, req.lat, req.lon, *req.outcomes,
+               *[c for c in (req.country, req.year, req.weight, req.urban) if c]]
+    survey = describe_survey(req.survey, columns, req.lat, req.lon, req.outcomes)
+    return Findings(tiles, nl, value_range(req.nightlights),
+                    nightlight_year(req.nightlights, nl.tags, None), survey)
+
+
+def _rel(path: Path, base: Path) -> str:
+    """``path`` relative to the config's folder, or absolute when that climbs more than 2 levels."""
+    rel = Path(os.path.relpath(path.absolute(), base.absolute()))
+    return rel.as_posix() if rel.parts[:3].count("..") <= 2 else path.absolute().as_posix()
+
+
+def _v(value: object) -> str:
+    """A YAML flow value (JSON is YAML)."""
+    return json.dumps(value)
+
+
+def tile_sizes(tiles: TilesInfo) -> tuple[int, int | None]:
+    """(tile_size_px, window_px): ~1 km windows for a mosaic when 100+ fit, 64 px tiles at most."""
+    first = tiles.sampled[0]
+    if tiles.kind == "folder":
+        return max(16, min(64, sorted(r.width for r in tiles.sampled)[len(tiles.sampled) // 2])), None
+    window = round(TARGET_TILE_M / first.gsd_m) if first.gsd_m else 64
+    if (first.width // max(window, 1)) * (first.height // max(window, 1)) < MIN_WINDOWS:
+        window = int(math.sqrt(first.width * first.height / MIN_WINDOWS))
+    window = max(16, min(1024, window))
+    return max(16, min(64, window)), window
+
+
+def spatial_block_km(survey: SurveyInfo) -> float:
+    """About a quarter of the survey's shorter side, between 1 and 50 km."""
+    mid = math.radians(sum(survey.lat_range) / 2)
+    width = (survey.lon_range[1] - survey.lon_range[0]) * KM_PER_DEG_LON_EQUATOR * math.cos(mid)
+    height = (survey.lat_range[1] - survey.lat_range[0]) * KM_PER_DEG_LAT
+    return round(min(50.0, max(1.0, min(width, height) / 4)), 1)
+
+
+def wants_log(name: str, value_range_: tuple[float, float]) -> bool:
+    """Log a consumption-like outcome whose values are all positive."""
+    return bool(LOG_HINT.search(name)) and value_range_[0] > 0
+
+
+def _name(out: Path) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", out.stem) or "run"
+
+
+def _tiles_lines(req: InitRequest, f: Findings, base: Path) -> list[str]:
+    t = f.tiles
+    size, window = tile_sizes(t)
+    uint8 = t.dtypes == ["uint8"]
+    lines = [
+        "  tiles:",
+        f"    path: {_v(_rel(req.tiles, base))}"
+        + ("   # folder of GeoTIFF tiles, searched recursively" if t.kind == "folder"
+           else "   # one raster cut into windows, read window by window"),
+        f"    bands: [1, 2, 3]                 # 1-based, in RGB order; the source has "
+        f"{t.min_bands} band(s) ({', '.join(t.dtypes)})",
+        f"    scale: {'null' if uint8 else _v('percentile')}"
+        + ("                      # uint8: pixels kept as they are" if uint8 else
+           "             # per-band 2-98 percentile stretch to 0..255, computed once"),
+        f"    tile_size_px: {size}                 # tiles are resampled to this size in the cache",
+        "    min_valid_share: 0.5             # tiles with less non-nodata area are rejected",
+    ]
+    if window is not None:
+        gsd = t.sampled[0].gsd_m or 0.0
+        lines.insert(4, f"    window_px: {window}                  # {window * gsd:.0f} m windows "
+                        f"at {gsd:.2f} m per pixel")
+        lines.insert(5, "    overlap_px: 0")
+    return lines
+
+
+def render(req: InitRequest, f: Findings) -> str:
+    """The config text: complete, commented, paths relative to the config's folder."""
+    base = req.out.absolute().parent
+    name = _name(req.out)
+    s = f.survey
+    optional = [f"    {key}: {_v(col)}" for key, col in (
+        ("country", req.country), ("year", req.year), ("weight", req.weight),
+        ("urban", req.urban)) if col]
+    targets = [f"    - column: {_v(o)}\n      log: {'true' if wants_log(o, r) else 'false'}"
+               f"            # values {r[0]:.4g} .. {r[1]:.4g}" for o, r in s.outcomes.items()]
+    nl_year = f.nightlight_year
+    lines = [
+        "# Written by `poverty-pipeline init` from the files below; edit freely.",
+        "# Every path is relative to this file. Reference: README, 'Configuration reference'.",
+        f"name: {_v(name)}",
+        f"run_dir: {_v(_rel(Path('runs') / name, base))}",
+        "seed: 0", "", "data:",
+        *_tiles_lines(req, f, base),
+        "  nightlights:",
+        f"    path: {_v(_rel(req.nightlights, base))}   # {f.nightlights.crs}, "
+        f"{f.nightlights.dtype}, values {f.nightlight_range[0]:.3g} .. {f.nightlight_range[1]:.3g}",
+        f"    year: {nl_year if nl_year else 'null'}" + ("" if nl_year else
+                                                        "                       # unknown: set it to check temporal alignment"),
+        "  survey:",
+        f"    path: {_v(_rel(req.survey, base))}   # {s.rows} rows",
+        f"    id: {_v(req.id)}",
+        f"    lat: {_v(req.lat)}                       # WGS84 unless data.survey.crs says otherwise",
+        f"    lon: {_v(req.lon)}",
+        f"    outcomes: {_v(list(req.outcomes))}",
+        *optional,
+        "  shard_size: 512", "",
+        "labels:",
+        "  method: gmm                        # Gaussian mixture on log(1 + radiance), as Jean et al.",
+        "  n_classes: 3", "",
+        "model:",
+        "  backbone: mobilenet_0.25           # ImageNet weights, 2.1 MB; see model.weights_dir offline",
+        "  weights: imagenet",
+        f"  input_size_px: {max(64, tile_sizes(f.tiles)[0])}", "",
+        "aggregate:",
+        "  radius_km: 5.0                     # DHS displaces rural clusters up to 5 km", "",
+        "regression:",
+        "  targets:",
+        *targets,
+        "  folds: 5",
+        f"  spatial_block_km: {spatial_block_km(s)}             # about a quarter of the survey's extent",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_config(req: InitRequest, force: bool = False) -> tuple[Path, Findings]:
+    """Inspect the inputs, render the config, check it loads, then write it.
+
+    Raises:
+        InputDataError: bad input (nothing is written).
+        ConfigError: ``req.out`` exists and ``force`` is False, or the rendered config is
+            invalid (a bug: the text is shown).
+    """
+    if req.out.exists() and not force:
+        raise ConfigError(f"{req.out} already exists; choose another name or pass --force.")
+    findings = inspect_inputs(req)
+    text = render(req, findings)
+    parse_config(yaml.safe_load(text), base_dir=req.out.absolute().parent, origin=str(req.out))
+    req.out.parent.mkdir(parents=True, exist_ok=True)
+    req.out.write_text(text, encoding="utf-8")
+    return req.out, findings
+
+
+def report(f: Findings) -> str:
+    """What ``init`` found, one line per input."""
+    t, nl, s = f.tiles, f.nightlights, f.survey
+    first = t.sampled[0]
+    tiles = (f"tiles: {t.kind}, {t.n_files} file(s) ({len(t.sampled)} inspected), CRS "
+             f"{t.crs_counts}, {t.min_bands}+ bands, {', '.join(t.dtypes)}, "
+             f"{first.width}x{first.height} px" + (f", {first.gsd_m:.2f} m/px" if first.gsd_m else ""))
+    lights = (f"nightlights: {nl.crs}, {nl.dtype}, {nl.width}x{nl.height} px, values "
+              f"{f.nightlight_range[0]:.3g} .. {f.nightlight_range[1]:.3g}, year "
+              f"{f.nightlight_year or 'unknown'}")
+    survey = (f"survey: {s.rows} rows, lon {s.lon_range[0]:.3f} .. {s.lon_range[1]:.3f}, lat "
+              f"{s.lat_range[0]:.3f} .. {s.lat_range[1]:.3f}; "
+              + ", ".join(f"{k} {lo:.4g} .. {hi:.4g}" for k, (lo, hi) in s.outcomes.items()))
+    return "\n".join([tiles, lights, survey])

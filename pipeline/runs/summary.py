@@ -1,0 +1,59 @@
+"""The short text printed at the end of a run: what ran, the r² figures, where the map is."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from pipeline.evaluation.metrics import gain_text
+from pipeline.engine.runner import StageOutcome
+
+
+BASELINE_ABBREVIATIONS = {"nightlights": "NL", "nightlights_knn": "NL-kNN",
+                          "random_features": "random", "imagenet": "ImageNet",
+                          "region_mean": "region"}
+
+
+def metric_lines(metrics: dict) -> list[str]:
+    """Per target, scheme and subset: model r² and each baseline's, briefly; then the model's
+    gain over each baseline with its 95% paired bootstrap interval."""
+    lines = []
+    for target, entry in metrics.get("targets", {}).items():
+        label = f"log {target}" if entry.get("log") else target
+        for scheme, subsets in entry["schemes"].items():
+            if "skipped" in subsets:
+                lines.append(f"  {label:<28} {scheme:<8} skipped: {subsets['skipped']}")
+                continue
+            for subset, result in subsets.items():
+                if subset not in ("all", "below_p50") or "model" not in result:
+                    continue
+                others = "  ".join(f"{short} {result[name]['r2']:6.3f}"
+                                   for name, short in BASELINE_ABBREVIATIONS.items()
+                                   if name in result)
+                lines.append(f"  {label:<28} {scheme:<8} {subset:<10} n={result['n']:<5} "
+                             f"r2 model {result['model']['r2']:6.3f}   {others}")
+                gains = result.get("model_vs", {})
+                if gains:
+                    lines.append(f"  {'':<48}model gain: " + "  ".join(
+                        f"{short} {gain_text(gains[name])}"
+                        for name, short in BASELINE_ABBREVIATIONS.items() if name in gains))
+    return lines
+
+
+def summarize(run_dir: Path, outcomes: Sequence[StageOutcome]) -> str:
+    ran = [o.name for o in outcomes if o.status == "done"]
+    skipped = [o.name for o in outcomes if o.status == "skipped"]
+    lines = [f"run directory: {run_dir}",
+             f"stages run: {', '.join(ran) or 'none'}; skipped (unchanged): {', '.join(skipped) or 'none'}"]
+    metrics_path = run_dir / "fit" / "metrics.json"
+    if metrics_path.exists() and "fit" in {o.name for o in outcomes}:
+        lines.append("cross-validated r² (sklearn R²), image model vs baselines (NL: nightlights "
+                     "ridge, NL-kNN, random conv. features, untrained ImageNet, region mean):")
+        lines.extend(metric_lines(json.loads(metrics_path.read_text())))
+    export = run_dir / "export"
+    if export.exists() and "export" in {o.name for o in outcomes}:
+        lines.append(f"map: {export / 'map.png'}")
+        lines.append(f"GeoTIFF: {export / 'predictions.tif'}   GeoPackage: {export / 'predictions.gpkg'}")
+        lines.append(f"report: {export / 'report.html'}   interactive map: {export / 'map.html'}")
+    return "\n".join(lines)

@@ -1,0 +1,97 @@
+"""`poverty-pipeline init`: inspects the files, writes a config that loads and runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from rasterio.crs import CRS
+
+from pipeline.config.schema import load_config
+from pipeline.errors import ConfigError, InputDataError
+from pipeline.cli.init import InitRequest, report, write_config
+from pipeline.engine.runner import run_pipeline
+
+
+def request(world: Path, out: Path, **kw) -> InitRequest:
+    args = {"out": out, "tiles": world / "tiles", "nightlights": world / "nightlights.tif",
+            "survey": world / "survey.csv", "id": "cluster_id", "lat": "lat", "lon": "lon",
+            "outcomes": ("consumption_pc_day", "asset_index"), "year": "year", "urban": "urban"}
+    return InitRequest(**{**args, **kw})
+
+
+def test_init_writes_a_config_that_loads_and_runs(tiny_world, tmp_path):
+    out = tmp_path / "configs" / "tiny country.yaml"
+    path, findings = write_config(request(tiny_world, out))
+    text = path.read_text()
+    assert text.startswith("# Written by `poverty-pipeline init`")
+    config = load_config(path, env={})
+    assert config.name == "tiny_country"
+    assert config.data.tiles.path == tiny_world / "tiles"
+    assert config.data.tiles.tile_size_px == 32 and config.data.tiles.scale is None
+    assert config.data.survey.year == "year" and config.data.survey.urban == "urban"
+    assert [(t.column, t.log) for t in config.regression.targets] == [
+        ("consumption_pc_day", True), ("asset_index", False)]
+    assert yaml.safe_load(text)["data"]["tiles"]["path"].startswith("../")  # relative paths
+    lines = report(findings).splitlines()
+    assert lines[0].startswith("tiles: folder, 100 file(s) (50 inspected), CRS {'EPSG:32736': 50}")
+    assert lines[2].startswith("survey: 82 rows")
+    config = config.model_copy(update={"run_dir": tmp_path / "run"})
+    outcomes = run_pipeline(config, until_stage="label", quiet=True, progress=False)
+    assert [o.status for o in outcomes] == ["done", "done"]
+
+
+def test_init_on_a_mosaic_chooses_windows_from_the_ground_resolution(shared_data, tmp_path):
+    req = InitRequest(out=tmp_path / "c.yaml",
+                      tiles=shared_data / "imagery" / "haiti_portauprince_rgbn_5m.tif",
+                      nightlights=shared_data / "nightlights" / "burundi_viirs_2016.tif",
+                      survey=shared_data / "surveys" / "dhs_clusters_africa_2009_2016.csv",
+                      id="year", lat="lat", lon="lon", outcomes=("wealthpooled",),
+                      country="country")
+    path, findings = write_config(req)
+    config = load_config(path, env={})
+    # 1 km windows (200 px at 5 m) give only 4 windows of 515 x 403 px, so ~100 windows instead
+    assert config.data.tiles.window_px == int(np.sqrt(515 * 403 / 100)) == 45
+    assert config.data.tiles.tile_size_px == 45
+    assert config.data.nightlights.year == 2016
+    assert config.regression.targets[0].log is False
+    assert findings.nightlight_range[1] == pytest.approx(13.3, abs=0.1)
+
+
+def test_bad_column_or_tiles_fail_before_anything_is_written(tiny_world, tmp_path, tif_writer):
+    out = tmp_path / "c.yaml"
+    with pytest.raises(InputDataError, match=r"'consumption' \(did you mean 'consumption_pc_day'"):
+        write_config(request(tiny_world, out, outcomes=("consumption",)))
+    thin = tif_writer(tmp_path / "thin" / "a.tif", np.ones((1, 8, 8), np.uint8))
+    with pytest.raises(InputDataError, match=r"a.tif has 1 band\(s\); the model needs 3 or more"):
+        write_config(request(tiny_world, out, tiles=thin.parent))
+    with pytest.raises(InputDataError, match="nope.tif: file not found \\(--nightlights\\)"):
+        write_config(request(tiny_world, out, nightlights=tmp_path / "nope.tif"))
+    site = tif_writer(tmp_path / "site" / "a.tif", np.ones((3, 8, 8), np.uint8),
+                      crs=CRS.from_wkt('LOCAL_CS["site",UNIT["metre",1]]'))
+    with pytest.raises(InputDataError, match=r"a.tif: its CRS LOCAL_CS.* cannot be placed on the"):
+        write_config(request(tiny_world, out, tiles=site.parent))
+    assert not out.exists()
+    out.write_text("keep me")
+    with pytest.raises(ConfigError, match="already exists"):
+        write_config(request(tiny_world, out))
+    assert out.read_text() == "keep me"
+
+
+def test_cli_init(tiny_world, tmp_path):
+    base = [sys.executable, "-m", "pipeline", "init", str(tmp_path / "c.yaml"),
+            "--tiles", str(tiny_world / "tiles"), "--nightlights", str(tiny_world / "nightlights.tif"),
+            "--survey", str(tiny_world / "survey.csv"), "--id", "cluster_id", "--lat", "lat",
+            "--lon", "lon"]
+    ok = subprocess.run(base + ["--outcome", "asset_index"], capture_output=True, text=True,
+                        timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "survey: 82 rows" in ok.stdout and f"wrote {tmp_path / 'c.yaml'}" in ok.stdout
+    bad = subprocess.run(base + ["--outcome", "wealth", "--force"], capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("error: ") and "'wealth'" in bad.stderr
