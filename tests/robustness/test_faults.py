@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.cli.main import main as cli
+from pipeline.cli import main as cli
 from pipeline.config.schema import load_config
 from pipeline.errors import StageError
 from pipeline.engine.manifest import Manifest
