@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 from pipeline.config.schema import DaskExecutor  # noqa: E402
 from pipeline.engine.executor import DaskShardExecutor, LocalExecutor, StageShards  # noqa: E402
 from pipeline.models.extraction import FeatureSource, finetuned_source, forward_for  # noqa: E402
+from pipeline.tiles.cache import TileShape  # noqa: E402
 from pipeline.stages.extract import ShardJob, extract_shard  # noqa: E402
 
 TILE_PX, BANDS, BATCH = 64, 3, 64
@@ -68,7 +69,7 @@ def make_world(folder: Path, n_tiles: int, shard: int,
     folder.mkdir(parents=True)
     model = build_classifier("mobilenet_0.25", input_px, BANDS, 3, None)
     model.save(folder / "model.keras")
-    source = finetuned_source(folder / "model.keras", TILE_PX, BANDS)
+    source = finetuned_source(folder / "model.keras", TileShape(TILE_PX, BANDS))
     rng = np.random.default_rng(0)
     jobs = []
     for index, start in enumerate(range(0, n_tiles, shard)):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from pipeline.config.schema import Config
 from pipeline.errors import ConfigError, MissingArtifactError
-from pipeline.tiles.mosaic import mosaic_windows, source_kind
-from pipeline.tiles.reading import find_tiles
-from pipeline.models import get_backbone
+from pipeline.models.backbones import get_backbone
+from pipeline.models.weights import Weights
+from pipeline.stages.ingest import source_of
 
 
 def check_inputs(config: Config) -> dict[str, object]:
@@ -30,15 +30,11 @@ def check_inputs(config: Config) -> dict[str, object]:
             raise MissingArtifactError(f"{path}: file not found ({key}).")
     if not data.tiles.path.exists():
         raise MissingArtifactError(f"{data.tiles.path}: not found (data.tiles.path).")
-    if source_kind(data.tiles.path, data.tiles.source) == "folder":
-        tiles = len(find_tiles(data.tiles.path))
-    else:
-        tiles = len(mosaic_windows(data.tiles.path, data.tiles.window_px or data.tiles.tile_size_px,
-                                   data.tiles.overlap_px))
+    tiles = source_of(data.tiles).count()
     get_backbone(config.model.backbone)
-    weights = config.model.weights
-    if weights not in ("imagenet", "none") and not Path(weights).is_file():
-        raise MissingArtifactError(f"{weights}: weights file not found (model.weights).")
+    weights = Weights.parse(config.model.weights)
+    if weights.path is not None and not weights.path.is_file():
+        raise MissingArtifactError(f"{weights.path}: weights file not found (model.weights).")
     if config.model.weights_dir is not None and not config.model.weights_dir.is_dir():
         raise ConfigError(f"model.weights_dir: {config.model.weights_dir} is not a folder.")
     return {"tiles": tiles, "nightlights": str(data.nightlights.path),

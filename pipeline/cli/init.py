@@ -28,9 +28,9 @@ from pipeline.tiles.inspect import (
     TilesInfo,
     describe_raster,
     describe_survey,
-    describe_tiles,
     value_range,
 )
+from pipeline.tiles.source import tile_source
 
 LOG_HINT = re.compile(r"consum|expend|income|spend", re.IGNORECASE)
 TARGET_TILE_M = 1000.0
@@ -75,7 +75,7 @@ def inspect_inputs(req: InitRequest) -> Findings:
             raise InputDataError(f"{path}: file not found ({flag}).")
     if not req.tiles.exists():
         raise InputDataError(f"{req.tiles}: not found (--tiles).")
-    tiles = describe_tiles(req.tiles)
+    tiles = tile_source(req.tiles).describe()
     if tiles.min_bands < 3:
         thin = next(r for r in tiles.sampled if r.count < 3)
         raise InputDataError(f"{thin.path} has {thin.count} band(s); the model needs 3 or more "

@@ -37,7 +37,7 @@ from sklearn.preprocessing import StandardScaler
 from pipeline.config.schema import load_config
 from pipeline.evaluation.evaluate import evaluate
 from pipeline.evaluation.predictors import Predictor
-from pipeline.stages.aggregate import cluster_members
+from pipeline.stages.aggregate import neighbourhood
 from pipeline.stages.fit import build_predictors, survey_of, target_values
 
 BLOCK_TILES = 8
@@ -100,8 +100,10 @@ def cluster_truth(run_dir: Path, world_dir: Path) -> pd.DataFrame:
     clusters = pd.read_parquet(run_dir / "aggregate" / "clusters.parquet")
     index = pd.read_parquet(run_dir / "extract" / "index.parquet")
     wealth = tile_wealth(run_dir, world_dir)[0][index["row"].to_numpy()]
-    means = np.array([wealth[g].mean() if len(g) else np.nan
-                      for g in cluster_members(config.aggregate, index, clusters)])
+    groups = neighbourhood(config.aggregate).members(
+        index["lon"].to_numpy(), index["lat"].to_numpy(), clusters["lon"].to_numpy(),
+        clusters["lat"].to_numpy())
+    means = np.array([wealth[g].mean() if len(g) else np.nan for g in groups])
     features = {name: np.load(run_dir / "aggregate" / file) for name, file in
                 (("model", "cluster_features.npy"), ("imagenet", "imagenet_features.npy"),
                  ("random_features", "random_features.npy"))}

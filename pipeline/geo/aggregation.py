@@ -1,60 +1,20 @@
-"""Which tiles make a place's neighbourhood, and their (weighted) mean features.
+"""Means over groups of tiles (a place's neighbourhood, see :mod:`pipeline.geo.neighbours`).
 
-A neighbourhood is either every tile whose centre lies within a great-circle radius of the place
-(``radius_km``, haversine BallTree) or within a square box centred on it (``box_km``, the
-10 x 10 km box of about 100 tiles Jean et al. used; sides along the local east and north axes).
-Means may be weighted per tile (valid-pixel share, population).
+Feature means may be weighted per tile (valid-pixel share, population); the nightlight
+statistics are the mean and max of the tiles' radiance; districts come from polygons.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-from sklearn.neighbors import BallTree
 
-from pipeline.config.schema import AggregateConfig
 from pipeline.errors import InputDataError
-from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
-from pipeline.geo.neighbours import neighbours
 from pipeline.geo.nightlights import sample_footprints
 from pipeline.geo.polygons import read_polygons
-
-
-def members(tree: BallTree, tile_lon: np.ndarray, tile_lat: np.ndarray, lon: np.ndarray,
-            lat: np.ndarray, radius_km: float, box_km: float | None = None) -> np.ndarray:
-    """Indices of the tiles in each place's neighbourhood.
-
-    Args:
-        tree: haversine BallTree over the tile centres (``pipeline.geo.neighbours.lonlat_tree``).
-        tile_lon, tile_lat: the tile centres the tree holds, WGS84 degrees, shape (n_tiles,).
-        lon, lat: the places, WGS84 degrees, shape (m,).
-        radius_km: great-circle radius, used when ``box_km`` is None.
-        box_km: side of a square box centred on each place, or None.
-
-    Returns:
-        object array (m,) of sorted int64 index arrays.
-    """
-    if box_km is None:
-        found = neighbours(tree, lon, lat, radius_km)
-        return _object_array([np.sort(idx) for idx in found])
-    found = neighbours(tree, lon, lat, box_km * np.sqrt(0.5) * 1.01)
-    half = box_km / 2.0
-    kept = []
-    for idx, x0, y0 in zip(found, lon, lat):
-        dx = (tile_lon[idx] - x0) * KM_PER_DEG_LON_EQUATOR * np.cos(np.radians(y0))
-        dy = (tile_lat[idx] - y0) * KM_PER_DEG_LAT
-        kept.append(np.sort(idx[(np.abs(dx) <= half) & (np.abs(dy) <= half)]))
-    return _object_array(kept)
-
-
-def _object_array(items: list[np.ndarray]) -> np.ndarray:
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
 
 
 def weighted_means(values: np.ndarray, groups: np.ndarray,
@@ -83,15 +43,24 @@ def weighted_means(values: np.ndarray, groups: np.ndarray,
     return out
 
 
-def chunked_means(values: np.ndarray, tree: BallTree, tile_lon: np.ndarray, tile_lat: np.ndarray,
-                  radius_km: float, box_km: float | None, weights: np.ndarray | None,
-                  chunk: int = 2048) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Neighbourhood means around every tile, ``chunk`` tiles at a time: (means, counts)."""
-    for start in range(0, len(tile_lon), chunk):
-        sl = slice(start, start + chunk)
-        groups = members(tree, tile_lon, tile_lat, tile_lon[sl], tile_lat[sl], radius_km, box_km)
-        counts = np.array([len(g) for g in groups], dtype=np.int64)
-        yield weighted_means(values, groups, weights), counts
+def nightlight_stats(radiance: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and max radiance over each group of tiles (NaN where none is finite).
+
+    Args:
+        radiance: (n_tiles,) each tile's mean radiance.
+        groups: object array (m,) of index arrays into ``radiance``.
+
+    Returns:
+        float64 (m,) means and (m,) maxima.
+    """
+    mean = np.full(len(groups), np.nan)
+    peak = np.full(len(groups), np.nan)
+    for i, idx in enumerate(groups):
+        values = radiance[idx]
+        values = values[np.isfinite(values)]
+        if values.size:
+            mean[i], peak[i] = values.mean(), values.max()
+    return mean, peak
 
 
 def assign_districts(points: gpd.GeoDataFrame, path: Path, id_column: str) -> pd.Series:
@@ -115,19 +84,34 @@ def assign_districts(points: gpd.GeoDataFrame, path: Path, id_column: str) -> pd
     return joined[id_column].reindex(points.index).astype(object)
 
 
-def weight_files(cfg: AggregateConfig) -> list[Path]:
+def weight_files(weight: str, population: Path | None) -> list[Path]:
     """The files :func:`tile_weights` reads: the population raster, for population weights."""
-    return [cfg.population] if cfg.weight == "population" and cfg.population else []
+    return [population] if weight == "population" and population else []
 
 
-def tile_weights(cfg: AggregateConfig, catalog: gpd.GeoDataFrame) -> np.ndarray | None:
-    """Per-tile weights for the means: None (plain), valid-pixel share, or population."""
-    if cfg.weight == "valid_share":
+def tile_weights(weight: str, catalog: gpd.GeoDataFrame,
+                 population: Path | None = None) -> np.ndarray | None:
+    """Per-tile weights for the means.
+
+    Args:
+        weight: how tiles are weighted (config ``aggregate.weight``): ``none`` (plain means: None is returned),
+            ``valid_share`` (each tile's share of valid pixels) or ``population`` (the mean of
+            the ``population`` raster over the tile's footprint).
+        catalog: the tile catalog (``valid_share`` and footprints).
+        population: a population raster (e.g. WorldPop), for ``population``.
+
+    Returns:
+        float64 (n_tiles,) non-negative weights, or None.
+
+    Raises:
+        InputDataError: the population raster is missing.
+    """
+    if weight == "valid_share":
         return np.clip(catalog["valid_share"].to_numpy(dtype=np.float64), 0.0, None)
-    if cfg.weight == "population":
-        if not cfg.population.exists():
-            raise InputDataError(f"{cfg.population}: population raster not found "
+    if weight == "population":
+        if population is None or not population.exists():
+            raise InputDataError(f"{population}: population raster not found "
                                  "(aggregate.population).")
-        density = sample_footprints(catalog.geometry, cfg.population)[:, 0]
+        density = sample_footprints(catalog.geometry, population)[:, 0]
         return np.nan_to_num(np.clip(density, 0.0, None))
     return None

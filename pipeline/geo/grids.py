@@ -2,7 +2,7 @@
 
 A tile belongs to the cell that holds its centre (lon/lat, EPSG:4326). Cells are the tiles
 themselves, squares of N km in a projected CRS, Web Mercator quadkeys, H3 cells or admin
-polygons from a file (see :class:`pipeline.config.export.GridConfig`). Every value column is
+polygons from a file (see :class:`GridSpec`). Every value column is
 averaged per cell — weighted by a population raster when one is given, plainly otherwise —
 and each cell records ``n_tiles``, the number of tiles behind it.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import geopandas as gpd
 import h3
@@ -22,13 +23,32 @@ from rasterio.errors import RasterioError
 from shapely.errors import GEOSException
 from shapely.geometry import Polygon, box
 
-from pipeline.config.export import GridConfig
 from pipeline.errors import InputDataError
 from pipeline.geo.nightlights import sample_footprint
 from pipeline.geo.polygons import read_polygons
 
 WGS84 = "EPSG:4326"
 RESERVED = ("tile_id", "lon", "lat", "n_tiles", "geometry")
+
+
+class GridSpec(Protocol):
+    """The cells per-tile values are averaged into (the fields of config ``export.grid``).
+
+    Attributes:
+        kind: ``tiles`` (every tile its own cell), ``regular`` (squares of ``cell_km`` in
+            ``crs``; None: the tiles' CRS), ``quadkey`` (Web Mercator tiles at ``zoom``),
+            ``h3`` (H3 cells at ``resolution``) or ``admin`` (the polygons of the file at
+            ``path``, named by column ``id``; None: numbered).
+    """
+
+    kind: str
+    cell_km: float
+    crs: str | None
+    zoom: int
+    resolution: int
+    path: Path | None
+    id: str | None
+
 VALUE_PREFIXES = ("pred_", "lower_", "upper_", "ood_")
 
 
@@ -104,7 +124,7 @@ def h3_polygon(cell: str) -> Polygon:
     return Polygon(np.column_stack([lon, lat]))
 
 
-def _admin_cells(lon: np.ndarray, lat: np.ndarray, spec: GridConfig) -> tuple[np.ndarray, gpd.GeoSeries]:
+def _admin_cells(lon: np.ndarray, lat: np.ndarray, spec: GridSpec) -> tuple[np.ndarray, gpd.GeoSeries]:
     polygons = read_polygons(spec.path, "export.grid.path")
     if spec.id is not None and spec.id not in polygons.columns:
         raise InputDataError(f"{spec.path}: no column {spec.id!r} (export.grid.id); columns are "
@@ -119,7 +139,7 @@ def _admin_cells(lon: np.ndarray, lat: np.ndarray, spec: GridConfig) -> tuple[np
     return cell, footprints
 
 
-def _dissolve_by_id(geometry: gpd.GeoSeries, ids: pd.Series, spec: GridConfig) -> gpd.GeoSeries:
+def _dissolve_by_id(geometry: gpd.GeoSeries, ids: pd.Series, spec: GridSpec) -> gpd.GeoSeries:
     """One footprint per admin id: the union of the polygons that share it (EPSG:4326).
 
     A district stored as several rows (mainland and islands, or parts split by a river) becomes
@@ -141,7 +161,7 @@ def _dissolve_by_id(geometry: gpd.GeoSeries, ids: pd.Series, spec: GridConfig) -
             "(e.g. `ogr2ogr -makevalid`) or give every polygon its own id.") from exc
 
 
-def assign_cells(grid: gpd.GeoDataFrame, spec: GridConfig,
+def assign_cells(grid: gpd.GeoDataFrame, spec: GridSpec,
                  tiles_crs: str) -> tuple[np.ndarray, gpd.GeoSeries]:
     """The cell of every tile, and every cell's footprint.
 
@@ -245,7 +265,7 @@ def region_mask(lon: np.ndarray, lat: np.ndarray, region: gpd.GeoDataFrame) -> n
     return points.within(region.geometry.union_all()).to_numpy()
 
 
-def make_cells(grid: gpd.GeoDataFrame, spec: GridConfig, tiles_crs: str,
+def make_cells(grid: gpd.GeoDataFrame, spec: GridSpec, tiles_crs: str,
                population: Path | None = None,
                region: gpd.GeoDataFrame | None = None) -> tuple[gpd.GeoDataFrame, np.ndarray]:
     """The whole recipe: clip to the region, assign cells, weight by population, average.

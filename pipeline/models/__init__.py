@@ -2,9 +2,9 @@
 
 Typical use (the train stage)::
 
-    spec = get_backbone(cfg.model.backbone)
-    path = resolve_weights(spec, cfg.model.weights, cfg.model.input_size_px, cfg.model.weights_dir)
-    model = build_classifier(spec.name, cfg.model.input_size_px, n_bands, n_classes, path)
+    spec = get_backbone("mobilenet_0.25")
+    path = resolve_weights(spec, Weights.parse("imagenet"), 64, weights_dir)
+    model = build_classifier(spec, 64, n_bands, n_classes, path)
     set_backbone_trainable(model, 0)   # train the head, then unfreeze the top and recompile
 """
 
@@ -24,7 +24,12 @@ from pipeline.models.classifier import (
 )
 from pipeline.models.multiband import expand_first_conv, transfer_rgb_weights
 from pipeline.models.preprocess import ImagenetPreprocess
-from pipeline.models.weights import WEIGHTS_DIR_ENV, default_keras_cache_dir, resolve_weights
+from pipeline.models.weights import (
+    WEIGHTS_DIR_ENV,
+    Weights,
+    default_keras_cache_dir,
+    resolve_weights,
+)
 
 __all__ = [
     "BACKBONES",
@@ -33,6 +38,7 @@ __all__ = [
     "BackboneFactory",
     "BackboneSpec",
     "ImagenetPreprocess",
+    "Weights",
     "backbone_layer",
     "build_classifier",
     "default_keras_cache_dir",

@@ -42,7 +42,7 @@ INPUT_NAME = "pixels"
 
 
 def build_classifier(
-    backbone: str,
+    backbone: BackboneSpec | str,
     input_px: int,
     n_bands: int,
     n_classes: int,
@@ -55,7 +55,8 @@ def build_classifier(
     """Build the (uncompiled) night-light classifier (or regressor) on an ImageNet backbone.
 
     Args:
-        backbone: Registry key (config ``model.backbone``), e.g. ``"mobilenet_0.25"``.
+        backbone: The backbone's spec, or its registry key (config ``model.backbone``), e.g.
+            ``"mobilenet_0.25"``.
         input_px: Tile side length in pixels (config ``model.input_size_px``).
         n_bands: Number of image bands, >= 3; the first 3 are taken as R, G, B.
         n_classes: Number of night-light intensity classes, >= 2 (objective ``classes``).
@@ -78,7 +79,7 @@ def build_classifier(
         ConfigError: An argument is out of range or the backbone is unknown.
         InputDataError: ``weights_path`` does not fit the backbone.
     """
-    spec = get_backbone(backbone)
+    spec = backbone if isinstance(backbone, BackboneSpec) else get_backbone(backbone)
     _check_arguments(spec, input_px, n_bands, n_classes if objective == "classes" else 2,
                      dropout)
     if objective not in OBJECTIVES:

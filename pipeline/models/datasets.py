@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline.errors import MissingArtifactError
+from pipeline.tiles.cache import TileShape, shard_file
 
 
 class TileCache:
@@ -32,13 +33,17 @@ class TileCache:
 
     def path(self, index: int) -> Path:
         """The cache file of shard ``index``."""
-        return self.cache_dir / f"shard_{index:05d}.npy"
+        return shard_file(self.cache_dir, index)
 
     def layout(self, index: int) -> tuple[int, tuple[int, ...]]:
         """(byte offset of the first tile, array shape) of shard ``index``; read once."""
         if index not in self._layouts:
             self._layouts[index] = _npy_layout(self.path(index))
         return self._layouts[index]
+
+    def tile_shape(self, index: int) -> TileShape:
+        """The size and bands of the tiles (those of shard ``index``: all shards share them)."""
+        return TileShape.of(self.layout(index)[1])
 
     def shard(self, index: int) -> np.ndarray:
         """The whole shard as a read-only memory map, uint8 (n, size, size, bands)."""
@@ -190,7 +195,8 @@ def tile_dataset(cache: TileCache, shards: np.ndarray, offsets: np.ndarray,
     function of ``(shuffle_seed, epoch)``; call it once per epoch. Without, tiles come in the
     given order, unaugmented.
     """
-    _, (_, size, _, bands) = cache.layout(int(shards[0]))
+    shape = cache.tile_shape(int(shards[0]))
+    size, bands = shape.size_px, shape.bands
 
     def load(idx: np.ndarray) -> np.ndarray:
         return cache.take(shards[idx], offsets[idx])

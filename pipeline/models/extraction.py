@@ -28,12 +28,12 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from pipeline.config.schema import ModelConfig
 from pipeline.errors import ConfigError
-from pipeline.models.backbones import get_backbone
+from pipeline.models.backbones import BackboneSpec
 from pipeline.models.classifier import build_classifier, feature_model
 from pipeline.models.datasets import TileCache
-from pipeline.models.weights import resolve_weights
+from pipeline.models.weights import Weights, resolve_weights
+from pipeline.tiles.cache import TileShape
 
 MODES = ("finetuned", "frozen")
 
@@ -67,9 +67,9 @@ class FeatureSource:
     seed: int = 0
 
 
-def finetuned_source(model_path: Path, tile_px: int, bands: int) -> FeatureSource:
-    """The features of a classifier saved by the train stage."""
-    return FeatureSource("finetuned", tile_px, bands, Path(model_path),
+def finetuned_source(model_path: Path, tiles: TileShape) -> FeatureSource:
+    """The features of a classifier saved by the train stage, for cached ``tiles``."""
+    return FeatureSource("finetuned", tiles.size_px, tiles.bands, Path(model_path),
                          Path(model_path).stat().st_mtime_ns)
 
 
@@ -81,19 +81,15 @@ def frozen_source(backbone: str, weights_path: Path | None, input_px: int, tile_
                          weights_path=weights_path, input_px=input_px, seed=seed)
 
 
-IMAGENET_CONFIG = ("model.backbone", "model.weights", "model.input_size_px")
-"""The config keys :func:`imagenet_source` reads (``model.weights_dir`` is cosmetic)."""
+def imagenet_source(spec: BackboneSpec, weights: Weights, input_px: int,
+                    weights_dir: Path | None, tiles: TileShape, seed: int = 0) -> FeatureSource:
+    """A never-trained ImageNet backbone as a frozen source, for cached ``tiles``.
 
-
-def imagenet_source(model: ModelConfig, tile_px: int, bands: int, seed: int = 0) -> FeatureSource:
-    """The never-trained ImageNet backbone of config section ``model``, as a frozen source.
-
-    The weights are resolved now (``model.weights``, ``model.weights_dir``), so a missing
-    ImageNet file fails before any tile is read.
+    The weights file is resolved now (see :func:`~pipeline.models.weights.resolve_weights`), so
+    a missing ImageNet file fails before any tile is read.
     """
-    weights = resolve_weights(get_backbone(model.backbone), model.weights, model.input_size_px,
-                              model.weights_dir)
-    return frozen_source(model.backbone, weights, model.input_size_px, tile_px, bands, seed)
+    path = resolve_weights(spec, weights, input_px, weights_dir)
+    return frozen_source(spec.name, path, input_px, tiles.size_px, tiles.bands, seed)
 
 
 def load_feature_model(source: FeatureSource) -> keras.Model:

@@ -1,9 +1,9 @@
 """Find the file holding a backbone's initial weights (config key ``model.weights``).
 
-``model.weights`` is ``"imagenet"``, ``"none"`` or the path of a weights file. ``"imagenet"`` is
-looked up, in order, in the pipeline's weights directory (``model.weights_dir``), in the Keras cache
-(``$KERAS_HOME/models``, else ``~/.keras/models``, as Keras computes it) and only then downloaded
-with ``keras.utils.get_file`` into that cache. File names are the ones ``keras.applications`` uses
+``model.weights`` is ``"imagenet"``, ``"none"`` or the path of a weights file, parsed once into a
+:class:`Weights`. ``"imagenet"`` is looked up, in order, in the pipeline's weights directory
+(``model.weights_dir``), in the Keras cache (``$KERAS_HOME/models``, else ``~/.keras/models``,
+as Keras computes it) and only then downloaded with ``keras.utils.get_file`` into that cache. File names are the ones ``keras.applications`` uses
 (see :meth:`pipeline.models.backbones.BackboneSpec.weights_filename`), so a file Keras downloaded
 earlier is reused, and an offline machine only needs that one file placed in the weights directory.
 For backbones with size-specific files (MobileNet at 128/160/192 px), a local default-size (224 px)
@@ -15,16 +15,47 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import keras
 from keras.src.backend import config as keras_backend_config
 
-from pipeline.config.schema import WEIGHTS_DIR_ENV
 from pipeline.errors import MissingArtifactError
 from pipeline.models.backbones import BackboneSpec
 
 _LOG = logging.getLogger(__name__)
+WEIGHTS_DIR_ENV = "POVERTY_PIPELINE_WEIGHTS_DIR"
+"""Environment variable giving the weights directory when ``model.weights_dir`` is not set."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A backbone's initial weights: ImageNet's, none (random initialisation), or a file.
+
+    Attributes:
+        kind: ``"imagenet"``, ``"none"`` or ``"file"``.
+        path: the weights file (``"file"`` only).
+    """
+
+    kind: Literal["imagenet", "none", "file"]
+    path: Path | None = None
+
+    @classmethod
+    def parse(cls, value: str | Path) -> Weights:
+        """``"imagenet"`` or ``"none"`` (any case, spaces around ignored), else a file path."""
+        keyword = str(value).strip().lower()
+        if keyword in ("imagenet", "none"):
+            return cls(keyword)  # type: ignore[arg-type]
+        return cls("file", Path(value))
+
+    def files(self) -> list[Path]:
+        """The user's weights file, if any (it keys the fingerprints of the stages using it)."""
+        return [] if self.path is None else [self.path]
+
+    def __str__(self) -> str:
+        return str(self.path) if self.path is not None else self.kind
 
 
 def default_keras_cache_dir() -> Path:
@@ -49,7 +80,7 @@ def _download(filename: str, url: str, cache_dir: Path) -> Path:
 
 def resolve_weights(
     spec: BackboneSpec,
-    weights: str,
+    weights: Weights,
     input_px: int,
     weights_dir: Path | None,
     keras_cache_dir: Path | None = None,
@@ -59,7 +90,7 @@ def resolve_weights(
 
     Args:
         spec: The backbone (from :func:`pipeline.models.backbones.get_backbone`).
-        weights: ``"imagenet"``, ``"none"`` (random initialisation) or a weights file path.
+        weights: ImageNet's, none (random initialisation) or a weights file.
         input_px: Input side length in pixels; picks the file for size-specific weights.
         weights_dir: Folder searched first for ImageNet files (config ``model.weights_dir``).
         keras_cache_dir: The Keras cache folder; ``None`` means :func:`default_keras_cache_dir`.
@@ -72,11 +103,10 @@ def resolve_weights(
         MissingArtifactError: The given path does not exist, or the ImageNet file is in neither
             folder and could not be downloaded; the message says which file to place where.
     """
-    choice = str(weights).strip().lower()
-    if choice == "none":
+    if weights.kind == "none":
         return None
-    if choice != "imagenet":
-        return _existing_path(Path(weights))
+    if weights.path is not None:
+        return _existing_path(weights.path)
     cache_dir = Path(keras_cache_dir) if keras_cache_dir is not None else default_keras_cache_dir()
     folders = [Path(weights_dir)] if weights_dir is not None else []
     found = _find_local(spec, input_px, [*folders, cache_dir])

@@ -31,14 +31,14 @@ import pandas as pd
 
 from pipeline.geo.aggregation import (
     assign_districts,
-    members,
+    nightlight_stats,
     tile_weights,
     weight_files,
     weighted_means,
 )
 from pipeline.config.schema import AggregateConfig, Config
 from pipeline.errors import InputDataError
-from pipeline.geo.neighbours import lonlat_tree
+from pipeline.geo.neighbours import Neighbourhood
 from pipeline.engine.context import StageContext
 
 NAME = "aggregate"
@@ -52,27 +52,14 @@ BASELINE_FILES = ("imagenet_features.npy", "random_features.npy")
 
 def input_files(config: Config) -> list[Path]:
     cfg = config.aggregate
-    return weight_files(cfg) + ([cfg.districts.path] if cfg.districts is not None else [])
+    return (weight_files(cfg.weight, cfg.population)
+            + ([cfg.districts.path] if cfg.districts is not None else []))
 
 
-def nightlight_stats(radiance: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and max radiance over each cluster's member tiles (NaN where none is finite)."""
-    mean = np.full(len(groups), np.nan)
-    peak = np.full(len(groups), np.nan)
-    for i, idx in enumerate(groups):
-        values = radiance[idx]
-        values = values[np.isfinite(values)]
-        if values.size:
-            mean[i], peak[i] = values.mean(), values.max()
-    return mean, peak
-
-
-def cluster_members(cfg: AggregateConfig, index: pd.DataFrame, clusters: pd.DataFrame) -> np.ndarray:
-    """Tile indices in each cluster's neighbourhood (radius or box), object array."""
-    tile_lon, tile_lat = index["lon"].to_numpy(), index["lat"].to_numpy()
-    tree = lonlat_tree(tile_lon, tile_lat)
-    return members(tree, tile_lon, tile_lat, clusters["lon"].to_numpy(),
-                   clusters["lat"].to_numpy(), cfg.radius_km, cfg.box_km)
+def neighbourhood(cfg: AggregateConfig) -> Neighbourhood:
+    """The tiles around a cluster: ``aggregate.radius_km``, or the ``aggregate.box_km`` box
+    (also what ``fit`` and ``predict`` use)."""
+    return Neighbourhood(cfg.radius_km, cfg.box_km)
 
 
 def _save_means(ctx: StageContext, name: str, values: np.ndarray, groups: np.ndarray,
@@ -88,7 +75,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
     catalog = gpd.read_parquet(ctx.input("ingest", "tiles.parquet"))
     index = pd.read_parquet(ctx.input("extract", "index.parquet"))
     radiance = pd.read_parquet(ctx.input("label", "labels.parquet"))["radiance_mean"].to_numpy()
-    groups = cluster_members(cfg, index, clusters)
+    groups = neighbourhood(cfg).members(index["lon"].to_numpy(), index["lat"].to_numpy(),
+                                        clusters["lon"].to_numpy(), clusters["lat"].to_numpy())
     counts = np.array([len(g) for g in groups], dtype=np.int64)
     usable = counts >= cfg.min_tiles
     if usable.sum() == 0:
@@ -96,7 +84,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             f"no survey cluster has {cfg.min_tiles}+ tiles within aggregate.radius_km="
             f"{cfg.radius_km} km (box_km={cfg.box_km}); check that the survey and the tiles "
             "cover the same area.")
-    weights = tile_weights(cfg, catalog)
+    weights = tile_weights(cfg.weight, catalog, cfg.population)
     _save_means(ctx, "cluster_features.npy", np.load(ctx.input("extract", "features.npy"),
                                                      mmap_mode="r"), groups, weights, usable)
     for name in BASELINE_FILES:

@@ -29,15 +29,11 @@ import numpy as np
 
 from pipeline.config.schema import Config
 from pipeline.models.datasets import TileCache
-from pipeline.models.extraction import (
-    IMAGENET_CONFIG,
-    Forward,
-    forward_for,
-    imagenet_source,
-    stream_features,
-)
+from pipeline.models.extraction import Forward, forward_for, stream_features
 from pipeline.models.random_features import make_filters, random_features
+from pipeline.models.weights import Weights
 from pipeline.engine.context import StageContext
+from pipeline.stages.extract import IMAGENET_CONFIG, backbone_source
 
 NAME = "baselines"
 VERSION = 1
@@ -48,8 +44,7 @@ FILTER_SAMPLE_TILES = 1000
 
 
 def input_files(config: Config) -> list[Path]:
-    weights = config.model.weights
-    return [Path(weights)] if weights not in ("imagenet", "none") else []
+    return Weights.parse(config.model.weights).files()
 
 
 def write_features(ctx: StageContext, forward: Forward, dim: int, cache: TileCache,
@@ -71,8 +66,7 @@ def imagenet_features(ctx: StageContext, cache: TileCache, shards: np.ndarray,
     if not ctx.config.baselines.imagenet:
         np.save(path, np.zeros((len(shards), 0), dtype=np.float32))
         return {}
-    _, (_, tile_px, _, bands) = cache.layout(int(shards[0]))
-    source = imagenet_source(ctx.config.model, tile_px, bands, ctx.config.seed)
+    source = backbone_source(ctx.config, cache.tile_shape(int(shards[0])))
     forward, dim = forward_for(source)
     write_features(ctx, forward, dim, cache, shards, offsets, path, "imagenet features")
     return {"imagenet_dim": dim, "imagenet_weights": str(source.weights_path or "none")}

@@ -29,17 +29,21 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config.schema import Config
+from pipeline.models.backbones import get_backbone
 from pipeline.models.datasets import TileCache
 from pipeline.models.extraction import (
-    IMAGENET_CONFIG,
     FeatureSource,
     finetuned_source,
     forward_for,
     imagenet_source,
     stream_features,
 )
+from pipeline.models.weights import Weights
+from pipeline.tiles.cache import TileShape
 from pipeline.engine.context import StageContext
 
+IMAGENET_CONFIG = ("model.backbone", "model.weights", "model.input_size_px")
+"""The config keys :func:`backbone_source` reads (``model.weights_dir`` is cosmetic)."""
 NAME = "extract"
 VERSION = 2
 INPUTS = ("ingest", "train")
@@ -61,9 +65,15 @@ def config_keys(config: Config) -> tuple[str, ...]:
 
 
 def input_files(config: Config) -> list[Path]:
-    weights = config.model.weights
     frozen = config.features.mode == "frozen"
-    return [Path(weights)] if frozen and weights not in ("imagenet", "none") else []
+    return Weights.parse(config.model.weights).files() if frozen else []
+
+
+def backbone_source(config: Config, tiles: TileShape) -> FeatureSource:
+    """The never-trained ImageNet backbone of ``model`` (also the ``baselines`` stage's)."""
+    model = config.model
+    return imagenet_source(get_backbone(model.backbone), Weights.parse(model.weights),
+                           model.input_size_px, model.weights_dir, tiles, config.seed)
 
 
 @dataclass(frozen=True)
@@ -120,11 +130,11 @@ def write_features(path: Path, jobs: list[ShardJob], parts: list[np.ndarray], di
         del features  # unmap: the touched pages leave this process's resident memory
 
 
-def feature_source(ctx: StageContext, tile_px: int, bands: int) -> FeatureSource:
+def feature_source(ctx: StageContext, tiles: TileShape) -> FeatureSource:
     """The network ``features.mode`` asks for (weights resolved now, so errors come early)."""
     if ctx.config.features.mode == "finetuned":
-        return finetuned_source(ctx.input("train", "model.keras"), tile_px, bands)
-    source = imagenet_source(ctx.config.model, tile_px, bands, ctx.config.seed)
+        return finetuned_source(ctx.input("train", "model.keras"), tiles)
+    source = backbone_source(ctx.config, tiles)
     ctx.log.info("frozen ImageNet features: backbone %s, weights %s", source.backbone,
                  source.weights_path or "random init (weights: none)")
     return source
@@ -145,8 +155,8 @@ def shard_jobs(catalog: pd.DataFrame, cache_dir: Path, source: FeatureSource,
 def run(ctx: StageContext) -> dict[str, Any]:
     catalog = pd.read_parquet(ctx.input("ingest", "tiles.parquet"), columns=CATALOG_COLUMNS)
     cache_dir = ctx.input("ingest", "cache")
-    _, (_, tile_px, _, bands) = TileCache(cache_dir).layout(int(catalog["shard"].iloc[0]))
-    source = feature_source(ctx, tile_px, bands)
+    tiles = TileCache(cache_dir).tile_shape(int(catalog["shard"].iloc[0]))
+    source = feature_source(ctx, tiles)
     _, dim = forward_for(source)
     jobs = shard_jobs(catalog, cache_dir, source, ctx.config.features.batch_size)
     parts = ctx.executor.map(extract_shard, jobs, desc="extract")

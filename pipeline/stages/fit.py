@@ -25,7 +25,6 @@ Outputs (``fit/``):
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +32,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.config.schema import AggregateConfig, Config, RegressionConfig, TargetConfig
+from pipeline.config.schema import Config, RegressionConfig, TargetConfig
 from pipeline.errors import InputDataError
 from pipeline.evaluation.evaluate import Survey
 from pipeline.evaluation.folds import share_tested_near_training, spatial_folds
@@ -42,6 +41,8 @@ from pipeline.evaluation.predictors import Predictor
 from pipeline.evaluation.target import fit_target
 from pipeline.evaluation.ridge import save_models
 from pipeline.engine.context import StageContext
+from pipeline.geo.neighbours import Neighbourhood
+from pipeline.stages.aggregate import neighbourhood
 
 NAME = "fit"
 VERSION = 5
@@ -115,20 +116,14 @@ def load_features(ctx: StageContext) -> dict[str, np.ndarray]:
     return features
 
 
-def neighbourhood_reach_km(agg: AggregateConfig) -> float:
-    """The distance within which two clusters' neighbourhoods can share tiles: 2 ×
-    ``radius_km``, or ``box_km`` × √2 for boxes."""
-    return agg.box_km * math.sqrt(2) if agg.box_km is not None else 2 * agg.radius_km
-
-
-def spatial_cv_record(clusters: pd.DataFrame, cfg: RegressionConfig, agg: AggregateConfig,
+def spatial_cv_record(clusters: pd.DataFrame, cfg: RegressionConfig, around: Neighbourhood,
                       seed: int) -> dict[str, float]:
     """How separate the spatial folds of ``clusters`` (one target's rows, as scored) are: block
     side, buffer, and the share of test clusters within neighbourhood reach of a training
     cluster (their features share tiles)."""
     lon, lat = clusters["lon"].to_numpy(), clusters["lat"].to_numpy()
     folds = spatial_folds(lon, lat, cfg.folds, cfg.spatial_block_km, seed, cfg.buffer_km)
-    reach = neighbourhood_reach_km(agg)
+    reach = around.reach_km
     return {"block_km": cfg.spatial_block_km, "buffer_km": cfg.buffer_km,
             "neighbourhood_reach_km": round(reach, 6),
             "test_share_sharing_tiles": round(share_tested_near_training(lon, lat, folds, reach),
@@ -170,7 +165,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
                                              "excluded": int((usable & ~keep).sum())}
         if "spatial" in cfg.schemes:
             metrics["targets"][target.column]["spatial_cv"] = record = spatial_cv_record(
-                sub, cfg, ctx.config.aggregate, seed)
+                sub, cfg, neighbourhood(ctx.config.aggregate), seed)
             warn_shared_tiles(ctx, target.column, record)
         models[target.column] = {**result.model, "feature_layer": "features"}
         predictions.append(result.predictions)

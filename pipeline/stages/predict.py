@@ -33,11 +33,12 @@ import pandas as pd
 from sklearn.neighbors import BallTree
 
 from pipeline.config.schema import Config
-from pipeline.geo.aggregation import members, tile_weights, weight_files, weighted_means
+from pipeline.geo.aggregation import tile_weights, weight_files, weighted_means
 from pipeline.evaluation.apply import model_outputs
-from pipeline.geo.neighbours import lonlat_tree
+from pipeline.geo.neighbours import Neighbourhood, lonlat_tree
 from pipeline.evaluation.ridge import load_models
 from pipeline.engine.context import StageContext
+from pipeline.stages.aggregate import neighbourhood
 
 NAME = "predict"
 VERSION = 2
@@ -48,7 +49,15 @@ BLOCK_TILES = 2048
 
 
 def input_files(config: Config) -> list[Path]:
-    return weight_files(config.aggregate)
+    return weight_files(config.aggregate.weight, config.aggregate.population)
+
+
+def map_neighbourhood(config: Config) -> Neighbourhood:
+    """The tiles averaged around each tile: a radius of ``predict.radius_km`` when set, else
+    the neighbourhood the models were trained on (``aggregate``'s)."""
+    if config.predict.radius_km:
+        return Neighbourhood(config.predict.radius_km)
+    return neighbourhood(config.aggregate)
 
 
 def apply_models(means: np.ndarray, models: dict[str, dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -77,7 +86,7 @@ class PredictJob:
         features: ``extract/features.npy``, float32 (n_tiles, d).
         weights: float64 (n_tiles,) ``.npy`` of per-tile weights, or None for plain means.
         models: ``fit/model.json``'s models.
-        radius_km, box_km: the neighbourhood (a box of side ``box_km`` when set).
+        around: the tiles averaged around each tile.
     """
 
     start: int
@@ -86,8 +95,7 @@ class PredictJob:
     features: Path
     weights: Path | None
     models: dict[str, dict[str, Any]]
-    radius_km: float
-    box_km: float | None
+    around: Neighbourhood
 
 
 @functools.lru_cache(maxsize=2)
@@ -103,25 +111,25 @@ def predict_block(job: PredictJob) -> pd.DataFrame:
     features = np.load(job.features, mmap_mode="r")
     weights = None if job.weights is None else np.load(job.weights, mmap_mode="r")
     rows = slice(job.start, job.stop)
-    groups = members(tree, lon, lat, lon[rows], lat[rows], job.radius_km, job.box_km)
+    groups = job.around.members(lon, lat, lon[rows], lat[rows], tree)
     means = weighted_means(features, groups, weights)
     counts = np.array([len(g) for g in groups], dtype=np.int64)
     return pd.DataFrame({"n_tiles": counts, **apply_models(means, job.models)})
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    radius = ctx.config.predict.radius_km or ctx.config.aggregate.radius_km
-    box_km = None if ctx.config.predict.radius_km else ctx.config.aggregate.box_km
+    agg = ctx.config.aggregate
     catalog = gpd.read_parquet(ctx.input("ingest", "tiles.parquet"))
     index = pd.read_parquet(ctx.input("extract", "index.parquet"))
-    weights = tile_weights(ctx.config.aggregate, catalog)
+    weights = tile_weights(agg.weight, catalog, agg.population)
     weights_path = None if weights is None else ctx.out / ".weights.npy"
     if weights_path is not None:
         np.save(weights_path, weights)
     inputs = (ctx.input("extract", "index.parquet"), ctx.input("extract", "features.npy"))
     models = load_models(ctx.input("fit", "model.json"))
+    around = map_neighbourhood(ctx.config)
     jobs = [PredictJob(start, min(start + BLOCK_TILES, len(index)), *inputs, weights_path, models,
-                       radius, box_km) for start in range(0, len(index), BLOCK_TILES)]
+                       around) for start in range(0, len(index), BLOCK_TILES)]
     blocks = pd.concat(ctx.executor.map(predict_block, jobs, desc="predict tiles"), ignore_index=True)
     columns = {key: blocks[key].to_numpy() for key in blocks.columns}
     grid = gpd.GeoDataFrame({"tile_id": index["tile_id"], "lon": index["lon"].to_numpy(),

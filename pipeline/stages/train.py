@@ -55,7 +55,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from pipeline.config.schema import Config, ModelConfig
 from pipeline.errors import InputDataError
 from pipeline.geo.blocks import block_ids
-from pipeline.models import build_classifier, get_backbone, resolve_weights
+from pipeline.models import BackboneSpec, Weights, build_classifier, get_backbone, resolve_weights
 from pipeline.models.datasets import TileCache, tile_dataset
 from pipeline.models.devices import detect_devices, training_devices
 from pipeline.models.training import (
@@ -77,8 +77,7 @@ CONFIG = ("model", "seed")
 
 
 def input_files(config: Config) -> list[Path]:
-    weights = config.model.weights
-    return [Path(weights)] if weights not in ("imagenet", "none") else []
+    return Weights.parse(config.model.weights).files()
 
 
 def split_train_val(table: pd.DataFrame, cfg: ModelConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -163,26 +162,26 @@ def epoch_reporter(ctx: StageContext, total: int, tensorboard: Path) -> Any:
     return report
 
 
-def train_model(ctx: StageContext, table: pd.DataFrame, n_classes: int, weights: Path | None,
-                split: tuple[np.ndarray, np.ndarray], y: np.ndarray,
+def train_model(ctx: StageContext, table: pd.DataFrame, n_classes: int, spec: BackboneSpec,
+                weights: Path | None, split: tuple[np.ndarray, np.ndarray], y: np.ndarray,
                 work: Path) -> tuple[Any, TrainState, Any]:
-    """Build (or resume) and train the network on targets ``y``; returns (model, state,
-    validation batches)."""
+    """Build (or resume) and train the network on ``spec``'s backbone initialised from
+    ``weights``, on targets ``y``; returns (model, state, validation batches)."""
     cfg, seed = ctx.config.model, ctx.config.seed
     train_rows, val_rows = split
     cache = TileCache(ctx.input("ingest", "cache"))
     shards, offsets = (table[c].to_numpy() for c in ("shard", "offset"))
-    _, (_, tile_px, _, bands) = cache.layout(int(shards[0]))
-    side = get_backbone(cfg.backbone).fed_px(cfg.input_size_px, tile_px)
+    tiles = cache.tile_shape(int(shards[0]))
+    side = spec.fed_px(cfg.input_size_px, tiles.size_px)
     plan = epoch_plan(cfg.head_epochs, cfg.finetune_epochs, cfg.unfreeze_layers,
                       cfg.learning_rate, cfg.finetune_learning_rate)
     devices = detect_devices()
     ctx.log.info("training on %s", devices.describe())
 
     def build() -> Any:
-        return build_classifier(cfg.backbone, cfg.input_size_px, bands, n_classes, weights,
+        return build_classifier(spec, cfg.input_size_px, tiles.bands, n_classes, weights,
                                 dropout=cfg.dropout, seed=seed, objective=cfg.objective,
-                                tile_px=tile_px)
+                                tile_px=tiles.size_px)
 
     def train_data(epoch: int) -> Any:
         return tile_dataset(cache, shards[train_rows], offsets[train_rows], y[train_rows],
@@ -213,12 +212,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
     cfg, seed = ctx.config.model, ctx.config.seed
     table, n_classes = labelled_tiles(ctx)
     split = split_train_val(table, cfg, seed)
-    weights = resolve_weights(get_backbone(cfg.backbone), cfg.weights, cfg.input_size_px,
+    spec = get_backbone(cfg.backbone)
+    weights = resolve_weights(spec, Weights.parse(cfg.weights), cfg.input_size_px,
                               cfg.weights_dir)
     ctx.log.info("backbone %s, weights %s", cfg.backbone, weights or "random init (weights: none)")
     work = open_resume_dir(ctx, sys.modules[__name__], upstream_files(ctx))
     y, scaling = training_targets(table, cfg.objective, split[0])
-    model, state, val = train_model(ctx, table, n_classes, weights, split, y, work)
+    model, state, val = train_model(ctx, table, n_classes, spec, weights, split, y, work)
     model.save(ctx.out / "model.keras")
     write_history(state.history, ctx.out / "history.csv")
     if cfg.objective == "classes":

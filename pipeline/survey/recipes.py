@@ -20,27 +20,96 @@ and the outcomes; it is then checked by :func:`pipeline.survey.tables.clean_clus
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.config.schema import DhsColumns, LsmsColumns, SurveyConfig
-from pipeline.config.data import DHS_OUTCOMES, LSMS_OUTCOMES
-from pipeline.survey.tables import REJECTED_COLUMNS, clean_clusters, read_table, require_columns
+from pipeline.survey.tables import (
+    REJECTED_COLUMNS,
+    ClusterColumns,
+    clean_clusters,
+    read_table,
+    require_columns,
+)
 
+RECIPES = ("clusters", "dhs", "lsms")
+DHS_OUTCOMES = ("wealth_index",)
+LSMS_OUTCOMES = ("consumption_pc", "consumption_pc_day")
 CANONICAL = {"id": "cluster_id", "lat": "lat", "lon": "lon", "urban": "urban",
              "country": "country", "year": "year", "weight": "weight",
              "households": "n_households", "crs": None}
 
 
-def survey_clusters(cfg: SurveyConfig, positive: Sequence[str] = ()
+@dataclass(frozen=True)
+class DhsColumns:
+    """Column names of a DHS household recode (HR) and its GPS dataset (GE); the defaults are
+    DHS's own (config ``data.survey.dhs``)."""
+
+    cluster: str = "hv001"
+    household: str = "hhid"
+    weight: str = "hv005"
+    wealth: str = "hv271"
+    wealth_divisor: float = 100_000.0
+    year: str = "hv007"
+    gps_cluster: str = "DHSCLUST"
+    gps_id: str = "DHSID"
+    gps_lat: str = "LATNUM"
+    gps_lon: str = "LONGNUM"
+    gps_urban: str = "URBAN_RURA"
+    gps_country: str = "DHSCC"
+    gps_year: str = "DHSYEAR"
+
+
+@dataclass(frozen=True)
+class LsmsColumns:
+    """Column names of an LSMS consumption aggregate and its household geovariables file; the
+    defaults are Malawi IHS's (config ``data.survey.lsms``)."""
+
+    household: str = "case_id"
+    cluster: str = "ea_id"
+    consumption: str = "rexpagg"
+    household_size: str = "hhsize"
+    weight: str = "hh_wgt"
+    lat: str = "lat_modified"
+    lon: str = "lon_modified"
+    urban: str | None = "urban"
+    urban_value: int | str = 1
+    period_days: float = 365.0
+    country: str | None = None
+    year: int | None = None
+
+
+@dataclass(frozen=True)
+class SurveySource:
+    """A survey input (config ``data.survey``): the file, the recipe and its columns.
+
+    Attributes:
+        path: the cluster table (``clusters``), household recode (``dhs``) or consumption
+            aggregate (``lsms``).
+        recipe: one of :data:`RECIPES`.
+        columns: the cluster table's columns (``clusters``); for the other recipes, the
+            outcomes asked for and ``min_households``.
+        locations: the GPS dataset (``dhs``) or geovariables file (``lsms``, optional).
+        dhs, lsms: the recipes' column names.
+    """
+
+    path: Path
+    recipe: str
+    columns: ClusterColumns
+    locations: Path | None = None
+    dhs: DhsColumns = field(default_factory=DhsColumns)
+    lsms: LsmsColumns = field(default_factory=LsmsColumns)
+
+
+def survey_clusters(cfg: SurveySource, positive: Sequence[str] = ()
                     ) -> tuple[gpd.GeoDataFrame, pd.DataFrame, pd.DataFrame]:
-    """The canonical cluster table of ``data.survey``, rejected clusters, rejected households.
+    """The canonical cluster table of a survey, rejected clusters, rejected households.
 
     Args:
-        cfg: the ``data.survey`` section.
+        cfg: the survey input.
         positive: outcomes that must be > 0 (targets fitted on a log scale).
 
     Returns:
@@ -49,7 +118,7 @@ def survey_clusters(cfg: SurveyConfig, positive: Sequence[str] = ()
         out (empty for the ``clusters`` recipe).
     """
     if cfg.recipe == "clusters":
-        clusters, rejected = clean_clusters(read_table(cfg.path), cfg, cfg.path, positive)
+        clusters, rejected = clean_clusters(read_table(cfg.path), cfg.columns, cfg.path, positive)
         return clusters, rejected, pd.DataFrame(columns=REJECTED_COLUMNS)
     if cfg.recipe == "dhs":
         table, households, unmatched = dhs_table(cfg)
@@ -57,8 +126,8 @@ def survey_clusters(cfg: SurveyConfig, positive: Sequence[str] = ()
     else:
         table, households = lsms_table(cfg)
         unmatched, produced = pd.DataFrame(columns=REJECTED_COLUMNS), LSMS_OUTCOMES
-    outcomes = tuple(dict.fromkeys((*cfg.outcomes, *produced)))
-    mapping = cfg.model_copy(update={**CANONICAL, "outcomes": outcomes})
+    outcomes = tuple(dict.fromkeys((*cfg.columns.outcomes, *produced)))
+    mapping = replace(cfg.columns, **CANONICAL, outcomes=outcomes)
     clusters, rejected = clean_clusters(table, mapping, cfg.path, positive, source_rows=False)
     return clusters, pd.concat([unmatched, rejected], ignore_index=True), households
 
@@ -83,7 +152,7 @@ def _num(df: pd.DataFrame, column: str | None) -> pd.Series:
     return pd.to_numeric(df[column], errors="coerce")
 
 
-def dhs_table(cfg: SurveyConfig) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def dhs_table(cfg: SurveySource) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Cluster table from a DHS household recode and GPS dataset, and what was left out.
 
     Returns:
@@ -159,7 +228,7 @@ def _dhs_canonical(m: pd.DataFrame, c: DhsColumns) -> pd.DataFrame:
         "wealth_index": m["wealth_index"]}).reset_index(drop=True)
 
 
-def lsms_table(cfg: SurveyConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+def lsms_table(cfg: SurveySource) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cluster table from an LSMS consumption aggregate (+ geovariables), and rejected households.
 
     Returns:

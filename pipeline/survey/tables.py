@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas as gpd
@@ -17,7 +18,6 @@ from pyogrio.errors import DataSourceError
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
-from pipeline.config.schema import SurveyConfig
 from pipeline.errors import InputDataError
 from pipeline.geo.neighbours import EARTH_RADIUS_KM, lonlat_tree
 
@@ -101,14 +101,40 @@ def require_columns(df: pd.DataFrame, columns: Sequence[str], path: Path, key: s
                          f"{shown}. Map them in {key}.")
 
 
-def clean_clusters(df: pd.DataFrame, cfg: SurveyConfig, path: Path, positive: Sequence[str] = (),
+@dataclass(frozen=True)
+class ClusterColumns:
+    """Where a cluster table keeps each field (config ``data.survey``'s column mapping).
+
+    Attributes:
+        lat, lon: coordinate columns, WGS84 degrees unless ``crs`` is set (then y and x in it).
+        outcomes: the survey outcome columns.
+        id: the cluster id column; None numbers the rows (``row1``, ...).
+        crs: the CRS of the coordinate columns, None for WGS84.
+        urban, country, year, weight, households: optional columns, None when absent.
+        min_households: clusters of fewer households are rejected (with ``households``).
+    """
+
+    lat: str
+    lon: str
+    outcomes: tuple[str, ...]
+    id: str | None = "cluster_id"
+    crs: str | None = None
+    urban: str | None = None
+    country: str | None = None
+    year: str | None = None
+    weight: str | None = None
+    households: str | None = None
+    min_households: int = 1
+
+
+def clean_clusters(df: pd.DataFrame, cfg: ClusterColumns, path: Path, positive: Sequence[str] = (),
                    source_rows: bool = True) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
     """Canonical cluster table and the rejected rows.
 
     Args:
         df: the raw table as read.
-        cfg: column mapping (``data.survey``); ``id: null`` numbers the rows (``row1``, ...);
-            ``crs`` (if set) is the CRS of the lon (x) / lat (y) columns.
+        cfg: where each field is (``id`` None numbers the rows (``row1``, ...); ``crs``, if
+            set, is the CRS of the lon (x) / lat (y) columns).
         path: the source file, named in messages.
         positive: outcomes that must be > 0 (targets fitted on a log scale).
         source_rows: report 1-based data rows in ``rejected`` (False for derived tables).
@@ -209,12 +235,13 @@ SWAP_MARGIN_DEG = 0.1
 
 
 def check_not_swapped(clusters: gpd.GeoDataFrame, tile_lon: np.ndarray, tile_lat: np.ndarray,
-                      settings: SurveyConfig) -> None:
+                      path: Path, recipe: str) -> None:
     """Stop when the survey's latitude and longitude columns look exchanged.
 
     That is: fewer than half of the clusters lie within the tiles' extent (plus
     ``SWAP_MARGIN_DEG``), and at least 80% would with latitude and longitude swapped. Swapped
-    columns often stay inside ±90/±180, so the range checks do not catch them.
+    columns often stay inside ±90/±180, so the range checks do not catch them. ``path`` and
+    ``recipe`` (which config keys hold the columns) are named in the message.
 
     Raises:
         InputDataError: naming the survey file, both columns and the fix.
@@ -233,8 +260,8 @@ def check_not_swapped(clusters: gpd.GeoDataFrame, tile_lon: np.ndarray, tile_lat
     if as_given < 0.5 and swapped >= 0.8:
         keys = {"clusters": ("data.survey.lat", "data.survey.lon"),
                 "dhs": ("data.survey.dhs.gps_lat", "data.survey.dhs.gps_lon"),
-                "lsms": ("data.survey.lsms.lat", "data.survey.lsms.lon")}[settings.recipe]
+                "lsms": ("data.survey.lsms.lat", "data.survey.lsms.lon")}[recipe]
         raise InputDataError(
-            f"{settings.path}: latitude and longitude look swapped: {as_given:.0%} of the "
+            f"{path}: latitude and longitude look swapped: {as_given:.0%} of the "
             f"clusters fall within the tiles' extent as read and {swapped:.0%} with the two "
             f"exchanged. Exchange {keys[0]} and {keys[1]} in the config, or fix the file.")

@@ -1,7 +1,8 @@
-"""What is in a user's input files: rasters, tile folders, survey tables (for ``init``).
+"""What is in a user's input files: rasters, survey tables (for ``init``).
 
-Reads metadata and small samples only: a tile folder's first files, a raster's decimated
-overview, a survey table's columns and value ranges.
+Reads metadata and small samples only: a raster's metadata and decimated overview, a survey
+table's columns and value ranges. A tile source describes its files with :class:`TilesInfo`
+(see :meth:`pipeline.tiles.source.TileSource.describe`).
 """
 
 from __future__ import annotations
@@ -14,16 +15,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from rasterio._err import CPLE_BaseError  # GDAL/PROJ failures of warp.transform
-from rasterio.errors import CRSError
+from rasterio.enums import Resampling
+from rasterio.errors import CRSError, RasterioError
 from rasterio.warp import transform_bounds
 
 from pipeline.errors import InputDataError
-from pipeline.tiles.mosaic import read_overview, source_kind
 from pipeline.survey.tables import read_table, require_columns
-from pipeline.tiles.reading import find_tiles, gsd_m, off_earth, open_raster
+from pipeline.tiles.reading import gsd_m, off_earth, open_raster
 
 WGS84 = "EPSG:4326"
-SAMPLE_FILES = 50
+OVERVIEW_PX = 1024
 
 
 @dataclass(frozen=True)
@@ -84,13 +85,16 @@ class TilesInfo:
         return sorted({r.dtype for r in self.sampled})
 
 
-def describe_tiles(path: Path) -> TilesInfo:
-    """A folder of tiles (its first files sampled) or a mosaic raster."""
-    kind = source_kind(path, "auto")
-    if kind == "mosaic":
-        return TilesInfo(kind, 1, (describe_raster(path),))
-    paths = find_tiles(path)
-    return TilesInfo(kind, len(paths), tuple(describe_raster(p) for p in paths[:SAMPLE_FILES]))
+def read_overview(path: Path, bands: tuple[int, ...], max_px: int = OVERVIEW_PX) -> np.ma.MaskedArray:
+    """The raster decimated to at most ``max_px`` on its long side, masked where nodata."""
+    with open_raster(path) as src:
+        factor = max(1.0, max(src.width, src.height) / max_px)
+        shape = (len(bands), max(1, round(src.height / factor)), max(1, round(src.width / factor)))
+        try:
+            return src.read(list(bands), out_shape=shape, resampling=Resampling.nearest,
+                            masked=True)
+        except (RasterioError, IndexError) as exc:
+            raise InputDataError(f"{path}: cannot read bands {list(bands)} ({exc}).") from exc
 
 
 def value_range(path: Path, band: int = 1) -> tuple[float, float]:

@@ -2,48 +2,40 @@
 
 The raster is never read whole: ingest reads one window at a time (see
 :func:`pipeline.tiles.reading.read_window`), and the percentile stretch reads a decimated overview.
+The whole raster is checked once (bands, scaling, CRS on the Earth) before any window is read.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import rasterio
-from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 
 from pipeline.errors import InputDataError
-from pipeline.tiles.scaling import sample_indices
+from pipeline.tiles.dates import acquisition_date
+from pipeline.tiles.inspect import TilesInfo, describe_raster, read_overview
 from pipeline.tiles.reading import (
     TILE_SUFFIXES,
     PixelWindow,
-    find_tiles,
-    many_files_env,
+    ReadSpec,
+    TileRead,
+    TileShard,
+    check_on_earth,
+    check_source,
+    in_shards,
     open_raster,
+    read_or_reject,
+    read_window,
+    source_crs,
 )
 
 MOSAIC_SUFFIXES = (*TILE_SUFFIXES, ".vrt")
-OVERVIEW_PX = 1024
-
-
-def source_kind(path: Path, source: str) -> str:
-    """``folder`` or ``mosaic``: what ``data.tiles.path`` is, checked against ``data.tiles.source``.
-
-    Raises:
-        InputDataError: the path is missing or does not match the configured source.
-    """
-    if not path.exists():
-        raise InputDataError(f"{path}: not found (data.tiles.path).")
-    kind = "folder" if path.is_dir() else "mosaic"
-    if source != "auto" and source != kind:
-        raise InputDataError(f"{path} is a {'folder' if kind == 'folder' else 'file'}; "
-                             f"data.tiles.source: {source} needs a "
-                             f"{'folder of tiles' if source == 'folder' else 'raster file'}.")
-    if kind == "mosaic" and path.suffix.lower() not in MOSAIC_SUFFIXES:
-        raise InputDataError(f"{path}: a mosaic must be a .tif/.tiff/.vrt raster "
-                             "(data.tiles.path).")
-    return kind
 
 
 def source_files(path: Path) -> list[Path]:
@@ -104,35 +96,49 @@ def mosaic_windows(path: Path, window_px: int, overlap_px: int) -> list[PixelWin
     return windows
 
 
-def read_overview(path: Path, bands: tuple[int, ...], max_px: int = OVERVIEW_PX) -> np.ma.MaskedArray:
-    """The raster decimated to at most ``max_px`` on its long side, masked where nodata."""
-    with open_raster(path) as src:
-        factor = max(1.0, max(src.width, src.height) / max_px)
-        shape = (len(bands), max(1, round(src.height / factor)), max(1, round(src.width / factor)))
-        try:
-            return src.read(list(bands), out_shape=shape, resampling=Resampling.nearest,
-                            masked=True)
-        except (RasterioError, IndexError) as exc:
-            raise InputDataError(f"{path}: cannot read bands {list(bands)} ({exc}).") from exc
+@dataclass(frozen=True)
+class MosaicSource:
+    """One raster at ``path`` cut into ``window_px`` windows sharing ``overlap_px`` pixels; a
+    shard's items are pixel windows."""
 
+    path: Path
+    window_px: int
+    overlap_px: int = 0
+    kind: ClassVar[str] = "mosaic"
 
-def read_folder_sample(folder: Path, bands: tuple[int, ...], k: int,
-                       size_px: int = 64) -> list[np.ma.MaskedArray]:
-    """Up to ``k`` evenly spaced tiles of a folder, read at ``size_px``, masked where nodata.
+    def files(self) -> list[Path]:
+        return source_files(self.path)
 
-    Unreadable tiles and tiles without the bands are left out (ingest rejects them later,
-    with their reason).
-    """
-    paths = find_tiles(folder)
-    out = []
-    with many_files_env():
-        for i in sample_indices(len(paths), k):
-            try:
-                with rasterio.open(paths[i]) as src:
-                    if max(bands) <= src.count:
-                        out.append(src.read(list(bands), out_shape=(len(bands), size_px, size_px),
-                                            resampling=Resampling.nearest, masked=True))
-            except RasterioError:
-                continue
-    return out
+    def windows(self) -> list[PixelWindow]:
+        """Every window, row by row (see :func:`mosaic_windows`)."""
+        return mosaic_windows(self.path, self.window_px, self.overlap_px)
 
+    def describe(self) -> TilesInfo:
+        return TilesInfo(self.kind, 1, (describe_raster(self.path),))
+
+    def count(self) -> int:
+        return len(self.windows())
+
+    def shards(self, shard_size: int) -> list[TileShard]:
+        return in_shards(self.windows(), shard_size)
+
+    def check(self, bands: tuple[int, ...], crs: str | None, scaled: bool) -> None:
+        """Raise when the raster cannot give ``bands`` in 0..255 or does not lie on the Earth,
+        rather than rejecting every window for the same reason."""
+        with open_raster(self.path) as src:
+            located = source_crs(src, self.path, crs)
+            check_source(src, self.path, bands, scaled)
+            check_on_earth(src, self.path, located)
+
+    def sample(self, bands: tuple[int, ...], k: int) -> list[np.ma.MaskedArray]:
+        """The decimated overview of the whole raster (``k`` does not apply)."""
+        return [read_overview(self.path, bands)]
+
+    def read(self, shard: TileShard, spec: ReadSpec) -> Iterator[TileRead]:
+        with open_raster(self.path) as src:
+            date = acquisition_date(src.tags(), self.path.name, spec.date_tags, spec.year_pattern)
+            for window in shard.items:
+                col, row, width, height = window
+                yield read_or_reject(window_id(self.path, window), self.path,
+                                     partial(read_window, src, self.path, window, spec, date),
+                                     f"window col_off={col} row_off={row} ({width} x {height} px) of ")

@@ -8,7 +8,7 @@ where that happens.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -70,6 +70,57 @@ class ReadSpec:
     crs: str | None = None
     date_tags: tuple[str, ...] = ()
     year_pattern: str | None = None
+
+
+@dataclass(frozen=True)
+class TileShard:
+    """One shard of a source's tiles, as sent to a worker.
+
+    Attributes:
+        index: the shard number (names its cache file, ``shard_NNNNN.npy``).
+        items: what the source needs to find the shard's tiles (tile files of a folder,
+            pixel windows of a mosaic); only the source that made the shard reads them.
+    """
+
+    index: int
+    items: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class TileRead:
+    """One tile of a shard: its pixels and metadata, or why it cannot be used.
+
+    Attributes:
+        tile_id: stable id (a folder tile's relative path without suffix; a window's
+            ``<stem>/r<row>_c<col>``).
+        path: the file it was read from.
+        pixels: uint8 (size_px, size_px, bands), band-last; None when rejected.
+        meta: its catalog metadata; None when rejected.
+        error: None when read, else the reason to reject it (for ``rejected.csv``).
+    """
+
+    tile_id: str
+    path: Path
+    pixels: np.ndarray | None = None
+    meta: TileMeta | None = None
+    error: str | None = None
+
+
+def in_shards(items: Sequence[Any], shard_size: int) -> list[TileShard]:
+    """``items`` cut into consecutive shards of ``shard_size`` (the last may be smaller)."""
+    return [TileShard(i, tuple(items[start:start + shard_size]))
+            for i, start in enumerate(range(0, len(items), shard_size))]
+
+
+def read_or_reject(tile_id: str, path: Path, read: Callable[[], tuple[np.ndarray, TileMeta]],
+                   where: str = "") -> TileRead:
+    """One tile read by ``read``, or the reason it is unusable (``where`` + the error), so that a
+    bad tile is rejected alone."""
+    try:
+        pixels, meta = read()
+    except InputDataError as exc:
+        return TileRead(tile_id, path, error=f"{where}{exc}")
+    return TileRead(tile_id, path, pixels, meta)
 
 
 def find_tiles(folder: Path) -> list[Path]:

@@ -1,37 +1,19 @@
-"""Neighbourhoods (radius, box), weighted means and districts, against hand computations."""
+"""Weighted means, nightlight statistics, tile weights and districts, against hand computations."""
 
 import geopandas as gpd
 import numpy as np
 import pytest
 from shapely.geometry import Point, box
 
-from pipeline.geo.aggregation import assign_districts, members, weighted_means
 from pipeline.config.schema import AggregateConfig
 from pipeline.errors import ConfigError, InputDataError
-from pipeline.geo.neighbours import lonlat_tree
-
-KM_LAT = 1 / 110.574  # degrees of latitude per km
-
-
-def grid_points():
-    """Tiles every 1 km on a 9 x 9 grid around (0, 0)."""
-    offsets = np.arange(-4, 5)
-    lat = np.repeat(offsets * KM_LAT, 9)
-    lon = np.tile(offsets / 111.320, 9)
-    return lon, lat
-
-
-def test_radius_and_box_neighbourhoods():
-    lon, lat = grid_points()
-    tree = lonlat_tree(lon, lat)
-    q = (np.array([0.0]), np.array([0.0]))
-    in_radius = members(tree, lon, lat, *q, radius_km=1.5)[0]
-    assert len(in_radius) == 9  # the centre, 4 at 1 km and 4 at 1.41 km
-    in_box = members(tree, lon, lat, *q, radius_km=1.5, box_km=4.2)[0]
-    assert len(in_box) == 25  # a 5 x 5 block: |dx|, |dy| <= 2.1 km
-    corner = np.argmin((lon - 2 / 111.32) ** 2 + (lat - 2 * KM_LAT) ** 2)
-    assert corner in in_box  # 2.8 km away, inside the box, outside a 2.1 km radius
-    assert corner not in members(tree, lon, lat, *q, radius_km=2.1)[0]
+from pipeline.geo.aggregation import (
+    assign_districts,
+    nightlight_stats,
+    tile_weights,
+    weight_files,
+    weighted_means,
+)
 
 
 def test_weighted_means_by_hand():
@@ -43,6 +25,26 @@ def test_weighted_means_by_hand():
     weighted = weighted_means(values, groups, np.array([1.0, 3.0, 0.0]))
     assert weighted[0].tolist() == [2.5, 25.0]
     assert weighted[1].tolist() == [3.0, 30.0]  # weight 0 on row 2 leaves row 1 alone
+
+
+def test_nightlight_stats_ignore_nan_and_empty():
+    radiance = np.array([0.0, 2.0, np.nan, 6.0])
+    groups = np.empty(3, dtype=object)
+    groups[:] = [np.array([0, 1, 2]), np.array([3]), np.array([], dtype=int)]
+    mean, peak = nightlight_stats(radiance, groups)
+    assert mean[:2].tolist() == [1.0, 6.0] and peak[:2].tolist() == [2.0, 6.0]
+    assert np.isnan(mean[2]) and np.isnan(peak[2])
+
+
+def test_tile_weights_by_kind(tmp_path):
+    catalog = gpd.GeoDataFrame({"valid_share": [0.5, -0.1, 1.0]},
+                               geometry=[box(0, 0, 1, 1)] * 3, crs="EPSG:4326")
+    assert tile_weights("none", catalog) is None
+    assert tile_weights("valid_share", catalog).tolist() == [0.5, 0.0, 1.0]
+    with pytest.raises(InputDataError, match="population raster not found"):
+        tile_weights("population", catalog, tmp_path / "pop.tif")
+    assert weight_files("population", tmp_path / "pop.tif") == [tmp_path / "pop.tif"]
+    assert weight_files("valid_share", tmp_path / "pop.tif") == []
 
 
 def test_districts_are_joined_by_polygon(tmp_path):

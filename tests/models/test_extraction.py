@@ -12,6 +12,7 @@ import tensorflow as tf
 from pipeline.errors import ConfigError
 from pipeline.models import build_classifier, feature_model
 from pipeline.models.datasets import TileCache
+from pipeline.tiles.cache import TileShape
 from pipeline.models.extraction import (
     FeatureSource,
     chunk_count,
@@ -76,11 +77,11 @@ def test_frozen_source_is_the_untrained_imagenet_backbone(make_fake_weights) -> 
 def test_finetuned_source_reads_the_saved_classifier(tmp_path: Path) -> None:
     model = build_classifier("mobilenet_0.25", 32, 3, 3, None, seed=2)
     model.save(tmp_path / "model.keras")
-    forward, dim = forward_for(finetuned_source(tmp_path / "model.keras", 16, 3))
+    forward, dim = forward_for(finetuned_source(tmp_path / "model.keras", TileShape(16, 3)))
     assert dim == 256
     expected = feature_model(model)(tf.image.resize(TILES.astype(np.float32), (32, 32)))
     np.testing.assert_allclose(forward(TILES), expected.numpy(), rtol=1e-5, atol=1e-6)
-    assert forward_for(finetuned_source(tmp_path / "model.keras", 16, 3))[0] is forward
+    assert forward_for(finetuned_source(tmp_path / "model.keras", TileShape(16, 3)))[0] is forward
 
 
 def test_unknown_mode_is_a_config_error() -> None:

@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 from robust_cli import assert_exit_2, cli, edit
 
-from pipeline.config.schema import SurveyConfig
 from pipeline.errors import InputDataError
-from pipeline.survey.tables import beyond_reach, clean_clusters, read_table
+from pipeline.survey.tables import ClusterColumns, beyond_reach, clean_clusters, read_table
 
 HEADER = "cluster_id,lat,lon,consumption\n"
 
@@ -23,7 +22,7 @@ def survey(tmp_path: Path, text: str | bytes, name: str = "survey.csv") -> Path:
 
 
 def clean(path: Path, **mapping):
-    cfg = SurveyConfig(path=path, outcomes=("consumption",), **mapping)
+    cfg = ClusterColumns(**{"lat": "lat", "lon": "lon", **mapping}, outcomes=("consumption",))
     return clean_clusters(read_table(path), cfg, path)
 
 
@@ -85,8 +84,8 @@ def test_unreadable_survey_files_raise_input_data_error(tmp_path, content, messa
 def test_one_row_survey_parses_and_the_run_stops_at_ingest(make_tiny_config, tmp_path):
     path = survey(tmp_path, "cluster_id,lat,lon,consumption_pc_day,asset_index,urban\n"
                             "c1,-13.58,34.84,2.0,0.1,0\n", name="one.csv")
-    clusters, rejected = clean_clusters(read_table(path), SurveyConfig(
-        path=path, outcomes=("consumption_pc_day", "asset_index")), path)
+    clusters, rejected = clean_clusters(read_table(path), ClusterColumns(
+        lat="lat", lon="lon", outcomes=("consumption_pc_day", "asset_index")), path)
     assert len(clusters) == 1 and len(rejected) == 0
     config = edit(make_tiny_config(tmp_path), lambda d: d["data"]["survey"].update(path=str(path)))
     assert_exit_2(cli("run", config, "--until", "ingest"), str(path), "only 1 valid survey",
@@ -114,8 +113,8 @@ def test_clusters_near_the_tiles_pass_the_swap_check(tmp_path):
     from pipeline.survey.tables import check_not_swapped
 
     clusters, _ = clean(survey(tmp_path, HEADER + "a,-13.5,34.8,2\nb,-13.6,34.9,2\n"))
-    settings = SurveyConfig(path=tmp_path / "survey.csv", outcomes=("consumption",))
-    check_not_swapped(clusters, np.array([34.8, 34.9]), np.array([-13.5, -13.6]), settings)
+    where = (tmp_path / "survey.csv", "clusters")
+    check_not_swapped(clusters, np.array([34.8, 34.9]), np.array([-13.5, -13.6]), *where)
     with pytest.raises(InputDataError, match="look swapped"):
         swapped = clusters.assign(lat=clusters["lon"], lon=clusters["lat"])
-        check_not_swapped(swapped, np.array([34.8, 34.9]), np.array([-13.5, -13.6]), settings)
+        check_not_swapped(swapped, np.array([34.8, 34.9]), np.array([-13.5, -13.6]), *where)

@@ -24,7 +24,10 @@ from pipeline.errors import InputDataError
 from pipeline.geo.nightlights import sample_footprints
 from pipeline.tiles.reading import find_tiles
 from pipeline.engine.runner import run_pipeline
-from pipeline.stages.ingest import ShardJob, ingest_shard
+from pipeline.stages.ingest import read_spec
+from pipeline.tiles.catalog import ingest_shard
+from pipeline.tiles.folder import FolderSource
+from pipeline.tiles.reading import TileShard
 
 RGB = np.random.default_rng(0).integers(1, 255, size=(3, 16, 16)).astype(np.uint8)
 
@@ -95,7 +98,9 @@ def test_each_bad_tile_is_rejected_with_its_reason(bad_folder: Path, tmp_path: P
     assert len(paths) == len(BAD_TILES) + 1
     cache = tmp_path / "cache"
     cache.mkdir()
-    rows, rejected = ingest_shard(ShardJob(0, tuple(paths)), settings(bad_folder), cache)
+    cfg = settings(bad_folder)
+    rows, rejected = ingest_shard(FolderSource(bad_folder), TileShard(0, tuple(paths)),
+                                  read_spec(cfg, None), cfg.min_valid_share, cache)
     assert rows["tile_id"].tolist() == ["good"]
     assert np.load(cache / "shard_00000.npy").shape == (1, 16, 16, 3)
     reasons = dict(zip(rejected["id"], rejected["reason"]))

@@ -13,9 +13,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.config.schema import Config, SurveyConfig, load_config
+from pipeline.config.schema import Config, load_config
 from pipeline.errors import ConfigError, InputDataError
-from pipeline.survey.tables import clean_clusters, read_table
+from pipeline.survey.tables import ClusterColumns, clean_clusters, read_table
 
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -80,7 +80,7 @@ def test_any_yaml_document_loads_or_raises_config_error(document):
     load_text(yaml.safe_dump(document))
 
 
-SURVEY = SurveyConfig(path=Path("s.csv"), outcomes=("y",), urban="urban")
+SURVEY = ClusterColumns(lat="lat", lon="lon", outcomes=("y",), urban="urban")
 cells = st.one_of(st.floats(allow_nan=True), st.integers(), st.text(max_size=6), st.just(""))
 
 

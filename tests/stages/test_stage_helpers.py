@@ -4,20 +4,10 @@ import pytest
 
 from pipeline.config.schema import TargetConfig
 from pipeline.evaluation.ridge import fit_ridge
-from pipeline.stages.aggregate import nightlight_stats
 from pipeline.evaluation.evaluate import subsets
 from pipeline.stages.fit import nightlight_design, target_values
 from pipeline.stages.predict import apply_models
 from pipeline.geo.blocks import block_ids
-
-
-def test_nightlight_stats_ignore_nan_and_empty():
-    radiance = np.array([0.0, 2.0, np.nan, 6.0])
-    members = np.empty(3, dtype=object)
-    members[:] = [np.array([0, 1, 2]), np.array([3]), np.array([], dtype=int)]
-    mean, peak = nightlight_stats(radiance, members)
-    assert mean[:2].tolist() == [1.0, 6.0] and peak[:2].tolist() == [2.0, 6.0]
-    assert np.isnan(mean[2]) and np.isnan(peak[2])
 
 
 def test_log_target_drops_non_positive():

@@ -1,5 +1,6 @@
 """Survey recipes (DHS, LSMS), survey formats, coordinate CRS, and cluster validations."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import geopandas as gpd
@@ -9,10 +10,21 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import Point
 
+from pipeline.config.data import DHS_OUTCOMES as CONFIG_DHS_OUTCOMES
+from pipeline.config.data import LSMS_OUTCOMES as CONFIG_LSMS_OUTCOMES
+from pipeline.config.schema import DhsColumns as DhsConfig
+from pipeline.config.schema import LsmsColumns as LsmsConfig
 from pipeline.config.schema import SurveyConfig
+from pipeline.stages.ingest import survey_source
 from pipeline.errors import InputDataError
-from pipeline.survey.recipes import survey_clusters
-from pipeline.survey.tables import beyond_reach, clean_clusters, read_table
+from pipeline.survey.recipes import (
+    DHS_OUTCOMES,
+    LSMS_OUTCOMES,
+    DhsColumns,
+    LsmsColumns,
+    survey_clusters,
+)
+from pipeline.survey.tables import ClusterColumns, beyond_reach, clean_clusters, read_table
 
 NaN = float("nan")
 
@@ -41,7 +53,7 @@ def write_dhs(folder: Path) -> tuple[Path, Path]:
 def test_dhs_recipe_aggregates_households_to_gps_clusters(tmp_path):
     hr, gps = write_dhs(tmp_path)
     cfg = SurveyConfig(path=hr, recipe="dhs", locations=gps, outcomes=("wealth_index",))
-    clusters, bad_clusters, bad_households = survey_clusters(cfg)
+    clusters, bad_clusters, bad_households = survey_clusters(survey_source(cfg))
     assert clusters["cluster_id"].tolist() == ["RW201500000001", "RW201500000002"]
     assert clusters["wealth_index"].tolist() == pytest.approx([2.25, -0.25])  # hv005-weighted
     assert clusters["n_households"].tolist() == [3, 2]
@@ -66,7 +78,7 @@ def test_dhs_repeated_gps_rows_are_rejected_with_their_row(tmp_path):
     again = gps.iloc[[1]].assign(LATNUM=-2.6, LONGNUM=29.8)  # cluster 2 a second time
     pd.concat([gps, again], ignore_index=True).to_file(gps_path)
     cfg = SurveyConfig(path=hr, recipe="dhs", locations=gps_path, outcomes=("wealth_index",))
-    clusters, bad_clusters, _ = survey_clusters(cfg)
+    clusters, bad_clusters, _ = survey_clusters(survey_source(cfg))
     assert clusters["lat"].tolist() == [-1.95, -2.5]  # the first row of cluster 2 is kept
     duplicate = bad_clusters[bad_clusters["reason"].str.startswith("duplicate")]
     assert duplicate[["source", "row", "id", "reason"]].values.tolist() == [
@@ -77,7 +89,7 @@ def test_dhs_min_households_rejects_small_clusters(tmp_path):
     hr, gps = write_dhs(tmp_path)
     cfg = SurveyConfig(path=hr, recipe="dhs", locations=gps, outcomes=("wealth_index",),
                        min_households=3)
-    clusters, bad_clusters, _ = survey_clusters(cfg)
+    clusters, bad_clusters, _ = survey_clusters(survey_source(cfg))
     assert clusters["cluster_id"].tolist() == ["RW201500000001"]
     assert "fewer than data.survey.min_households=3 households" in bad_clusters["reason"].tolist()
 
@@ -107,7 +119,7 @@ def test_lsms_recipe_gives_per_capita_cluster_consumption(tmp_path):
     cons, geo = write_lsms(tmp_path)
     cfg = SurveyConfig(path=cons, recipe="lsms", locations=geo,
                        outcomes=("consumption_pc_day",), lsms={"country": "MWI", "year": 2016})
-    clusters, bad_clusters, bad_households = survey_clusters(cfg)
+    clusters, bad_clusters, bad_households = survey_clusters(survey_source(cfg))
     assert clusters["cluster_id"].tolist() == ["A", "B"]
     # A: (100*3650 + 100*7300) / (100*2 + 100*4) = 1825 a year; B: 500000 / 500 = 1000
     assert clusters["consumption_pc"].tolist() == pytest.approx([1825.0, 1000.0])
@@ -126,7 +138,7 @@ def test_lsms_recipe_gives_per_capita_cluster_consumption(tmp_path):
 def test_lsms_recipe_reads_a_csv_with_coordinates_inside(tmp_path):
     cons, _ = write_lsms(tmp_path, fmt="csv")
     cfg = SurveyConfig(path=cons, recipe="lsms", outcomes=("consumption_pc",))
-    clusters, _, bad = survey_clusters(cfg)
+    clusters, _, bad = survey_clusters(survey_source(cfg))
     assert clusters["consumption_pc"].tolist() == pytest.approx([1825.0, 1000.0])
     assert len(bad) == 2
 
@@ -137,7 +149,7 @@ def test_lsms_missing_column_names_the_config_section(tmp_path):
                        lsms={"consumption": "rexpaggpc_total"})
     with pytest.raises(InputDataError, match=r"'rexpaggpc_total' \(did you mean 'rexpagg'\?\)"
                                              r".*Map them in data.survey.lsms"):
-        survey_clusters(cfg)
+        survey_clusters(survey_source(cfg))
 
 
 CLUSTERS = pd.DataFrame({"cluster_id": ["a", "b", "c"], "lat": [-13.5, -13.6, -13.7],
@@ -157,7 +169,7 @@ def test_every_survey_format_gives_the_same_clusters(tmp_path, suffix):
         else:
             gdf.to_file(path)
     cfg = SurveyConfig(path=path, outcomes=("cons",))
-    clusters, rejected, _ = survey_clusters(cfg, positive=["cons"])
+    clusters, rejected, _ = survey_clusters(survey_source(cfg), positive=["cons"])
     assert clusters["cluster_id"].tolist() == ["a", "c"]
     assert clusters["lat"].tolist() == pytest.approx([-13.5, -13.7])
     assert rejected["reason"].tolist() == ["cons <= 0 cannot be logged (regression.targets "
@@ -168,18 +180,18 @@ def test_coordinates_in_another_crs_are_transformed(tmp_path):
     to_utm = Transformer.from_crs(4326, 32736, always_xy=True)
     x, y = to_utm.transform(CLUSTERS["lon"].to_numpy(), CLUSTERS["lat"].to_numpy())
     df = CLUSTERS.assign(lon=x, lat=y)
-    cfg = SurveyConfig(path=tmp_path / "s.csv", outcomes=("cons",), crs="EPSG:32736")
-    clusters, rejected = clean_clusters(df, cfg, cfg.path)
+    cfg = ClusterColumns(lat="lat", lon="lon", outcomes=("cons",), crs="EPSG:32736")
+    clusters, rejected = clean_clusters(df, cfg, tmp_path / "s.csv")
     assert len(rejected) == 0
     np.testing.assert_allclose(clusters["lon"], CLUSTERS["lon"], atol=1e-9)
     np.testing.assert_allclose(clusters["lat"], CLUSTERS["lat"], atol=1e-9)
     with pytest.raises(InputDataError, match="data.survey.crs: 'EPSG:99999' is not a CRS"):
-        clean_clusters(df, cfg.model_copy(update={"crs": "EPSG:99999"}), cfg.path)
+        clean_clusters(df, replace(cfg, crs="EPSG:99999"), tmp_path / "s.csv")
 
 
 def test_clusters_beyond_reach_of_any_tile_are_rejected(tmp_path):
-    clusters, _ = clean_clusters(CLUSTERS, SurveyConfig(path=tmp_path / "s.csv",
-                                                        outcomes=("cons",)), tmp_path)
+    clusters, _ = clean_clusters(CLUSTERS, ClusterColumns(lat="lat", lon="lon",
+                                                          outcomes=("cons",)), tmp_path)
     tile_lon, tile_lat = np.array([34.0, 34.11]), np.array([-13.5, -13.6])
     kept, rejected = beyond_reach(clusters, tile_lon, tile_lat, 5.0, tmp_path / "s.csv")
     assert kept["cluster_id"].tolist() == ["a", "b"]
@@ -204,7 +216,7 @@ def test_real_dhs_cluster_table(shared_data):
     cfg = SurveyConfig(path=path, id=None, outcomes=("wealthpooled",), country="country",
                        year="year", urban="urban_rural", households="households",
                        min_households=5)
-    clusters, rejected, _ = survey_clusters(cfg)
+    clusters, rejected, _ = survey_clusters(survey_source(cfg))
     raw = pd.read_csv(path)
     small = raw.index[raw["households"] < 5]
     assert len(raw) == 19669 and len(clusters) == 19669 - len(small)
@@ -213,3 +225,23 @@ def test_real_dhs_cluster_table(shared_data):
     assert clusters["country"].nunique() == 23
     assert clusters["cluster_id"].iloc[0] == "row1"
     assert clusters["wealthpooled"].mean() == pytest.approx(raw["wealthpooled"].drop(small).mean())
+
+
+def test_the_recipes_defaults_are_the_configs():
+    """The config's defaults and the library's must not drift apart (config/data.py keeps its
+    own copy until it takes them from pipeline.survey.recipes)."""
+    assert DhsColumns(**DhsConfig().model_dump()) == DhsColumns()
+    assert LsmsColumns(**LsmsConfig().model_dump()) == LsmsColumns()
+    assert (CONFIG_DHS_OUTCOMES, CONFIG_LSMS_OUTCOMES) == (DHS_OUTCOMES, LSMS_OUTCOMES)
+
+
+def test_the_survey_section_becomes_plain_values(tmp_path):
+    section = SurveyConfig(path=tmp_path / "hr.csv", recipe="dhs", locations=tmp_path / "ge.shp",
+                           outcomes=("wealth_index",), min_households=3,
+                           dhs={"wealth": "hv270"})
+    source = survey_source(section)
+    assert (source.path, source.recipe, source.locations) == (tmp_path / "hr.csv", "dhs",
+                                                              tmp_path / "ge.shp")
+    assert source.columns == ClusterColumns(lat="lat", lon="lon", outcomes=("wealth_index",),
+                                            min_households=3)
+    assert source.dhs == DhsColumns(wealth="hv270") and source.lsms == LsmsColumns()

@@ -3,13 +3,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.config.schema import SurveyConfig
 from pipeline.errors import InputDataError
-from pipeline.survey.tables import clean_clusters, read_table
+from pipeline.survey.tables import ClusterColumns, clean_clusters, read_table
 
 
-def cfg(tmp_path: Path, **kw) -> SurveyConfig:
-    return SurveyConfig(path=tmp_path / "s.csv", outcomes=("consumption",), **kw)
+def cfg(tmp_path: Path, **kw) -> ClusterColumns:
+    return ClusterColumns(lat="lat", lon="lon", outcomes=("consumption",), **kw)
 
 
 def test_bad_rows_are_rejected_with_reasons(tmp_path):

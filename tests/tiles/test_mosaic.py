@@ -9,14 +9,11 @@ from rasterio.windows import Window
 
 from pipeline.config.schema import TilesConfig
 from pipeline.errors import InputDataError
-from pipeline.tiles.mosaic import (
-    grid_windows,
-    mosaic_windows,
-    read_overview,
-    source_files,
-    source_kind,
-)
-from pipeline.stages.ingest import ingest_shard, shard_jobs
+from pipeline.stages.ingest import read_spec, scaling_ranges, source_of
+from pipeline.tiles.catalog import ingest_shard
+from pipeline.tiles.inspect import read_overview
+from pipeline.tiles.mosaic import MosaicSource, grid_windows, mosaic_windows, source_files
+from pipeline.tiles.source import source_kind, tile_source
 
 
 def test_grid_covers_the_raster_with_windows_inside_it():
@@ -41,9 +38,11 @@ def settings(path: Path, **kw) -> TilesConfig:
     return TilesConfig(path=path, tile_size_px=32, **kw)
 
 
-def ingest_all(cfg: TilesConfig, cache: Path, kind: str = "mosaic"):
+def ingest_all(cfg: TilesConfig, cache: Path):
     cache.mkdir(exist_ok=True)
-    results = [ingest_shard(job, cfg, cache) for job in shard_jobs(cfg, kind, 5)]
+    source = source_of(cfg)
+    results = [ingest_shard(source, shard, read_spec(cfg, None), cfg.min_valid_share, cache)
+               for shard in source.shards(5)]
     rows = [r for r, _ in results if len(r)]
     import pandas as pd
 
@@ -108,6 +107,7 @@ def test_a_vrt_of_two_files_is_cut_across_their_seam(tmp_path, tif_writer):
     vrt.write_text(VRT.format(bands="\n".join(BAND.format(b=b) for b in (1, 2, 3))))
     assert source_kind(vrt, "auto") == "mosaic"
     assert source_files(vrt) == [vrt, tmp_path / "left.tif", tmp_path / "right.tif"]
+    assert tile_source(vrt, window_px=32).files() == source_files(vrt)
     catalog, _ = ingest_all(settings(vrt, overlap_px=8), tmp_path / "cache")
     assert len(catalog) == 4 * 3
     seam = catalog[(catalog["col_off"] == 24) & (catalog["row_off"] == 0)].iloc[0]
@@ -123,6 +123,19 @@ def test_source_kind_checks_the_config(tmp_path, tif_writer):
         source_kind(tmp_path / "nope.tif", "auto")
     with pytest.raises(InputDataError, match="smaller than one window of 200 px"):
         mosaic_windows(path, 200, 0)
+
+
+def test_the_source_is_chosen_from_the_path_and_the_config(tmp_path, tif_writer):
+    path = tif_writer(tmp_path / "m.tif", pattern())
+    source = tile_source(path, "auto", window_px=32, overlap_px=8)
+    assert source == MosaicSource(path, 32, 8) and source.kind == "mosaic"
+    assert source.count() == 4 * 3
+    assert [len(s.items) for s in source.shards(5)] == [5, 5, 2]
+    assert source.describe().n_files == 1 and source.describe().sampled[0].width == 100
+    folder = tile_source(tmp_path, "folder")
+    assert folder.kind == "folder" and folder.count() == 1 and folder.files() == [tmp_path]
+    with pytest.raises(InputDataError, match="data.tiles.source: mosaic needs a raster file"):
+        tile_source(tmp_path, "mosaic")
 
 
 def test_overview_is_decimated_not_read_whole(tmp_path, tif_writer):
@@ -166,8 +179,6 @@ def test_a_mosaic_off_the_globe_stops_before_its_windows_are_read(tmp_path, tif_
                                                                  reason):
     from rasterio.crs import CRS
 
-    from pipeline.stages.ingest import scaling_ranges
-
     path = tif_writer(tmp_path / "m.tif", pattern(), crs=CRS.from_user_input(crs))
     with pytest.raises(InputDataError, match=rf"m\.tif: its .*{reason}.*data\.tiles\.crs"):
-        scaling_ranges(settings(path), "mosaic")
+        scaling_ranges(source_of(settings(path)), settings(path))
