@@ -81,8 +81,9 @@ def frozen_source(backbone: str, weights_path: Path | None, input_px: int, tile_
                          weights_path=weights_path, input_px=input_px, seed=seed)
 
 
-IMAGENET_CONFIG = ("model.backbone", "model.weights", "model.input_size_px")
-"""The config keys :func:`imagenet_source` reads (``model.weights_dir`` is cosmetic)."""
+IMAGENET_CONFIG = ("model.backbone", "model.weights", "model.input_size_px", "model.weights_dir")
+"""The config keys :func:`imagenet_source` reads (``model.weights_dir`` is cosmetic: it is left
+out of fingerprints)."""
 
 
 def imagenet_source(model: ModelConfig, tile_px: int, bands: int, seed: int = 0) -> FeatureSource:

@@ -39,12 +39,10 @@ from pipeline.models.extraction import (
     stream_features,
 )
 from pipeline.engine.context import StageContext
+from pipeline.engine.stage import Stage
 
-NAME = "extract"
-VERSION = 2
-INPUTS = ("ingest", "train")
-OUTPUTS = ("features.npy", "index.parquet")
-CONFIG = ("features",)  # finetuned: the network, its size and weights are train's model.keras
+FINETUNED_INPUTS = ("ingest", "train")
+FINETUNED_CONFIG = ("features",)  # the network, its size and weights are train's model.keras
 FROZEN_INPUTS = ("ingest",)
 FROZEN_CONFIG = ("features", *IMAGENET_CONFIG, "seed")
 CATALOG_COLUMNS = ["tile_id", "lon", "lat", "shard", "offset"]
@@ -52,18 +50,20 @@ CATALOG_COLUMNS = ["tile_id", "lon", "lat", "shard", "offset"]
 
 def inputs(config: Config) -> tuple[str, ...]:
     """Upstream stages read: frozen features never read ``train``."""
-    return FROZEN_INPUTS if config.features.mode == "frozen" else INPUTS
+    return FROZEN_INPUTS if config.features.mode == "frozen" else FINETUNED_INPUTS
 
 
 def config_keys(config: Config) -> tuple[str, ...]:
     """Config keys read: frozen features read the backbone's, not ``train``'s settings."""
-    return FROZEN_CONFIG if config.features.mode == "frozen" else CONFIG
+    return FROZEN_CONFIG if config.features.mode == "frozen" else FINETUNED_CONFIG
 
 
 def input_files(config: Config) -> list[Path]:
+    """A weights file, for frozen features (fine-tuned ones read train's model.keras)."""
+    if config.features.mode != "frozen":
+        return []
     weights = config.model.weights
-    frozen = config.features.mode == "frozen"
-    return [Path(weights)] if frozen and weights not in ("imagenet", "none") else []
+    return [Path(weights)] if weights not in ("imagenet", "none") else []
 
 
 @dataclass(frozen=True)
@@ -154,3 +154,16 @@ def run(ctx: StageContext) -> dict[str, Any]:
     catalog[["tile_id", "lon", "lat"]].assign(row=np.arange(len(catalog)))[
         ["row", "tile_id", "lon", "lat"]].to_parquet(ctx.out / "index.parquet", index=False)
     return {"tiles": len(catalog), "feature_dim": dim, "mode": ctx.config.features.mode}
+
+
+STAGE = Stage(
+    name="extract",
+    version=2,
+    inputs=FINETUNED_INPUTS,
+    outputs=("features.npy", "index.parquet"),
+    config=tuple(dict.fromkeys(FINETUNED_CONFIG + FROZEN_CONFIG)),
+    run=run,
+    input_files=input_files,
+    inputs_for=inputs,
+    config_for=config_keys,
+)

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.config.schema import AggregateConfig, Config, RegressionConfig, TargetConfig
+from pipeline.config.schema import AggregateConfig, RegressionConfig, TargetConfig
 from pipeline.errors import InputDataError
 from pipeline.evaluation.evaluate import Survey
 from pipeline.evaluation.folds import share_tested_near_training, spatial_folds
@@ -42,17 +41,9 @@ from pipeline.evaluation.predictors import Predictor
 from pipeline.evaluation.target import fit_target
 from pipeline.evaluation.ridge import save_models
 from pipeline.engine.context import StageContext
+from pipeline.engine.stage import Stage
 
-NAME = "fit"
-VERSION = 5
-INPUTS = ("aggregate",)
-OUTPUTS = ("metrics.json", "cv_predictions.csv", "model.json")
-CONFIG = ("regression", "seed")
 BASELINE_FEATURES = {"imagenet": "imagenet_features.npy", "random_features": "random_features.npy"}
-
-
-def input_files(config: Config) -> list[Path]:
-    return []
 
 
 def nightlight_design(clusters: pd.DataFrame) -> np.ndarray:
@@ -191,3 +182,14 @@ def headline(target: str, schemes: dict[str, Any]) -> dict[str, float]:
         return {f"{target}_{'r2' if name == 'model' else name + '_r2'}": round(value["r2"], 4)
                 for name, value in first.items() if isinstance(value, dict) and "r2" in value}
     return {}
+
+
+STAGE = Stage(
+    name="fit",
+    version=5,
+    inputs=("aggregate",),
+    outputs=("metrics.json", "cv_predictions.csv", "model.json"),
+    # the neighbourhood's reach, for the spatial folds' record of shared tiles
+    config=("regression", "seed", "aggregate.radius_km", "aggregate.box_km"),
+    run=run,
+)

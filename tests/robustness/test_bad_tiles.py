@@ -24,6 +24,7 @@ from pipeline.errors import InputDataError
 from pipeline.geo.nightlights import sample_footprints
 from pipeline.tiles.reading import find_tiles
 from pipeline.engine.runner import run_pipeline
+from pipeline.stages import PIPELINE
 from pipeline.stages.ingest import ShardJob, ingest_shard
 
 RGB = np.random.default_rng(0).integers(1, 255, size=(3, 16, 16)).astype(np.uint8)
@@ -163,7 +164,7 @@ def nightlights_like(world: Path, out: Path, change) -> Path:
 def run_label(make_tiny_config, folder: Path, nightlights: Path):
     path = edit(make_tiny_config(folder),
                 lambda d: d["data"]["nightlights"].update(path=str(nightlights)))
-    return run_pipeline(load_config(path, env={}), until_stage="label", quiet=True, progress=False)
+    return run_pipeline(load_config(path, env={}), PIPELINE, until_stage="label", quiet=True, progress=False)
 
 
 @pytest.mark.parametrize("fill", [0.0, -2.0])
