@@ -19,7 +19,7 @@ from sklearn.neighbors import BallTree
 from pipeline.config.schema import AggregateConfig
 from pipeline.errors import InputDataError
 from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
-from pipeline.geo.neighbours import neighbours
+from pipeline.geo.neighbours import lonlat_tree, neighbours
 from pipeline.geo.nightlights import sample_footprints
 from pipeline.geo.polygons import read_polygons
 
@@ -49,6 +49,14 @@ def members(tree: BallTree, tile_lon: np.ndarray, tile_lat: np.ndarray, lon: np.
         dy = (tile_lat[idx] - y0) * KM_PER_DEG_LAT
         kept.append(np.sort(idx[(np.abs(dx) <= half) & (np.abs(dy) <= half)]))
     return _object_array(kept)
+
+
+def cluster_members(cfg: AggregateConfig, index: pd.DataFrame, clusters: pd.DataFrame) -> np.ndarray:
+    """Tile indices in each cluster's neighbourhood (radius or box), object array."""
+    tile_lon, tile_lat = index["lon"].to_numpy(), index["lat"].to_numpy()
+    tree = lonlat_tree(tile_lon, tile_lat)
+    return members(tree, tile_lon, tile_lat, clusters["lon"].to_numpy(),
+                   clusters["lat"].to_numpy(), cfg.radius_km, cfg.box_km)
 
 
 def _object_array(items: list[np.ndarray]) -> np.ndarray:

@@ -31,14 +31,13 @@ import pandas as pd
 
 from pipeline.geo.aggregation import (
     assign_districts,
-    members,
+    cluster_members,
     tile_weights,
     weight_files,
     weighted_means,
 )
-from pipeline.config.schema import AggregateConfig, Config
+from pipeline.config.schema import Config
 from pipeline.errors import InputDataError
-from pipeline.geo.neighbours import lonlat_tree
 from pipeline.engine.context import StageContext
 from pipeline.engine.stage import Stage
 
@@ -60,14 +59,6 @@ def nightlight_stats(radiance: np.ndarray, groups: np.ndarray) -> tuple[np.ndarr
         if values.size:
             mean[i], peak[i] = values.mean(), values.max()
     return mean, peak
-
-
-def cluster_members(cfg: AggregateConfig, index: pd.DataFrame, clusters: pd.DataFrame) -> np.ndarray:
-    """Tile indices in each cluster's neighbourhood (radius or box), object array."""
-    tile_lon, tile_lat = index["lon"].to_numpy(), index["lat"].to_numpy()
-    tree = lonlat_tree(tile_lon, tile_lat)
-    return members(tree, tile_lon, tile_lat, clusters["lon"].to_numpy(),
-                   clusters["lat"].to_numpy(), cfg.radius_km, cfg.box_km)
 
 
 def _save_means(ctx: StageContext, name: str, values: np.ndarray, groups: np.ndarray,
