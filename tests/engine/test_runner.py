@@ -347,3 +347,31 @@ def test_a_stage_reading_a_stage_it_did_not_declare_fails(tmp_path, graph):
     with pytest.raises(StageError, match="stage 'd' read the outputs of stage 'a', which is not "
                                          r"among its inputs \(c\)"):
         run_pipeline(config(tmp_path), [*graph, sneaky], quiet=True)
+
+
+def test_a_run_directory_of_the_previous_release_reruns_fit_predict_and_export_once(
+        tmp_path, real_graph):
+    """As the CHANGELOG says: payloads recorded before fit, predict and export declared what
+    they read (and with random output ids) rerun those three, once."""
+    from pipeline.engine.fingerprint import config_payload
+
+    run_pipeline(config(tmp_path), real_graph, quiet=True)
+    path = tmp_path / "run" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    old_ids = {name: f"uuid-{name}" for name in manifest["stages"]}
+    for name, entry in manifest["stages"].items():
+        entry["output_id"] = old_ids[name]
+        entry["payload"]["upstream"] = {up: old_ids[up] for up in entry["payload"]["upstream"]}
+    stages = manifest["stages"]
+    stages["fit"]["payload"]["config"] = {k: v for k, v in stages["fit"]["payload"]["config"].items()
+                                          if not k.startswith("aggregate.")}
+    stages["predict"]["payload"]["config"] = {
+        "predict": stages["predict"]["payload"]["config"]["predict"],
+        "aggregate": config_payload(config(tmp_path).aggregate)}
+    stages["export"]["payload"]["config"] = {"export": stages["export"]["payload"]["config"]["export"]}
+    path.write_text(json.dumps(manifest))
+    assert rerun(tmp_path, real_graph) == {
+        "fit": "config aggregate.box_km, aggregate.radius_km changed",
+        "predict": "upstream fit changed",
+        "export": "config name, regression.schemes, regression.targets changed"}
+    assert rerun(tmp_path, real_graph) == {}
