@@ -24,9 +24,9 @@ from pipeline.stages import PIPELINE
 from pipeline.engine.shards import run_shard
 from pipeline.stages import extract
 from pipeline.engine.context import StageContext
-from pipeline.engine.rundir import RunDir
+from pipeline.engine.rundir import RESUME_DIR, RunDir
 from pipeline.engine.stage import Stage
-from pipeline.engine.resume import RESUME_DIR, close_resume_dir, open_resume_dir, resume_key
+from pipeline.engine.resume import close_resume_dir, open_resume_dir, resume_key
 from pipeline.stages.train import split_train_val
 
 MODEL = {"head_epochs": 1, "finetune_epochs": 2}
