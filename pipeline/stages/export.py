@@ -45,9 +45,9 @@ def input_files(config: Config) -> list[Path]:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    run = ctx.run
-    files = ExportFiles.find(ctx.artifact, run.path, run.manifest_file,
-                             run.config_file.read_text(encoding="utf-8"))
+    rundir = ctx.run
+    files = ExportFiles.find(ctx.artifact, rundir.path, rundir.manifest_file,
+                             rundir.config_file.read_text(encoding="utf-8"))
     bundle = load_bundle(files, ctx.config)
     write_formats(bundle, ctx.out)
     problems = cog_problems(ctx.out / "predictions.tif")
