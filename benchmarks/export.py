@@ -24,7 +24,8 @@ import numpy as np
 from shapely.geometry import box
 
 from pipeline.config.schema import parse_config
-from pipeline.outputs.bundle import load_bundle
+from pipeline.engine.rundir import RunDir
+from pipeline.outputs.bundle import ExportFiles, load_bundle
 from pipeline.outputs.formats import FORMATS, WRITERS
 
 UTM = "EPSG:32736"
@@ -79,7 +80,8 @@ def main() -> None:
         print(f"{args.side ** 2} tiles generated in {time.perf_counter() - t0:.1f} s")
         for kind in args.kinds.split(","):
             t0 = time.perf_counter()
-            bundle = load_bundle(run_dir, config_for(run_dir, GRIDS[kind]))
+            found = ExportFiles.find(RunDir(run_dir).artifact, run_dir, None, "")
+            bundle = load_bundle(found, config_for(run_dir, GRIDS[kind]))
             line = [f"{kind:<8} cells {len(bundle.cells):>7}  cells {time.perf_counter() - t0:6.1f} s"]
             total = time.perf_counter() - t0
             for name in FORMATS:

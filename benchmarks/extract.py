@@ -69,6 +69,7 @@ from pipeline.models.extraction import (  # noqa: E402
 )
 from pipeline.stages import extract  # noqa: E402
 from pipeline.engine.context import StageContext  # noqa: E402
+from pipeline.engine.rundir import RunDir  # noqa: E402
 
 SHARD = 512
 DEMO_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "demo.yaml"
@@ -109,14 +110,16 @@ def run_extract(root: Path, batch: int) -> tuple[float, float]:
         "data": {"tiles": {"path": "t"}, "nightlights": {"path": "n"},
                  "survey": {"path": "s", "outcomes": ["y"]}},
         "regression": {"targets": [{"column": "y"}]}}, base_dir=root)
-    out = root / ".tmp-extract"
+    run = RunDir(root)
+    out = run.tmp_dir("extract")
     shutil.rmtree(out, ignore_errors=True)  # no shard records or markers of an earlier round
     out.mkdir()
     forward_for.cache_clear()
     log = logging.getLogger("bench.extract")
     t0, cpu0 = time.perf_counter(), time.process_time()
     shards = StageShards(LocalExecutor(), out, log, progress=False)  # what the runner passes
-    extract.run(StageContext(config, root, out, log, shards, progress=False))
+    extract.STAGE.run(StageContext.open(extract.STAGE, config, run, out, log, shards,
+                                        progress=False))
     return time.perf_counter() - t0, time.process_time() - cpu0
 
 

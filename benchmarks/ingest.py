@@ -94,8 +94,9 @@ def child(tiles: Path, work: Path, shard_size: int, bare: bool) -> None:
     stages.__path__ = [str(Path(pipeline.__file__).parent / "stages")]
     sys.modules["pipeline.stages"] = stages
     from pipeline.config.schema import parse_config
-    from pipeline.stages import ingest
     from pipeline.engine.context import StageContext
+    from pipeline.engine.rundir import RunDir
+    from pipeline.stages import ingest
 
     survey = work / "survey.csv"
     survey.write_text("cluster_id,lat,lon,y\n" + "".join(
@@ -106,14 +107,16 @@ def child(tiles: Path, work: Path, shard_size: int, bare: bool) -> None:
                  "nightlights": {"path": str(work / "none.tif")},
                  "survey": {"path": str(survey), "outcomes": ["y"]}, "shard_size": shard_size},
         "regression": {"targets": [{"column": "y"}]}}, base_dir=work)
-    out = work / "run" / ".tmp-ingest"
+    run = RunDir(work / "run")
+    out = run.tmp_dir("ingest")
     out.mkdir(parents=True)
 
     class Serial:
         def map(self, fn, items, desc=""):
             return [fn(item) for item in items]
 
-    ctx = StageContext(config, work / "run", out, logging.getLogger("bench"), Serial(), False)
+    ctx = StageContext.open(ingest.STAGE, config, run, out, logging.getLogger("bench"), Serial(),
+                            False)
     baseline_kb = peak_rss_kib()
     result: dict = {"baseline_kb": baseline_kb}
     if bare:
@@ -122,7 +125,7 @@ def child(tiles: Path, work: Path, shard_size: int, bare: bool) -> None:
                                            GDAL_DISABLE_READDIR_ON_OPEN="TRUE")
         result["bare_cpu"] = cpu_seconds() - cpu0
     cpu0, start = cpu_seconds(), time.perf_counter()
-    counts = ingest.run(ctx)
+    counts = ingest.STAGE.run(ctx)
     result.update(tiles=counts["tiles"], seconds=time.perf_counter() - start,
                   cpu=cpu_seconds() - cpu0, peak_kb=peak_rss_kib())
     print(json.dumps(result))

@@ -109,15 +109,36 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture
+def spied_pipeline():
+    """(stages, calls): the real pipeline, each stage's ``run`` recording its name in ``calls``
+    before it runs."""
+    import dataclasses
+
+    from pipeline.stages import PIPELINE
+
+    calls: list[str] = []
+
+    def spied(stage):
+        def run(ctx):
+            calls.append(stage.name)
+            return stage.run(ctx)
+
+        return dataclasses.replace(stage, run=run)
+
+    return tuple(spied(stage) for stage in PIPELINE), calls
+
+
 @pytest.fixture(scope="session")
 def finished_run(make_tiny_config, tmp_path_factory) -> Path:
     """A complete run of the tiny world (every stage; export with units), shared by the tests of
     export, the analyst API and the notebooks. Treat it as read-only."""
     from pipeline.config.schema import load_config
     from pipeline.engine.runner import run_pipeline
+    from pipeline.stages import PIPELINE
 
     path = make_tiny_config(tmp_path_factory.mktemp("finished"),
                             export={"units": {"consumption_pc_day": "USD/day"}})
     config = load_config(path, env={})
-    run_pipeline(config, quiet=True, progress=False)
+    run_pipeline(config, PIPELINE, quiet=True, progress=False)
     return config.run_dir

@@ -15,6 +15,7 @@ import yaml
 from pipeline.config.schema import load_config
 from pipeline.demo import WorldSpec, generate_world
 from pipeline.engine.runner import run_pipeline
+from pipeline.stages import PIPELINE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,7 +28,7 @@ def demo_metrics(weights_dir, tmp_path_factory):
     config_path = folder / "configs" / "demo.yaml"
     config_path.write_text((REPO / "configs" / "demo.yaml").read_text())
     config = load_config(config_path, env={"POVERTY_PIPELINE_WEIGHTS_DIR": str(weights_dir)})
-    run_pipeline(config, quiet=True, progress=False)
+    run_pipeline(config, PIPELINE, quiet=True, progress=False)
     train = json.loads((config.run_dir / "train" / "metrics.json").read_text())
     assert train["weights"].endswith("mobilenet_2_5_224_tf_no_top.h5")
     return json.loads((config.run_dir / "fit" / "metrics.json").read_text())

@@ -14,7 +14,7 @@ import yaml
 from pipeline.config.schema import load_config
 from pipeline.evaluation.folds import share_tested_near_training, spatial_folds
 from pipeline.engine.runner import run_pipeline
-from pipeline.stages import STAGES
+from pipeline.stages import PIPELINE
 
 CONTRACT = {
     "ingest": ["tiles.parquet", "clusters.parquet", "rejected.csv", "scaling.json", "cache"],
@@ -35,7 +35,7 @@ CONTRACT = {
 def tiny_run(make_tiny_config, tmp_path_factory):
     path = make_tiny_config(tmp_path_factory.mktemp("e2e"))
     config = load_config(path, env={})
-    outcomes = run_pipeline(config, quiet=True, progress=False)
+    outcomes = run_pipeline(config, PIPELINE, quiet=True, progress=False)
     return path, config, outcomes
 
 
@@ -160,27 +160,14 @@ def test_baselines_intervals_and_ood_reach_predict(tiny_run):
     np.testing.assert_allclose(logged, grid["upper_consumption_pc_day"] / grid["pred_consumption_pc_day"])
 
 
-def spy(monkeypatch):
-    calls = []
-    for stage in STAGES:
-        original = stage.run
-
-        def wrapped(ctx, _original=original, _name=stage.NAME):
-            calls.append(_name)
-            return _original(ctx)
-
-        monkeypatch.setattr(stage, "run", wrapped)
-    return calls
-
-
-def test_rerun_skips_everything_then_regression_edit_reruns_three(tiny_run, monkeypatch):
+def test_rerun_skips_everything_then_regression_edit_reruns_three(tiny_run, spied_pipeline):
     path, config, _ = tiny_run
-    calls = spy(monkeypatch)
-    outcomes = run_pipeline(config, quiet=True, progress=False)
+    stages, calls = spied_pipeline
+    outcomes = run_pipeline(config, stages, quiet=True, progress=False)
     assert calls == []
     assert {o.status for o in outcomes} == {"skipped"}
     data = yaml.safe_load(path.read_text())
     data["regression"]["alphas"] = [0.1, 10.0, 1000.0]
     path.write_text(yaml.safe_dump(data))
-    run_pipeline(load_config(path, env={}), quiet=True, progress=False)
+    run_pipeline(load_config(path, env={}), stages, quiet=True, progress=False)
     assert calls == ["fit", "predict", "export"]

@@ -60,11 +60,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.cli.checks import check_inputs
     from pipeline.engine.runner import run_pipeline
     from pipeline.runs.summary import summarize
+    from pipeline.stages import PIPELINE
 
     config = cli_runs.apply_run_options(_load(args.config, args.run_dir), args)
     check_inputs(config)
-    outcomes = run_pipeline(config, from_stage=args.from_stage, until_stage=args.until_stage,
-                            force=args.force, quiet=args.quiet)
+    outcomes = run_pipeline(config, PIPELINE, from_stage=args.from_stage,
+                            until_stage=args.until_stage, force=args.force, quiet=args.quiet)
     print(summarize(config.run_dir, outcomes))
     return 0
 
@@ -79,11 +80,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     from pipeline.engine.runner import stage_status
+    from pipeline.stages import PIPELINE
 
     if not (args.run_dir / "manifest.json").exists():
         print(f"{args.run_dir}: no manifest.json; nothing has run there yet.", file=sys.stderr)
         return 2
-    for row in stage_status(args.run_dir):
+    for row in stage_status(args.run_dir, PIPELINE):
         seconds = "" if row["seconds"] is None else f"{row['seconds']:8.1f} s"
         print(f"{row['stage']:<10} {row['status']:<8} {seconds:>10}  "
               f"{row['finished'] or '':<25} {row['fingerprint'] or ''}")

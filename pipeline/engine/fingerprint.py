@@ -5,9 +5,9 @@ config keys the stage reads (cosmetic fields left out; ``seed`` only for stages 
 numbers), the fingerprints of its upstream stages and the identity (path, size, mtime) of the
 input files it reads. Cheap checks first: files are identified by ``stat``, not hashed.
 
-A stage declares its keys in ``CONFIG`` and its upstream stages in ``INPUTS``; a stage whose
-needs depend on the config (on a mode, say) also defines ``config_keys(config)`` or
-``inputs(config)``.
+A stage declares its keys and upstream stages in its :class:`~pipeline.engine.stage.Stage`
+(``config``, ``inputs``; ``config_for`` / ``inputs_for`` where they depend on the config), and its
+context refuses any key it did not declare, so these are exactly what it reads.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from pydantic import BaseModel
+
+from pipeline.engine.stage import Stage
 
 
 def config_payload(section: Any) -> Any:
@@ -36,15 +37,20 @@ def config_payload(section: Any) -> Any:
     return out
 
 
-def stage_config(stage: ModuleType, config: Any) -> dict[str, Any]:
-    """The config values ``stage``'s output depends on, by dotted key (cosmetic fields left out)."""
-    keys = stage.config_keys(config) if hasattr(stage, "config_keys") else stage.CONFIG
-    return {key: config_payload(config.section(key)) for key in keys}
+def stage_config(stage: Stage, config: Any) -> dict[str, Any]:
+    """The config values ``stage``'s output depends on, by dotted key (cosmetic fields left out,
+    also where the stage declares one by name, as ``model.weights_dir``)."""
+    return {key: config_payload(config.section(key)) for key in stage.config_keys(config)
+            if not is_cosmetic(config, key)}
 
 
-def stage_inputs(stage: ModuleType, config: Any) -> tuple[str, ...]:
-    """The upstream stages whose outputs ``stage`` reads under ``config``."""
-    return stage.inputs(config) if hasattr(stage, "inputs") else stage.INPUTS
+def is_cosmetic(config: Any, dotted: str) -> bool:
+    """Whether the config field at ``dotted`` is marked cosmetic (how, not what, a stage makes)."""
+    parent, _, leaf = dotted.rpartition(".")
+    section = config.section(parent) if parent else config
+    field = type(section).model_fields.get(leaf) if isinstance(section, BaseModel) else None
+    extra = field.json_schema_extra if field is not None else None
+    return isinstance(extra, dict) and bool(extra.get("cosmetic"))
 
 
 def _jsonable(value: Any) -> Any:

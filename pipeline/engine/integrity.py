@@ -6,11 +6,15 @@ for files over 64 MiB). On a later run, a file whose size differs, that is gone,
 content digest differs is reported, and the stage runs again. An unchanged size and mtime is
 trusted without reading the file, so the check costs one ``stat`` per file on the usual path,
 and a run directory copied without keeping mtimes is re-hashed, not re-run.
+
+The digests also name the output's content (:func:`output_id`): downstream stages key on it, so
+they rerun when an upstream stage's output changed, not merely because the stage ran again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -50,6 +54,20 @@ def output_fingerprints(out_dir: Path, names: Iterable[str]) -> dict[str, dict[s
         out[path.relative_to(out_dir).as_posix()] = {
             "size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "digest": file_digest(path)}
     return out
+
+
+def output_id(files: dict[str, dict[str, Any]]) -> str:
+    """An id of a stage's output content, from :func:`output_fingerprints`' record.
+
+    Equal content gives an equal id, so a stage that reran and wrote the same files does not
+    rerun the stages downstream of it. A file over ``FULL_HASH_LIMIT`` (digested by its head
+    and tail only) also contributes its mtime: its id changes with every rewrite.
+    """
+    parts = {rel: [f["size"], f["digest"], *([f["mtime_ns"]] if f["size"] > FULL_HASH_LIMIT
+                                              else [])]
+             for rel, f in sorted(files.items())}
+    blob = json.dumps(parts, sort_keys=True).encode()
+    return hashlib.blake2b(blob, digest_size=16).hexdigest()
 
 
 def changed_outputs(out_dir: Path, recorded: dict[str, dict[str, Any]]) -> list[str]:

@@ -10,6 +10,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pipeline.engine.rundir import RunDir
+
 LOGGER = "pipeline"
 _FIELDS = ("stage", "shard", "shard_status", "attempts", "worker", "error", "counts", "shards",
            "seconds", "reason", "fingerprint", "status")
@@ -60,7 +62,7 @@ def open_run_log(run_dir: Path, quiet: bool = False) -> logging.Logger:
     close_run_log(logger)
     logger.setLevel(logging.INFO)
     logger.propagate = False
-    file_handler = logging.FileHandler(run_dir / "run.log", encoding="utf-8")
+    file_handler = logging.FileHandler(RunDir(run_dir).log_file, encoding="utf-8")
     file_handler.setFormatter(JsonLines())
     logger.addHandler(file_handler)
     if not quiet:

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from pipeline.engine.rundir import RunDir
 from pipeline.errors import InputDataError
 
 DONE, SKIPPED, RUNNING, FAILED = "done", "skipped", "running", "failed"
@@ -59,7 +60,7 @@ class Manifest:
 
     @classmethod
     def load(cls, run_dir: Path) -> Manifest:
-        path = run_dir / "manifest.json"
+        path = RunDir(run_dir).manifest_file
         if not path.exists():
             return cls(path)
         try:

@@ -20,40 +20,36 @@ from __future__ import annotations
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from types import ModuleType
 
-from pipeline.engine.fingerprint import file_identity, fingerprint, stage_config
-from pipeline.engine.manifest import package_version
 from pipeline.engine.context import StageContext
+from pipeline.engine.fingerprint import file_identity, fingerprint
+from pipeline.engine.manifest import package_version
 
-RESUME_DIR = ".resume"
 
-
-def resume_key(ctx: StageContext, stage: ModuleType, files: Sequence[Path]) -> str:
+def resume_key(ctx: StageContext, files: Sequence[Path]) -> str:
     """Hash of what the stage's output depends on (see the module docstring)."""
     return fingerprint({
-        "stage": stage.NAME,
-        "version": stage.VERSION,
+        "stage": ctx.stage.name,
+        "version": ctx.stage.version,
         "package": package_version(),
-        "config": stage_config(stage, ctx.config),
+        "config": ctx.config_values,
         "files": [file_identity(Path(path)) for path in files],
     })
 
 
-def open_resume_dir(ctx: StageContext, stage: ModuleType, files: Sequence[Path]) -> Path:
-    """The stage's resume folder for this computation, created if needed.
+def open_resume_dir(ctx: StageContext, files: Sequence[Path]) -> Path:
+    """The running stage's resume folder for this computation, created if needed.
 
     Args:
         ctx: The stage's context.
-        stage: The stage module (``NAME``, ``VERSION``, ``CONFIG``).
         files: The upstream files (or folders) the stage reads.
 
     Returns:
         ``run_dir/.resume/<stage>/<key>/``; it holds what an interrupted run of the same
         computation left, or nothing.
     """
-    parent = ctx.run_dir / RESUME_DIR / stage.NAME
-    folder = parent / resume_key(ctx, stage, files)
+    parent = ctx.run.resume_dir(ctx.stage.name)
+    folder = parent / resume_key(ctx, files)
     if parent.is_dir():
         for other in parent.iterdir():
             if other != folder:

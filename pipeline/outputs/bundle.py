@@ -1,4 +1,4 @@
-"""Everything an export needs, read once from a run directory.
+"""Everything an export needs, read once from a run's files (:class:`ExportFiles`).
 
 The per-tile predictions (``predict/grid.parquet``) are averaged into the cells of
 ``export.grid`` (see :mod:`pipeline.geo.grids`), clipped to ``export.region`` when given. The
@@ -9,17 +9,18 @@ map's value (with interval) at their location, for popups and the report.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 from pathlib import Path
+from typing import Protocol, cast
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from pipeline.config.schema import Config
-from pipeline.errors import MissingArtifactError
 from pipeline.geo.grids import make_cells, value_columns
 from pipeline.geo.polygons import read_polygons
 from pipeline.geo.rasterize import TilePixels, tile_pixels
@@ -27,14 +28,80 @@ from pipeline.geo.rasterize import TilePixels, tile_pixels
 RASTER_PREFIXES = ("pred_", "lower_", "upper_")
 
 
-def artifact(run_dir: Path, stage: str, name: str) -> Path:
-    """Path of a stage's output in a run directory; MissingArtifactError naming the fix."""
-    path = run_dir / stage / name
-    if not path.exists():
-        raise MissingArtifactError(
-            f"{path} is missing: stage '{stage}' has not completed in {run_dir}. "
-            f"Run `poverty-pipeline run CONFIG --until {stage}` first.")
-    return path
+class FindArtifact(Protocol):
+    """Finds a stage's output in a run directory (``RunDir.artifact``'s signature): the path, or
+    None when absent and not ``required`` (MissingArtifactError when ``required``)."""
+
+    def __call__(self, stage: str, name: str | None = None,
+                 required: bool = True) -> Path | None: ...
+
+
+def clusters_file(artifact: FindArtifact) -> Path:
+    """The survey clusters: ``aggregate``'s (with n_tiles, usable, ...), else ``ingest``'s."""
+    found = artifact("aggregate", "clusters.parquet", required=False)
+    return found or cast(Path, artifact("ingest", "clusters.parquet"))
+
+
+@dataclass(frozen=True)
+class FitFiles:
+    """``fit``'s results, where present: ``cv_predictions.csv`` and ``metrics.json``."""
+
+    cv_predictions: Path | None = None
+    metrics: Path | None = None
+
+    @classmethod
+    def find(cls, artifact: FindArtifact) -> FitFiles:
+        return cls(artifact("fit", "cv_predictions.csv", required=False),
+                   artifact("fit", "metrics.json", required=False))
+
+
+@dataclass(frozen=True)
+class ExportFiles:
+    """The run's files the exports read, found by the caller.
+
+    The caller (the ``export`` stage, the notebook API) finds them through the run directory's
+    catalog (:class:`pipeline.engine.rundir.RunDir`), so this package never joins a run
+    directory's layout; :meth:`find` names which outputs of which stages they are.
+
+    Attributes:
+        run_dir: the run directory (shown in the report).
+        grid: ``predict/grid.parquet``; catalog: ``ingest/tiles.parquet``.
+        clusters: ``aggregate/clusters.parquet``, else ``ingest/clusters.parquet``.
+        fit: ``fit``'s results.
+        fit_dir: ``fit/`` (its evaluation plots ``*.png``).
+        rejected: ``ingest/rejected.csv``.
+        train_history, train_metrics: ``train/history.csv`` and ``train/metrics.json``.
+        manifest: the run's ``manifest.json``.
+        config_text: the config shown in the report, as YAML.
+        Optional files are None when absent.
+    """
+
+    run_dir: Path
+    grid: Path
+    catalog: Path
+    clusters: Path
+    fit: FitFiles = FitFiles()
+    fit_dir: Path | None = None
+    rejected: Path | None = None
+    train_history: Path | None = None
+    train_metrics: Path | None = None
+    manifest: Path | None = None
+    config_text: str = ""
+
+    @classmethod
+    def find(cls, artifact: FindArtifact, run_dir: Path, manifest: Path | None,
+             config_text: str) -> ExportFiles:
+        """The files, looked up with ``artifact`` (MissingArtifactError for a required one)."""
+        required = cast(Callable[[str, str], Path], artifact)  # never None: raises instead
+        grid, catalog = required("predict", "grid.parquet"), required("ingest", "tiles.parquet")
+        return cls(run_dir, grid, catalog, clusters_file(artifact),
+                   fit=FitFiles.find(artifact),
+                   fit_dir=artifact("fit", required=False),
+                   rejected=artifact("ingest", "rejected.csv", required=False),
+                   train_history=artifact("train", "history.csv", required=False),
+                   train_metrics=artifact("train", "metrics.json", required=False),
+                   manifest=manifest if manifest is not None and manifest.exists() else None,
+                   config_text=config_text)
 
 
 @dataclass
@@ -42,7 +109,9 @@ class ExportBundle:
     """The inputs of every writer.
 
     Attributes:
-        config: the run's config; run_dir: the run directory.
+        config: the run's config (the ``export`` stage's view of it: ``export``, ``name``,
+            ``regression.targets`` and ``regression.schemes``).
+        files: the run's files the exports read.
         grid: per-tile predictions (``predict/grid.parquet``), EPSG:4326 footprints.
         catalog: the tile catalog (``ingest/tiles.parquet``).
         cells: one row per output cell: ``cell_id``, ``n_tiles``, value columns, ``lon``/``lat``,
@@ -55,7 +124,7 @@ class ExportBundle:
     """
 
     config: Config
-    run_dir: Path
+    files: ExportFiles
     grid: gpd.GeoDataFrame
     catalog: gpd.GeoDataFrame
     cells: gpd.GeoDataFrame
@@ -63,6 +132,10 @@ class ExportBundle:
     clusters: gpd.GeoDataFrame
     outline: gpd.GeoSeries
     target: str
+
+    @property
+    def run_dir(self) -> Path:
+        return self.files.run_dir
 
     @cached_property
     def pixels(self) -> TilePixels:
@@ -98,36 +171,32 @@ class ExportBundle:
                                 geometry=self.grid.geometry.to_numpy(), crs=self.grid.crs)
 
 
-def load_bundle(run_dir: Path, config: Config) -> ExportBundle:
+def load_bundle(files: ExportFiles, config: Config) -> ExportBundle:
     """Read a run's predictions, catalog and clusters, and build the output cells.
 
     Raises:
-        MissingArtifactError: ``predict`` or ``ingest`` has not completed.
         InputDataError: unreadable region/admin/population file, or no tile in the region.
     """
-    run_dir = Path(run_dir)
-    grid = gpd.read_parquet(artifact(run_dir, "predict", "grid.parquet"))
-    catalog = gpd.read_parquet(artifact(run_dir, "ingest", "tiles.parquet"))
+    grid = gpd.read_parquet(files.grid)
+    catalog = gpd.read_parquet(files.catalog)
     spec = config.export
     region = read_polygons(spec.region, "export.region") if spec.region else None
     tiles_crs = str(catalog["crs"].mode().iloc[0])
     cells, cell_of_tile = make_cells(grid, spec.grid, tiles_crs, spec.population, region)
     target = spec.target or config.regression.targets[0].column
-    clusters = cluster_table(run_dir, config, cells, target)
+    clusters = cluster_table(files, config, cells, target)
     outline = region.geometry if region is not None else gpd.GeoSeries(
         [grid.geometry.union_all()], crs=grid.crs)
-    return ExportBundle(config, run_dir, grid, catalog, cells, cell_of_tile, clusters, outline,
+    return ExportBundle(config, files, grid, catalog, cells, cell_of_tile, clusters, outline,
                         target)
 
 
-def cluster_table(run_dir: Path, config: Config, cells: gpd.GeoDataFrame,
+def cluster_table(files: ExportFiles, config: Config, cells: gpd.GeoDataFrame,
                   target: str) -> gpd.GeoDataFrame:
     """The survey clusters with their out-of-fold prediction and the map's value there."""
-    path = run_dir / "aggregate" / "clusters.parquet"
-    clusters = gpd.read_parquet(path if path.exists() else artifact(run_dir, "ingest",
-                                                                     "clusters.parquet"))
-    clusters = clusters.to_crs("EPSG:4326").reset_index(drop=True)
-    clusters[f"cv_predicted_{target}"] = out_of_fold(run_dir, config, clusters["cluster_id"], target)
+    clusters = gpd.read_parquet(files.clusters).to_crs("EPSG:4326").reset_index(drop=True)
+    clusters[f"cv_predicted_{target}"] = out_of_fold(files.fit, config, clusters["cluster_id"],
+                                                     target)
     columns = value_columns(cells)
     joined = gpd.sjoin(clusters[["geometry"]], cells[[*columns, "geometry"]], how="left",
                        predicate="within")
@@ -137,32 +206,30 @@ def cluster_table(run_dir: Path, config: Config, cells: gpd.GeoDataFrame,
     return clusters
 
 
-def out_of_fold(run_dir: Path, config: Config, ids: pd.Series, target: str) -> np.ndarray:
+def out_of_fold(files: FitFiles, config: Config, ids: pd.Series, target: str) -> np.ndarray:
     """Each cluster's out-of-fold prediction (outcome units; first CV scheme); NaN if none."""
-    path = run_dir / "fit" / "cv_predictions.csv"
-    if not path.exists():
+    if files.cv_predictions is None:
         return np.full(len(ids), np.nan)
-    table = pd.read_csv(path, dtype={"cluster_id": str})
+    table = pd.read_csv(files.cv_predictions, dtype={"cluster_id": str})
     table = table[table["target"] == target]
     schemes = [s for s in config.regression.schemes if s in set(table["scheme"])]
     if not schemes or "predicted" not in table.columns:
         return np.full(len(ids), np.nan)
     rows = table[table["scheme"] == schemes[0]].drop_duplicates("cluster_id")
     predicted = rows.set_index("cluster_id")["predicted"].reindex(ids.astype(str)).to_numpy()
-    return np.exp(predicted) if target_is_logged(run_dir, config, target) else predicted
+    return np.exp(predicted) if target_is_logged(files, config, target) else predicted
 
 
-def metrics_entry(run_dir: Path, target: str) -> dict:
+def metrics_entry(files: FitFiles, target: str) -> dict:
     """``targets.<target>`` of ``fit/metrics.json`` (empty when absent)."""
-    path = run_dir / "fit" / "metrics.json"
-    if not path.exists():
+    if files.metrics is None:
         return {}
-    return json.loads(path.read_text()).get("targets", {}).get(target, {})
+    return json.loads(files.metrics.read_text()).get("targets", {}).get(target, {})
 
 
-def target_is_logged(run_dir: Path, config: Config, target: str) -> bool:
+def target_is_logged(files: FitFiles, config: Config, target: str) -> bool:
     """Whether ``fit`` modelled log(target): from ``fit/metrics.json``, else the config."""
-    entry = metrics_entry(run_dir, target)
+    entry = metrics_entry(files, target)
     if "log" in entry:
         return bool(entry["log"])
     return any(t.column == target and t.log for t in config.regression.targets)

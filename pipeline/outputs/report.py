@@ -16,9 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.config.schema import config_yaml
 from pipeline.evaluation.metrics import gain_text
-from pipeline.outputs.bundle import ExportBundle, target_is_logged
+from pipeline.outputs.bundle import ExportBundle, ExportFiles, target_is_logged
 from pipeline.outputs.report_figures import confusion_figure, figure_uri, file_uri, training_curves
 from pipeline.outputs.tables import metrics_frame, rejected_summary, stage_frame
 from pipeline.outputs.figures import plot_map, plot_scatter
@@ -54,15 +53,15 @@ def _image(uri: str, alt: str) -> str:
     return f'<figure><img src="{uri}" alt="{text}"><figcaption>{text}</figcaption></figure>'
 
 
-def _read_json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.exists() else {}
+def _read_json(path: Path | None) -> dict:
+    return json.loads(path.read_text()) if path is not None and path.exists() else {}
 
 
 def summary_section(bundle: ExportBundle, manifest: dict) -> str:
     """Data counts, rejected rows and stage timings."""
     clusters = bundle.clusters
     usable = int(clusters["usable"].sum()) if "usable" in clusters else len(clusters)
-    rejected = rejected_summary(bundle.run_dir / "ingest" / "rejected.csv")
+    rejected = rejected_summary(bundle.files.rejected)
     facts = {"tiles": len(bundle.catalog), "survey clusters": len(clusters),
              "clusters used by fit": usable, "rejected rows": int(rejected["rows"].sum()),
              f"output cells ({bundle.config.export.grid.kind})": len(bundle.cells),
@@ -73,13 +72,13 @@ def summary_section(bundle: ExportBundle, manifest: dict) -> str:
             f"<h3>Stages</h3>{_table(stage_frame(manifest))}")
 
 
-def training_section(run_dir: Path) -> str:
+def training_section(files: ExportFiles) -> str:
     """Training curves and confusion matrix of the nightlight classifier."""
     parts = ["<h2>Training: nightlight classes</h2>"]
-    history = run_dir / "train" / "history.csv"
-    if history.exists() and history.stat().st_size and len(table := pd.read_csv(history)):
+    history = files.train_history
+    if history is not None and history.stat().st_size and len(table := pd.read_csv(history)):
         parts.append(_image(figure_uri(training_curves(table)), "training curves"))
-    metrics = _read_json(run_dir / "train" / "metrics.json")
+    metrics = _read_json(files.train_metrics)
     if metrics.get("confusion_matrix"):
         parts.append(_image(figure_uri(confusion_figure(metrics["confusion_matrix"])),
                             "confusion matrix"))
@@ -123,8 +122,8 @@ def gain_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 def evaluation_section(bundle: ExportBundle) -> str:
     """The metrics table and the evaluation plots (``fit/*.png``, else scatters)."""
-    run_dir = bundle.run_dir
-    frame = metrics_frame(_read_json(run_dir / "fit" / "metrics.json"))
+    files = bundle.files
+    frame = metrics_frame(_read_json(files.fit.metrics))
     parts = ["<h2>Evaluation: cross-validated R²</h2>",
              '<p class="note">sklearn R² (1 − SSE/SST) of out-of-fold predictions; log units '
              "where the target is logged. <code>model</code> is the image model; the other "
@@ -137,7 +136,7 @@ def evaluation_section(bundle: ExportBundle) -> str:
                   "clusters and folds, with the 95% interval of the difference when both are "
                   "scored on each bootstrap resample of clusters (paired). An interval that "
                   "contains 0 means this survey cannot tell the two apart.</p>", _table(gains)]
-    plots = sorted((run_dir / "fit").glob("*.png")) if (run_dir / "fit").exists() else []
+    plots = sorted(files.fit_dir.glob("*.png")) if files.fit_dir is not None else []
     parts.extend(_image(file_uri(p), f"fit/{p.name}") for p in plots)
     if not plots:
         parts.extend(_scatter_images(bundle))
@@ -145,13 +144,13 @@ def evaluation_section(bundle: ExportBundle) -> str:
 
 
 def _scatter_images(bundle: ExportBundle) -> list[str]:
-    path = bundle.run_dir / "fit" / "cv_predictions.csv"
-    if not path.exists():
+    path = bundle.files.fit.cv_predictions
+    if path is None:
         return []
     table = pd.read_csv(path)
     images = []
     for (target, scheme), rows in table.groupby(["target", "scheme"], sort=False):
-        label = f"log {target}" if target_is_logged(bundle.run_dir, bundle.config, target) else target
+        label = f"log {target}" if target_is_logged(bundle.files.fit, bundle.config, target) else target
         fig = plot_scatter(rows["observed"].to_numpy(np.float64), rows["predicted"].to_numpy(np.float64),
                            label, title=f"{scheme} CV:")
         images.append(_image(figure_uri(fig), f"{target} {scheme} predicted vs observed"))
@@ -170,11 +169,11 @@ def map_section(bundle: ExportBundle, map_png: Path | None) -> str:
 
 def render_report(bundle: ExportBundle, map_png: Path | None = None) -> str:
     """The report's HTML text."""
-    manifest = _read_json(bundle.run_dir / "manifest.json")
+    manifest = _read_json(bundle.files.manifest)
     version = manifest.get("versions", {}).get("poverty-pipeline", "unknown")
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    config_text = config_yaml(bundle.config)
-    body = "".join([summary_section(bundle, manifest), training_section(bundle.run_dir),
+    config_text = bundle.files.config_text
+    body = "".join([summary_section(bundle, manifest), training_section(bundle.files),
                     evaluation_section(bundle), map_section(bundle, map_png),
                     f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>"])
     name = html.escape(bundle.config.name)

@@ -61,9 +61,10 @@ def stage_frame(manifest: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["stage", "status", "seconds", "finished", "counts"])
 
 
-def rejected_summary(path: Path) -> pd.DataFrame:
-    """``ingest/rejected.csv`` counted by source and reason (most frequent first)."""
-    if not path.exists():
+def rejected_summary(path: Path | None) -> pd.DataFrame:
+    """``ingest/rejected.csv`` counted by source and reason (most frequent first); empty when
+    ``path`` is None or absent."""
+    if path is None or not path.exists():
         return pd.DataFrame(columns=["source", "reason", "rows"])
     table = pd.read_csv(path)
     if table.empty:

@@ -113,7 +113,7 @@ def cluster_popup(row: gpd.GeoSeries, target: str, coverage: float | None) -> st
 def clusters_layer(bundle: ExportBundle, norm: Normalize) -> folium.FeatureGroup:
     """One circle marker per survey cluster, filled with its observed value."""
     target, cmap = bundle.target, colormaps[CMAP]
-    coverage = metrics_entry(bundle.run_dir, target).get("interval", {}).get("coverage")
+    coverage = metrics_entry(bundle.files.fit, target).get("interval", {}).get("coverage")
     group = folium.FeatureGroup(name=f"survey clusters (n={len(bundle.clusters)})")
     for _, row in bundle.clusters.iterrows():
         observed = float(row.get(target, np.nan))

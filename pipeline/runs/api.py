@@ -6,7 +6,7 @@
     >>> run.plot_map()                              # the predicted map with the clusters
     >>> run.export(["png", "gpkg"], grid={"kind": "h3", "resolution": 7}, out="h3/")
 
-Everything is read lazily from the run directory (see the README's "Run directory").
+Everything is read lazily from the run directory (its layout: :class:`pipeline.engine.rundir.RunDir`).
 """
 
 from __future__ import annotations
@@ -22,14 +22,21 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.config.schema import Config, ExportConfig, load_config
+from pipeline.config.schema import Config, ExportConfig, config_yaml, load_config
+from pipeline.engine.rundir import RunDir
 from pipeline.errors import MissingArtifactError
-from pipeline.outputs.bundle import ExportBundle, artifact, load_bundle, out_of_fold, target_is_logged
+from pipeline.outputs.bundle import (
+    ExportBundle,
+    ExportFiles,
+    FitFiles,
+    clusters_file,
+    load_bundle,
+    out_of_fold,
+    target_is_logged,
+)
+from pipeline.outputs.figures import plot_map, plot_scatter, plt
 from pipeline.outputs.formats import FORMATS, write_formats
 from pipeline.outputs.tables import metrics_frame, stage_frame
-from pipeline.outputs.figures import plot_map, plot_scatter, plt
-
-CONFIG_FILE = "config.yaml"
 
 
 def load_run(path: str | Path, config: str | Path | None = None) -> Run:
@@ -46,13 +53,13 @@ def load_run(path: str | Path, config: str | Path | None = None) -> Run:
     run_dir = Path(path).absolute()
     if not run_dir.is_dir():
         raise MissingArtifactError(f"{run_dir}: no such run directory.")
-    source = Path(config) if config is not None else run_dir / CONFIG_FILE
+    source = Path(config) if config is not None else RunDir(run_dir).config_file
     if not source.exists():
         raise MissingArtifactError(
             f"{source} is missing: this run directory has no saved config. Pass the config "
             "file it was run with (load_run(path, config=...) or --config).")
     loaded = load_config(source)
-    manifest_path = run_dir / "manifest.json"
+    manifest_path = RunDir(run_dir).manifest_file
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     return Run(run_dir, loaded.model_copy(update={"run_dir": run_dir}), manifest)
 
@@ -72,6 +79,11 @@ class Run:
     manifest: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def dir(self) -> RunDir:
+        """The run directory's layout."""
+        return RunDir(self.path)
+
+    @property
     def stages(self) -> pd.DataFrame:
         """One row per stage: status, seconds, finished, counts."""
         return stage_frame(self.manifest)
@@ -82,18 +94,17 @@ class Run:
         predictor (``model`` or a baseline): n, r2 (sklearn R²), pearson_r2, rmse, ...; on a
         baseline's rows, ``r2_gain`` (the model's R² minus the baseline's) with its paired
         bootstrap interval ``r2_gain_ci_low``/``_high`` and ``share_better``."""
-        path = artifact(self.path, "fit", "metrics.json")
+        path = self.dir.artifact("fit", "metrics.json")
         return metrics_frame(json.loads(path.read_text()))
 
     @cached_property
     def clusters(self) -> gpd.GeoDataFrame:
         """Survey clusters (points, EPSG:4326) with their outcomes, ``n_tiles``, ``usable`` and,
         per target, ``cv_predicted_<target>``: the out-of-fold prediction in outcome units."""
-        path = self.path / "aggregate" / "clusters.parquet"
-        frame = gpd.read_parquet(path if path.exists() else artifact(self.path, "ingest",
-                                                                     "clusters.parquet"))
+        frame = gpd.read_parquet(clusters_file(self.dir.artifact))
+        fit = FitFiles.find(self.dir.artifact)
         for target in self.targets:
-            frame[f"cv_predicted_{target}"] = out_of_fold(self.path, self.config,
+            frame[f"cv_predicted_{target}"] = out_of_fold(fit, self.config,
                                                           frame["cluster_id"], target)
         return frame
 
@@ -101,9 +112,8 @@ class Run:
     def predictions(self) -> gpd.GeoDataFrame:
         """The exported cells (``export/predictions.parquet``), else the per-tile predictions
         (``predict/grid.parquet``): ``pred_<target>`` (+ ``lower_``/``upper_``/``ood_``), EPSG:4326."""
-        exported = self.path / "export" / "predictions.parquet"
-        return gpd.read_parquet(exported if exported.exists()
-                                else artifact(self.path, "predict", "grid.parquet"))
+        return gpd.read_parquet(self.dir.artifact("export", "predictions.parquet", required=False)
+                                or self.dir.artifact("predict", "grid.parquet"))
 
     @property
     def targets(self) -> list[str]:
@@ -112,12 +122,12 @@ class Run:
     @property
     def cv_predictions(self) -> pd.DataFrame:
         """``fit/cv_predictions.csv``: out-of-fold predictions (log units where logged)."""
-        return pd.read_csv(artifact(self.path, "fit", "cv_predictions.csv"))
+        return pd.read_csv(self.dir.artifact("fit", "cv_predictions.csv"))
 
     def features(self) -> np.memmap:
         """Every tile's penultimate features, float32 (n_tiles, d), memory-mapped read-only;
         rows follow ``extract/index.parquet``."""
-        return np.load(artifact(self.path, "extract", "features.npy"), mmap_mode="r")
+        return np.load(self.dir.artifact("extract", "features.npy"), mmap_mode="r")
 
     def model(self) -> Any:
         """The fine-tuned Keras classifier (``train/model.keras``), loaded with safe_mode=True.
@@ -128,7 +138,7 @@ class Run:
 
         import pipeline.models  # noqa: F401 - registers the model's own layers for loading
 
-        return keras.saving.load_model(artifact(self.path, "train", "model.keras"), safe_mode=True)
+        return keras.saving.load_model(self.dir.artifact("train", "model.keras"), safe_mode=True)
 
     def with_export(self, **changes: Any) -> Config:
         """The run's config with ``export`` keys replaced (e.g. ``grid={"kind": "h3"}``)."""
@@ -138,9 +148,15 @@ class Run:
         return self.config.model_copy(
             update={"export": ExportConfig.model_validate({**current, **changes})})
 
+    def files(self, config: Config | None = None) -> ExportFiles:
+        """The run's files the exports read; the report shows ``config`` (default: the run's)."""
+        return ExportFiles.find(self.dir.artifact, self.path, self.dir.manifest_file,
+                                config_yaml(config or self.config))
+
     def bundle(self, **export: Any) -> ExportBundle:
         """The inputs of the exports, with ``export`` keys replaced (see :meth:`with_export`)."""
-        return load_bundle(self.path, self.with_export(**export))
+        config = self.with_export(**export)
+        return load_bundle(self.files(config), config)
 
     def export(self, formats: Sequence[str] = FORMATS, out: str | Path | None = None,
                **export: Any) -> list[Path]:
@@ -155,7 +171,7 @@ class Run:
         Returns:
             The files written.
         """
-        folder = Path(out) if out is not None else self.path / "export"
+        folder = Path(out) if out is not None else self.dir.stage_dir("export")
         return write_formats(self.bundle(**export), folder, formats)
 
     def plot_map(self, target: str | None = None, ax: plt.Axes | None = None, **export: Any) -> plt.Figure:
@@ -173,7 +189,7 @@ class Run:
         rows = table[table["target"] == target]
         scheme = scheme or next(iter(rows["scheme"]), None)
         rows = rows[rows["scheme"] == scheme]
-        label = f"log {target}" if target_is_logged(self.path, self.config, target) else target
+        label = f"log {target}" if target_is_logged(FitFiles.find(self.dir.artifact), self.config, target) else target
         return plot_scatter(rows["observed"].to_numpy(np.float64),
                             rows["predicted"].to_numpy(np.float64), label,
                             title=f"{scheme} CV:", ax=ax)

@@ -24,6 +24,7 @@ import pandas as pd
 from pipeline.config.schema import Config
 from pipeline.errors import ConfigError, MissingArtifactError
 from pipeline.engine.manifest import Manifest
+from pipeline.engine.rundir import RunDir
 
 AUTO = "auto"
 _RUN_ID = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -68,7 +69,7 @@ def list_runs(root: Path) -> list[dict[str, Any]]:
         raise MissingArtifactError(f"{root}: folder not found; pass the folder holding run "
                                    "directories (the parent of a config's run_dir).")
     candidates = [root, *sorted(p for p in root.iterdir() if p.is_dir())]
-    rows = [_run_row(p) for p in candidates if (p / "manifest.json").is_file()]
+    rows = [_run_row(p) for p in candidates if RunDir(p).is_run()]
     return sorted(rows, key=lambda r: r["started"] or "")
 
 
@@ -79,7 +80,8 @@ def _run_row(path: Path) -> dict[str, Any]:
     failed = [n for n, e in stages.items() if e.get("status") == "failed"]
     status = manifest.run.get("status")
     if status is None:
-        status = "failed" if failed else ("running" if (path / ".lock").exists() else "incomplete")
+        status = "failed" if failed else ("running" if RunDir(path).lock_file.exists()
+                                          else "incomplete")
     return {
         "id": path.name, "path": str(path), "status": status,
         "started": manifest.run.get("started"), "finished": manifest.run.get("finished"),
@@ -119,10 +121,8 @@ def flatten_metrics(node: Any, prefix: str = "") -> Iterator[tuple[str, float]]:
 
 
 def _read_metrics(run: Path, required: bool = True) -> dict[str, float]:
-    path = run / "fit" / "metrics.json"
-    if not path.is_file():
-        if required:
-            raise MissingArtifactError(f"{path} is missing: stage 'fit' has not finished in {run}.")
+    path = RunDir(run).artifact("fit", "metrics.json", required=required)
+    if path is None:
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -155,9 +155,7 @@ def quintiles(values: np.ndarray) -> np.ndarray:
 def _read_grid(run: Path) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
-    path = run / "predict" / "grid.parquet"
-    if not path.is_file():
-        raise MissingArtifactError(f"{path} is missing: stage 'predict' has not finished in {run}.")
+    path = RunDir(run).artifact("predict", "grid.parquet")
     names = pq.read_schema(path).names
     return pd.read_parquet(path, columns=[c for c in names
                                           if c in ID_COLUMNS or c.startswith("pred_")])
@@ -196,7 +194,7 @@ def compare_predictions(run_a: Path, run_b: Path) -> pd.DataFrame:
 def compare_runs(run_a: Path, run_b: Path, metrics: Sequence[str] = ("r2",)) -> dict[str, Any]:
     """Both comparisons as JSON-able lists of rows: ``{"metrics": [...], "predictions": [...]}``."""
     for run in (run_a, run_b):
-        if not (run / "manifest.json").is_file():
+        if not RunDir(run).is_run():
             raise MissingArtifactError(f"{run}: not a run directory (no manifest.json).")
     tables = {"metrics": compare_metrics(run_a, run_b, metrics),
               "predictions": compare_predictions(run_a, run_b)}

@@ -6,8 +6,9 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.evaluation.metrics import gain_text
+from pipeline.engine.rundir import RunDir
 from pipeline.engine.runner import StageOutcome
+from pipeline.evaluation.metrics import gain_text
 
 
 BASELINE_ABBREVIATIONS = {"nightlights": "NL", "nightlights_knn": "NL-kNN",
@@ -46,14 +47,18 @@ def summarize(run_dir: Path, outcomes: Sequence[StageOutcome]) -> str:
     skipped = [o.name for o in outcomes if o.status == "skipped"]
     lines = [f"run directory: {run_dir}",
              f"stages run: {', '.join(ran) or 'none'}; skipped (unchanged): {', '.join(skipped) or 'none'}"]
-    metrics_path = run_dir / "fit" / "metrics.json"
-    if metrics_path.exists() and "fit" in {o.name for o in outcomes}:
+    run = RunDir(run_dir)
+    metrics_path = run.artifact("fit", "metrics.json", required=False)
+    if metrics_path is not None and "fit" in {o.name for o in outcomes}:
         lines.append("cross-validated r² (sklearn R²), image model vs baselines (NL: nightlights "
                      "ridge, NL-kNN, random conv. features, untrained ImageNet, region mean):")
         lines.extend(metric_lines(json.loads(metrics_path.read_text())))
-    export = run_dir / "export"
-    if export.exists() and "export" in {o.name for o in outcomes}:
-        lines.append(f"map: {export / 'map.png'}")
-        lines.append(f"GeoTIFF: {export / 'predictions.tif'}   GeoPackage: {export / 'predictions.gpkg'}")
-        lines.append(f"report: {export / 'report.html'}   interactive map: {export / 'map.html'}")
+    if run.stage_dir("export").exists() and "export" in {o.name for o in outcomes}:
+        def export(name: str) -> Path:
+            return run.output("export", name)
+
+        lines.append(f"map: {export('map.png')}")
+        lines.append(f"GeoTIFF: {export('predictions.tif')}   GeoPackage: "
+                     f"{export('predictions.gpkg')}")
+        lines.append(f"report: {export('report.html')}   interactive map: {export('map.html')}")
     return "\n".join(lines)

@@ -1,10 +1,14 @@
-"""The stages, in run order. Each module has NAME, VERSION, INPUTS, OUTPUTS, CONFIG,
-``input_files(config)`` and ``run(ctx) -> counts``; a stage whose upstream stages or config keys
-depend on the config also has ``inputs(config)`` or ``config_keys(config)`` (see
-:mod:`pipeline.engine.fingerprint`)."""
+"""The stages, in run order: :data:`PIPELINE`, the graph the CLI hands the runner.
+
+Each module is wiring only (load the upstream artifacts, call the library, save) and ends by
+declaring its :class:`~pipeline.engine.stage.Stage` as ``STAGE``: name, version, upstream
+stages, outputs, the config keys it reads, the files outside the run directory it reads, and
+``run(ctx) -> counts``.
+"""
 
 from __future__ import annotations
 
+from pipeline.engine.stage import Stage
 from pipeline.stages import (
     aggregate,
     baselines,
@@ -17,8 +21,19 @@ from pipeline.stages import (
     train,
 )
 
-STAGES = (ingest, label, train, extract, baselines, aggregate, fit, predict, export)
+PIPELINE: tuple[Stage, ...] = (
+    ingest.STAGE,
+    label.STAGE,
+    train.STAGE,
+    extract.STAGE,
+    baselines.STAGE,
+    aggregate.STAGE,
+    fit.STAGE,
+    predict.STAGE,
+    export.STAGE,
+)
 
 
 def stage_names() -> list[str]:
-    return [stage.NAME for stage in STAGES]
+    """The stages' names, in run order."""
+    return [stage.name for stage in PIPELINE]

@@ -40,13 +40,8 @@ from pipeline.config.schema import AggregateConfig, Config
 from pipeline.errors import InputDataError
 from pipeline.geo.neighbours import Neighbourhood
 from pipeline.engine.context import StageContext
+from pipeline.engine.stage import Stage
 
-NAME = "aggregate"
-VERSION = 2
-INPUTS = ("ingest", "label", "extract", "baselines")
-OUTPUTS = ("cluster_features.npy", "imagenet_features.npy", "random_features.npy",
-           "clusters.parquet")
-CONFIG = ("aggregate",)
 BASELINE_FILES = ("imagenet_features.npy", "random_features.npy")
 
 
@@ -104,3 +99,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
                         int((~usable).sum()), cfg.min_tiles,
                         ", ".join(out.loc[~usable, "cluster_id"].astype(str).head(10)))
     return result
+
+
+STAGE = Stage(
+    name="aggregate",
+    version=2,
+    inputs=("ingest", "label", "extract", "baselines"),
+    outputs=("cluster_features.npy", *BASELINE_FILES, "clusters.parquet"),
+    config=("aggregate",),
+    run=run,
+    input_files=input_files,
+)

@@ -34,12 +34,8 @@ from pipeline.models.random_features import make_filters, random_features
 from pipeline.models.weights import Weights
 from pipeline.engine.context import StageContext
 from pipeline.stages.extract import IMAGENET_CONFIG, backbone_source
+from pipeline.engine.stage import Stage
 
-NAME = "baselines"
-VERSION = 1
-INPUTS = ("ingest",)
-OUTPUTS = ("imagenet_features.npy", "random_features.npy")
-CONFIG = ("baselines", *IMAGENET_CONFIG, "seed")
 FILTER_SAMPLE_TILES = 1000
 
 
@@ -98,3 +94,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
     counts.update(imagenet_features(ctx, cache, shards, offsets))
     counts.update(mosaiks_features(ctx, cache, shards, offsets))
     return counts
+
+
+STAGE = Stage(
+    name="baselines",
+    version=1,
+    inputs=("ingest",),
+    outputs=("imagenet_features.npy", "random_features.npy"),
+    config=("baselines", *IMAGENET_CONFIG, "seed"),
+    run=run,
+    input_files=input_files,
+)

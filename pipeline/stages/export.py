@@ -7,7 +7,8 @@ given), over ``export.region`` when given (see :mod:`pipeline.geo.grids`).
 Inputs: ``predict/grid.parquet``; ``ingest/tiles.parquet`` (CRS and tile grid),
 ``ingest/rejected.csv``; ``aggregate/clusters.parquet`` (``ingest/clusters.parquet`` if absent);
 ``fit/metrics.json``, ``fit/cv_predictions.csv``, ``fit/*.png``; ``train/history.csv``,
-``train/metrics.json``; ``manifest.json``.
+``train/metrics.json``; ``manifest.json`` and ``config.yaml`` (the report's stage timings and
+config, as they are when export runs).
 Outputs (``export/``):
     predictions.tif      Cloud-Optimized GeoTIFF in the tiles' CRS, one pixel per tile with its
                          cell's value (pixel size = the tiles' stride; tiles that share a pixel
@@ -32,16 +33,10 @@ from typing import Any
 from pipeline.config.schema import Config
 from pipeline.errors import StageError
 from pipeline.geo.cog import cog_problems
-from pipeline.outputs.bundle import load_bundle
+from pipeline.outputs.bundle import ExportFiles, load_bundle
 from pipeline.outputs.formats import write_formats
 from pipeline.engine.context import StageContext
-
-NAME = "export"
-VERSION = 3
-INPUTS = ("ingest", "train", "aggregate", "fit", "predict")
-OUTPUTS = ("predictions.tif", "predictions.gpkg", "predictions.parquet", "predictions.csv",
-           "map.png", "map.html", "report.html")
-CONFIG = ("export",)
+from pipeline.engine.stage import Stage
 
 
 def input_files(config: Config) -> list[Path]:
@@ -50,7 +45,10 @@ def input_files(config: Config) -> list[Path]:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    bundle = load_bundle(ctx.run_dir, ctx.config)
+    rundir = ctx.run
+    files = ExportFiles.find(ctx.artifact, rundir.path, rundir.manifest_file,
+                             rundir.config_file.read_text(encoding="utf-8"))
+    bundle = load_bundle(files, ctx.config)
     write_formats(bundle, ctx.out)
     problems = cog_problems(ctx.out / "predictions.tif")
     if problems:
@@ -59,3 +57,17 @@ def run(ctx: StageContext) -> dict[str, Any]:
     return {"cells": len(bundle.cells), "grid": ctx.config.export.grid.kind,
             "bands": len(bundle.raster_columns()), "tiles_outside_cells": left_out,
             "tiles_sharing_pixels": bundle.pixels.shared}
+
+
+STAGE = Stage(
+    name="export",
+    version=3,
+    inputs=("ingest", "train", "aggregate", "fit", "predict"),
+    outputs=("predictions.tif", "predictions.gpkg", "predictions.parquet", "predictions.csv",
+             "map.png", "map.html", "report.html"),
+    # name: the map's title and the report's; regression: the default target, which targets
+    # are logged and the first CV scheme (the clusters' out-of-fold predictions)
+    config=("export", "name", "regression.targets", "regression.schemes"),
+    run=run,
+    input_files=input_files,
+)

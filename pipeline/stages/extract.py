@@ -41,14 +41,13 @@ from pipeline.models.extraction import (
 from pipeline.models.weights import Weights
 from pipeline.tiles.cache import TileShape
 from pipeline.engine.context import StageContext
+from pipeline.engine.stage import Stage
 
-IMAGENET_CONFIG = ("model.backbone", "model.weights", "model.input_size_px")
-"""The config keys :func:`backbone_source` reads (``model.weights_dir`` is cosmetic)."""
-NAME = "extract"
-VERSION = 2
-INPUTS = ("ingest", "train")
-OUTPUTS = ("features.npy", "index.parquet")
-CONFIG = ("features",)  # finetuned: the network, its size and weights are train's model.keras
+IMAGENET_CONFIG = ("model.backbone", "model.weights", "model.input_size_px", "model.weights_dir")
+"""The config keys :func:`backbone_source` reads (``model.weights_dir`` is cosmetic: it is left
+out of fingerprints)."""
+FINETUNED_INPUTS = ("ingest", "train")
+FINETUNED_CONFIG = ("features",)  # the network, its size and weights are train's model.keras
 FROZEN_INPUTS = ("ingest",)
 FROZEN_CONFIG = ("features", *IMAGENET_CONFIG, "seed")
 CATALOG_COLUMNS = ["tile_id", "lon", "lat", "shard", "offset"]
@@ -56,12 +55,12 @@ CATALOG_COLUMNS = ["tile_id", "lon", "lat", "shard", "offset"]
 
 def inputs(config: Config) -> tuple[str, ...]:
     """Upstream stages read: frozen features never read ``train``."""
-    return FROZEN_INPUTS if config.features.mode == "frozen" else INPUTS
+    return FROZEN_INPUTS if config.features.mode == "frozen" else FINETUNED_INPUTS
 
 
 def config_keys(config: Config) -> tuple[str, ...]:
     """Config keys read: frozen features read the backbone's, not ``train``'s settings."""
-    return FROZEN_CONFIG if config.features.mode == "frozen" else CONFIG
+    return FROZEN_CONFIG if config.features.mode == "frozen" else FINETUNED_CONFIG
 
 
 def input_files(config: Config) -> list[Path]:
@@ -164,3 +163,16 @@ def run(ctx: StageContext) -> dict[str, Any]:
     catalog[["tile_id", "lon", "lat"]].assign(row=np.arange(len(catalog)))[
         ["row", "tile_id", "lon", "lat"]].to_parquet(ctx.out / "index.parquet", index=False)
     return {"tiles": len(catalog), "feature_dim": dim, "mode": ctx.config.features.mode}
+
+
+STAGE = Stage(
+    name="extract",
+    version=2,
+    inputs=FINETUNED_INPUTS,
+    outputs=("features.npy", "index.parquet"),
+    config=tuple(dict.fromkeys(FINETUNED_CONFIG + FROZEN_CONFIG)),
+    run=run,
+    input_files=input_files,
+    inputs_for=inputs,
+    config_for=config_keys,
+)

@@ -25,88 +25,25 @@ Outputs (``fit/``):
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.config.schema import Config, RegressionConfig, TargetConfig
+from pipeline.config.schema import RegressionConfig
 from pipeline.errors import InputDataError
-from pipeline.evaluation.evaluate import Survey
+from pipeline.evaluation.design import build_predictors, survey_of, target_values
 from pipeline.evaluation.folds import share_tested_near_training, spatial_folds
 from pipeline.outputs.evaluation_figures import write_plots
-from pipeline.evaluation.predictors import Predictor
 from pipeline.evaluation.target import fit_target
 from pipeline.evaluation.ridge import save_models
 from pipeline.engine.context import StageContext
 from pipeline.geo.neighbours import Neighbourhood
 from pipeline.stages.aggregate import neighbourhood
+from pipeline.engine.stage import Stage
 
-NAME = "fit"
-VERSION = 5
-INPUTS = ("aggregate",)
-OUTPUTS = ("metrics.json", "cv_predictions.csv", "model.json")
-CONFIG = ("regression", "seed")
 BASELINE_FEATURES = {"imagenet": "imagenet_features.npy", "random_features": "random_features.npy"}
-
-
-def input_files(config: Config) -> list[Path]:
-    return []
-
-
-def nightlight_design(clusters: pd.DataFrame) -> np.ndarray:
-    """Baseline features: mean and max radiance around the cluster, raw and log(1 + x)."""
-    nl = np.clip(clusters[["nl_mean", "nl_max"]].to_numpy(dtype=np.float64), 0.0, None)
-    return np.nan_to_num(np.column_stack([nl, np.log1p(nl)]))
-
-
-def target_values(clusters: pd.DataFrame, target: TargetConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(y, keep): the outcome, logged when configured; keep is False where y is unusable."""
-    raw = clusters[target.column].to_numpy(dtype=np.float64)
-    if not target.log:
-        return raw, np.isfinite(raw)
-    keep = np.isfinite(raw) & (raw > 0)
-    return np.log(np.where(keep, raw, 1.0)), keep
-
-
-def optional_column(frame: pd.DataFrame, column: str) -> np.ndarray | None:
-    """A column as an object array, or None when absent or entirely empty."""
-    if column not in frame.columns or frame[column].isna().all():
-        return None
-    return frame[column].to_numpy(dtype=object)
-
-
-def region_labels(frame: pd.DataFrame) -> np.ndarray:
-    """The region of each cluster for the region-mean baseline: district, else country."""
-    for column in ("district", "country"):
-        labels = optional_column(frame, column)
-        if labels is not None:
-            return labels
-    return np.zeros(len(frame), dtype=object)
-
-
-def build_predictors(sub: pd.DataFrame, features: dict[str, np.ndarray],
-                     cfg: RegressionConfig) -> dict[str, Predictor]:
-    """The image model and the configured baselines for the rows of ``sub``."""
-    nl = nightlight_design(sub)
-    candidates = {
-        "nightlights": Predictor("ridge", nl),
-        "nightlights_knn": Predictor("knn", nl[:, 2:]),
-        "region_mean": Predictor("group_mean", region_labels(sub)),
-        **{name: Predictor("ridge", x) for name, x in features.items() if name != "model"},
-    }
-    chosen = {name: candidates[name] for name in cfg.baselines
-              if name in candidates and candidates[name].has_features}
-    return {"model": Predictor("ridge", features["model"]), **chosen}
-
-
-def survey_of(sub: pd.DataFrame, y: np.ndarray, target: TargetConfig) -> Survey:
-    return Survey(y=y, y_raw=sub[target.column].to_numpy(dtype=np.float64),
-                  lonlat=sub[["lon", "lat"]].to_numpy(dtype=np.float64),
-                  country=optional_column(sub, "country"), urban=optional_column(sub, "urban"),
-                  district=optional_column(sub, "district"))
 
 
 def load_features(ctx: StageContext) -> dict[str, np.ndarray]:
@@ -186,3 +123,14 @@ def headline(target: str, schemes: dict[str, Any]) -> dict[str, float]:
         return {f"{target}_{'r2' if name == 'model' else name + '_r2'}": round(value["r2"], 4)
                 for name, value in first.items() if isinstance(value, dict) and "r2" in value}
     return {}
+
+
+STAGE = Stage(
+    name="fit",
+    version=5,
+    inputs=("aggregate",),
+    outputs=("metrics.json", "cv_predictions.csv", "model.json"),
+    # the neighbourhood's reach, for the spatial folds' record of shared tiles
+    config=("regression", "seed", "aggregate.radius_km", "aggregate.box_km"),
+    run=run,
+)

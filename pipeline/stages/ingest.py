@@ -36,14 +36,8 @@ from pipeline.tiles.catalog import ingest_shard
 from pipeline.tiles.reading import ReadSpec
 from pipeline.tiles.scaling import Ranges, band_ranges, save_ranges
 from pipeline.tiles.source import TileSource, tile_source
+from pipeline.engine.stage import Stage
 
-NAME = "ingest"
-VERSION = 2
-INPUTS: tuple[str, ...] = ()
-OUTPUTS = ("tiles.parquet", "clusters.parquet", "rejected.csv", "scaling.json", "cache")
-# Of the targets, ingest reads only which outcomes are logged: it rejects rows where they are <= 0.
-CONFIG = ("data.tiles", "data.survey", "data.shard_size", "data.manifests",
-          "regression.log_columns")
 # The fewest valid clusters any cross-validation can use: 2 per fold, regression.folds >= 2.
 # Fewer stop here, before any training; ``fit`` checks the configured regression.folds.
 MIN_CLUSTERS = 4
@@ -140,3 +134,17 @@ def _log_rejections(ctx: StageContext, bad_rows: pd.DataFrame) -> None:
     reasons = bad_rows["reason"].str.replace(r"\(nearest tile centre .*\)", "", regex=True)
     for reason, n in reasons.value_counts(sort=False).items():
         ctx.log.warning("%d survey row(s) rejected: %s", int(n), reason.strip())
+
+
+STAGE = Stage(
+    name="ingest",
+    version=2,
+    inputs=(),
+    outputs=("tiles.parquet", "clusters.parquet", "rejected.csv", "scaling.json", "cache"),
+    # Of the targets, ingest reads only which outcomes are logged: it rejects rows where they
+    # are <= 0.
+    config=("data.tiles", "data.survey", "data.shard_size", "data.manifests",
+            "regression.log_columns"),
+    run=run,
+    input_files=input_files,
+)

@@ -41,12 +41,8 @@ from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
 from pipeline.geo.nightlights import open_nightlights, sample_footprints
 from pipeline.outputs.histogram import save_class_histogram
 from pipeline.engine.context import StageContext
+from pipeline.engine.stage import Stage
 
-NAME = "label"
-VERSION = 5
-INPUTS = ("ingest",)
-OUTPUTS = ("labels.parquet", "bins.json", "histogram.png")
-CONFIG = ("labels", "data.nightlights", "seed")
 # What to try instead when a class gets no tile, by labels.method.
 OTHER_METHODS = {"gmm": "use labels.method: quantile, or fixed with labels.thresholds",
                  "quantile": "use labels.method: gmm, or fixed with labels.thresholds",
@@ -194,11 +190,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
     cfg, nl = ctx.config.labels, ctx.config.data.nightlights
     catalog = gpd.read_parquet(ctx.input("ingest", "tiles.parquet"))
     clusters = pd.read_parquet(ctx.input("ingest", "clusters.parquet"), columns=["year"])
-    stats = _sample(ctx, list(catalog.geometry), "label tiles")
+    per_job = int(catalog["shard"].value_counts().max())  # as many tiles as an ingest shard
+    stats = _sample(ctx, list(catalog.geometry), per_job, "label tiles")
     finite = np.isfinite(stats[:, 0])
     label_radiance = stats[:, 0]
     if cfg.context_km is not None:
-        context = _sample(ctx, context_boxes(catalog.geometry, cfg.context_km), "label context")
+        context = _sample(ctx, context_boxes(catalog.geometry, cfg.context_km), per_job,
+                          "label context")
         label_radiance = np.where(finite, context[:, 0], np.nan)
     if finite.sum() < cfg.n_classes * 10:
         raise InputDataError(f"{nl.path}: only {int(finite.sum())} of {len(catalog)} tiles lie on "
@@ -237,9 +235,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
             **{f"year_gap_{pair}": gap for pair, gap in temporal["gaps_years"].items()}}
 
 
-def _sample(ctx: StageContext, footprints: list[Polygon], desc: str) -> np.ndarray:
-    """(mean, max) radiance over each footprint, shard by shard on the executor."""
-    nl, size = ctx.config.data.nightlights, ctx.config.data.shard_size
+def _sample(ctx: StageContext, footprints: list[Polygon], size: int, desc: str) -> np.ndarray:
+    """(mean, max) radiance over each footprint, ``size`` footprints a shard on the executor."""
+    nl = ctx.config.data.nightlights
     chunks = [footprints[i:i + size] for i in range(0, len(footprints), size)]
     return np.concatenate(ctx.executor.map(partial(sample_footprints, path=nl.path, band=nl.band),
                                            chunks, desc=desc))
@@ -251,3 +249,14 @@ def _warn(ctx: StageContext, outside: int, temporal_warnings: list[str]) -> None
                         "not used for training", outside)
     for message in temporal_warnings:
         ctx.log.warning("temporal alignment: %s", message)
+
+
+STAGE = Stage(
+    name="label",
+    version=5,
+    inputs=("ingest",),
+    outputs=("labels.parquet", "bins.json", "histogram.png"),
+    config=("labels", "data.nightlights", "seed"),
+    run=run,
+    input_files=input_files,
+)

@@ -39,12 +39,8 @@ from pipeline.geo.neighbours import Neighbourhood, lonlat_tree
 from pipeline.evaluation.ridge import load_models
 from pipeline.engine.context import StageContext
 from pipeline.stages.aggregate import neighbourhood
+from pipeline.engine.stage import Stage
 
-NAME = "predict"
-VERSION = 2
-INPUTS = ("ingest", "extract", "fit")
-OUTPUTS = ("grid.parquet",)
-CONFIG = ("predict", "aggregate")
 BLOCK_TILES = 2048
 
 
@@ -140,3 +136,17 @@ def run(ctx: StageContext) -> dict[str, Any]:
         weights_path.unlink()
     return {"tiles": len(grid), **{k: round(float(np.nanmean(v)), 4)
                                    for k, v in columns.items() if k.startswith(("pred_", "ood_"))}}
+
+
+STAGE = Stage(
+    name="predict",
+    version=2,
+    inputs=("ingest", "extract", "fit"),
+    outputs=("grid.parquet",),
+    # the neighbourhood and tile weights the models were trained with (not which clusters
+    # aggregate keeps: min_tiles, districts)
+    config=("predict", "aggregate.radius_km", "aggregate.box_km", "aggregate.weight",
+            "aggregate.population"),
+    run=run,
+    input_files=input_files,
+)

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,14 +65,9 @@ from pipeline.models.training import (
     write_scalars,
 )
 from pipeline.engine.context import StageContext
-from pipeline.stages.label import intensity
 from pipeline.engine.resume import close_resume_dir, open_resume_dir
-
-NAME = "train"
-VERSION = 3
-INPUTS = ("ingest", "label")
-OUTPUTS = ("model.keras", "history.csv", "metrics.json")
-CONFIG = ("model", "seed")
+from pipeline.engine.stage import Stage
+from pipeline.stages.label import intensity
 
 
 def input_files(config: Config) -> list[Path]:
@@ -216,7 +210,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     weights = resolve_weights(spec, Weights.parse(cfg.weights), cfg.input_size_px,
                               cfg.weights_dir)
     ctx.log.info("backbone %s, weights %s", cfg.backbone, weights or "random init (weights: none)")
-    work = open_resume_dir(ctx, sys.modules[__name__], upstream_files(ctx))
+    work = open_resume_dir(ctx, upstream_files(ctx))
     y, scaling = training_targets(table, cfg.objective, split[0])
     model, state, val = train_model(ctx, table, n_classes, spec, weights, split, y, work)
     model.save(ctx.out / "model.keras")
@@ -237,3 +231,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
     score = "val_accuracy" if cfg.objective == "classes" else "val_r2"
     return {"train_tiles": len(split[0]), "val_tiles": len(split[1]),
             score: round(metrics[score], 4)}
+
+
+STAGE = Stage(
+    name="train",
+    version=3,
+    inputs=("ingest", "label"),
+    outputs=("model.keras", "history.csv", "metrics.json"),
+    config=("model", "seed"),
+    run=run,
+    input_files=input_files,
+)

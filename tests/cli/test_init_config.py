@@ -15,6 +15,7 @@ from pipeline.config.schema import load_config
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.cli.init import InitRequest, report, write_config
 from pipeline.engine.runner import run_pipeline
+from pipeline.stages import PIPELINE
 
 
 def request(world: Path, out: Path, **kw) -> InitRequest:
@@ -41,7 +42,7 @@ def test_init_writes_a_config_that_loads_and_runs(tiny_world, tmp_path):
     assert lines[0].startswith("tiles: folder, 100 file(s) (50 inspected), CRS {'EPSG:32736': 50}")
     assert lines[2].startswith("survey: 82 rows")
     config = config.model_copy(update={"run_dir": tmp_path / "run"})
-    outcomes = run_pipeline(config, until_stage="label", quiet=True, progress=False)
+    outcomes = run_pipeline(config, PIPELINE, until_stage="label", quiet=True, progress=False)
     assert [o.status for o in outcomes] == ["done", "done"]
 
 

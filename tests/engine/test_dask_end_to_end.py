@@ -12,6 +12,7 @@ import pytest
 from pipeline.config.schema import load_config
 from pipeline.engine.executor import override_executor
 from pipeline.engine.runner import run_pipeline
+from pipeline.stages import PIPELINE
 from pipeline.engine.shards import RECORDS_DIR
 
 
@@ -23,7 +24,7 @@ def runs(make_tiny_config, tmp_path_factory):
     for kind in ("local", "dask"):
         config = override_executor(local, kind, workers=2 if kind == "dask" else None)
         config = config.model_copy(update={"run_dir": folder / kind})
-        run_pipeline(config, quiet=True, progress=False)
+        run_pipeline(config, PIPELINE, quiet=True, progress=False)
         out[kind] = config.run_dir
     return out
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import types
 from functools import partial
 
 import pytest
 
 from pipeline.errors import ShardError
 from pipeline.engine.runner import run_pipeline
+from pipeline.engine.stage import Stage
 from test_runner import config
 
 RAN: list[int] = []
@@ -29,8 +29,8 @@ def sharded_stage():
         (ctx.out / "out.json").write_text(json.dumps([r["value"] for r in results]))
         return {"tiles": len(results)}
 
-    return types.SimpleNamespace(NAME="tiles", VERSION=1, INPUTS=(), OUTPUTS=("out.json",),
-                                 CONFIG=("data.tiles",), input_files=lambda config: [], run=run)
+    return Stage(name="tiles", version=1, inputs=(), outputs=("out.json",),
+                 config=("data.tiles",), run=run)
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def test_failed_shard_then_resume(tmp_path, graph):
     cfg = config(tmp_path, executor={"kind": "local", "retries": 1})
     with pytest.raises(ShardError, match=r"stage tiles: 1 of 5 shard\(s\) failed after 2 attempt\(s\): "
                                          r"shard\(s\) 3\. Shard 3: OSError: tile 3: read error"):
-        run_pipeline(cfg, stages=graph, quiet=True)
+        run_pipeline(cfg, graph, quiet=True)
     run_dir = tmp_path / "run"
     assert RAN == [0, 1, 2, 3, 3, 4]
     entry = json.loads((run_dir / "manifest.json").read_text())["stages"]["tiles"]
@@ -60,7 +60,7 @@ def test_failed_shard_then_resume(tmp_path, graph):
 
     BROKEN.clear()
     RAN.clear()
-    outcomes = run_pipeline(cfg, stages=graph, quiet=True)
+    outcomes = run_pipeline(cfg, graph, quiet=True)
     assert RAN == [3] and outcomes[0].status == "done"
     assert json.loads((run_dir / "tiles" / "out.json").read_text()) == [0, 10, 20, 30, 40]
     assert sorted(p.name for p in (run_dir / "tiles").iterdir()) == ["out.json"]
@@ -73,14 +73,14 @@ def test_failed_shard_then_resume(tmp_path, graph):
 def test_a_forced_or_changed_stage_starts_its_shards_afresh(tmp_path, graph):
     BROKEN.add(0)
     with pytest.raises(ShardError):
-        run_pipeline(config(tmp_path), stages=graph, quiet=True)
+        run_pipeline(config(tmp_path), graph, quiet=True)
     BROKEN.clear()
     RAN.clear()
-    run_pipeline(config(tmp_path), stages=graph, quiet=True, force=True)
+    run_pipeline(config(tmp_path), graph, quiet=True, force=True)
     assert RAN == [0, 1, 2, 3, 4]
     BROKEN.add(4)
     with pytest.raises(ShardError):
-        run_pipeline(config(tmp_path), stages=graph, quiet=True, force=True)
+        run_pipeline(config(tmp_path), graph, quiet=True, force=True)
     BROKEN.clear()
     RAN.clear()
     run_pipeline(config(tmp_path, data={"tiles": {"path": "other"}, "nightlights": {"path": "n"},
@@ -96,8 +96,8 @@ def test_a_failed_forced_run_says_how_to_keep_its_finished_shards(tmp_path, grap
                                          r"the 4 finished shard\(s\) are kept and only the "
                                          r"failed or missing ones run again \(the same command "
                                          r"starts the stage afresh\)\.$"):
-        run_pipeline(cfg, stages=graph, quiet=True, force=True)
+        run_pipeline(cfg, graph, quiet=True, force=True)
     BROKEN.clear()
     RAN.clear()
-    run_pipeline(cfg, stages=graph, quiet=True)
+    run_pipeline(cfg, graph, quiet=True)
     assert RAN == [3]

@@ -21,7 +21,6 @@ from pipeline.cli.main import main
 from pipeline.config.schema import load_config
 from pipeline.geo.cog import cog_problems
 from pipeline.engine.runner import run_pipeline
-from pipeline.stages import STAGES
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -145,18 +144,15 @@ def test_cli_export_rewrites_chosen_formats_into_a_folder(finished_run, tmp_path
     assert "no saved config" in capsys.readouterr().err
 
 
-def test_changing_the_grid_reruns_only_export(finished_run, tmp_path, monkeypatch):
+def test_changing_the_grid_reruns_only_export(finished_run, tmp_path, spied_pipeline):
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)
     data = yaml.safe_load((run_dir / "config.yaml").read_text())
     data["run_dir"] = str(run_dir)
     data["export"]["grid"] = {"kind": "regular", "cell_km": 1.5}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(data))
-    calls = []
-    for stage in STAGES:
-        monkeypatch.setattr(stage, "run", lambda ctx, _f=stage.run, _n=stage.NAME:
-                            (calls.append(_n), _f(ctx))[1])
-    run_pipeline(load_config(tmp_path / "c.yaml", env={}), quiet=True, progress=False)
+    stages, calls = spied_pipeline
+    run_pipeline(load_config(tmp_path / "c.yaml", env={}), stages, quiet=True, progress=False)
     assert calls == ["export"]
     cells = gpd.read_parquet(run_dir / "export" / "predictions.parquet")
     assert 30 > len(cells) > 4 and cells["n_tiles"].sum() == 100

@@ -28,6 +28,7 @@ from pipeline.stages.ingest import read_spec
 from pipeline.tiles.catalog import ingest_shard
 from pipeline.tiles.folder import FolderSource
 from pipeline.tiles.reading import TileShard
+from pipeline.stages import PIPELINE
 
 RGB = np.random.default_rng(0).integers(1, 255, size=(3, 16, 16)).astype(np.uint8)
 
@@ -168,7 +169,7 @@ def nightlights_like(world: Path, out: Path, change) -> Path:
 def run_label(make_tiny_config, folder: Path, nightlights: Path):
     path = edit(make_tiny_config(folder),
                 lambda d: d["data"]["nightlights"].update(path=str(nightlights)))
-    return run_pipeline(load_config(path, env={}), until_stage="label", quiet=True, progress=False)
+    return run_pipeline(load_config(path, env={}), PIPELINE, until_stage="label", quiet=True, progress=False)
 
 
 @pytest.mark.parametrize("fill", [0.0, -2.0])

@@ -16,13 +16,14 @@ from pipeline.config.schema import load_config
 from pipeline.errors import StageError
 from pipeline.engine.manifest import Manifest
 from pipeline.engine.runner import run_pipeline
+from pipeline.stages import PIPELINE
 
 
 @pytest.fixture
 def labelled(make_tiny_config, tmp_path):
     """A tiny run through ingest and label; returns its config."""
     config = load_config(make_tiny_config(tmp_path), env={})
-    run_pipeline(config, until_stage="label", quiet=True, progress=False)
+    run_pipeline(config, PIPELINE, until_stage="label", quiet=True, progress=False)
     return config
 
 
@@ -36,7 +37,7 @@ def reasons(outcomes) -> dict[str, str | None]:
 
 
 def test_untouched_outputs_are_trusted(labelled):
-    outcomes = run_pipeline(labelled, until_stage="label", quiet=True, progress=False)
+    outcomes = run_pipeline(labelled, PIPELINE, until_stage="label", quiet=True, progress=False)
     assert [o.status for o in outcomes] == ["skipped", "skipped"]
     files = json.loads((labelled.run_dir / "manifest.json").read_text())["stages"]["ingest"]
     assert "cache/shard_00000.npy" in files["output_files"]
@@ -47,11 +48,11 @@ def test_truncated_output_reruns_its_stage_with_the_reason_logged(labelled):
     path = labelled.run_dir / "ingest" / "tiles.parquet"
     size = path.stat().st_size
     path.write_bytes(path.read_bytes()[: size // 2])
-    outcomes = run_pipeline(labelled, until_stage="label", quiet=True, progress=False)
+    outcomes = run_pipeline(labelled, PIPELINE, until_stage="label", quiet=True, progress=False)
     assert reasons(outcomes) == {
         "ingest": f"outputs changed after the stage finished: tiles.parquet resized ({size} -> "
                   f"{size // 2} bytes)",
-        "label": "upstream ingest changed"}
+        "label": None}  # skipped: ingest wrote back the very files label had read
     assert path.stat().st_size == size
     log = (labelled.run_dir / "run.log").read_text()
     assert "running: outputs changed after the stage finished: tiles.parquet resized" in log
@@ -61,7 +62,7 @@ def test_same_size_edit_is_found_by_its_digest(labelled):
     path = labelled.run_dir / "label" / "bins.json"
     original = path.read_text()
     path.write_text(original.replace('"gmm"', '"GMM"'))
-    outcomes = run_pipeline(labelled, until_stage="label", quiet=True, progress=False)
+    outcomes = run_pipeline(labelled, PIPELINE, until_stage="label", quiet=True, progress=False)
     assert reasons(outcomes) == {"ingest": None,
                                  "label": "outputs changed after the stage finished: bins.json "
                                           "edited"}
@@ -70,7 +71,7 @@ def test_same_size_edit_is_found_by_its_digest(labelled):
 
 def test_deleted_cache_shard_reruns_ingest(labelled):
     (labelled.run_dir / "ingest" / "cache" / "shard_00001.npy").unlink()
-    outcomes = run_pipeline(labelled, until_stage="ingest", quiet=True, progress=False)
+    outcomes = run_pipeline(labelled, PIPELINE, until_stage="ingest", quiet=True, progress=False)
     assert outcomes[0].reason == ("outputs changed after the stage finished: "
                                   "cache/shard_00001.npy deleted")
 
@@ -78,7 +79,7 @@ def test_deleted_cache_shard_reruns_ingest(labelled):
 def test_a_copied_run_dir_with_new_mtimes_is_not_rerun(labelled):
     path = labelled.run_dir / "label" / "labels.parquet"
     path.write_bytes(path.read_bytes())  # same bytes, new mtime
-    outcomes = run_pipeline(labelled, until_stage="label", quiet=True, progress=False)
+    outcomes = run_pipeline(labelled, PIPELINE, until_stage="label", quiet=True, progress=False)
     assert [o.status for o in outcomes] == ["skipped", "skipped"]
 
 
@@ -98,11 +99,11 @@ def test_failed_write_keeps_the_previous_artifact_and_names_the_path(labelled, m
     monkeypatch.setattr(pd.DataFrame, "to_parquet", failing)
     with pytest.raises(StageError, match=rf"stage label failed: .*{error.strerror}: "
                                          rf"'.*\.tmp-label/labels.parquet'"):
-        run_pipeline(labelled, from_stage="label", quiet=True, progress=False)
+        run_pipeline(labelled, PIPELINE, from_stage="label", quiet=True, progress=False)
     assert {p.name: p.read_bytes() for p in (labelled.run_dir / "label").iterdir()} == old
     assert statuses(labelled) == {"ingest": "skipped", "label": "failed"}
     monkeypatch.setattr(pd.DataFrame, "to_parquet", real)
-    outcomes = run_pipeline(labelled, until_stage="label", quiet=True, progress=False)
+    outcomes = run_pipeline(labelled, PIPELINE, until_stage="label", quiet=True, progress=False)
     assert reasons(outcomes) == {"ingest": None, "label": "last status failed"}
 
 

@@ -95,7 +95,7 @@ def test_compare_two_runs(tmp_path):
     assert row["cells"] == 10 and row["only_a"] == 0 and row["only_b"] == 1
     assert row["mean_abs_change"] == pytest.approx(1.8) and row["mean_change"] == 0
     assert row["quintile_changed"] == pytest.approx(0.2)
-    with pytest.raises(MissingArtifactError, match="stage 'fit' has not finished"):
+    with pytest.raises(MissingArtifactError, match="stage 'fit' has not completed"):
         compare_runs(a, make_run(tmp_path, "c", [1.0], None))
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from pipeline.config.schema import Config
 from pipeline.engine.context import StageContext
+from pipeline.engine.rundir import RunDir
 
 
 class SerialExecutor:
@@ -19,15 +19,17 @@ class SerialExecutor:
         return [fn(item) for item in items]
 
 
-def run_stage(stage: ModuleType, config: Config) -> dict:
-    """Run one stage into ``config.run_dir/<stage>`` (upstream folders must already be there)."""
-    run_dir = Path(config.run_dir)
-    out = run_dir / f".tmp-{stage.NAME}"
+def run_stage(module: ModuleType, config: Config) -> dict:
+    """Run a stage module's ``STAGE`` into ``config.run_dir/<stage>`` (upstream folders must
+    already be there)."""
+    stage = module.STAGE
+    run = RunDir(config.run_dir)
+    out = run.tmp_dir(stage.name)
     out.mkdir(parents=True)
-    ctx = StageContext(config, run_dir, out, logging.getLogger(f"test.{stage.NAME}"),
-                       SerialExecutor(), progress=False)
+    ctx = StageContext.open(stage, config, run, out, logging.getLogger(f"test.{stage.name}"),
+                            SerialExecutor(), progress=False)
     counts = stage.run(ctx)
-    out.rename(run_dir / stage.NAME)
+    out.rename(run.stage_dir(stage.name))
     return counts
 
 

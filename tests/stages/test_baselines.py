@@ -12,6 +12,7 @@ from pipeline.config.schema import load_config
 from pipeline.models.datasets import TileCache
 from pipeline.models.random_features import make_filters, random_features
 from pipeline.engine.runner import run_pipeline
+from pipeline.stages import PIPELINE
 
 
 def test_baselines_match_frozen_extract_and_unbatched_random_features(make_tiny_config,
@@ -19,7 +20,7 @@ def test_baselines_match_frozen_extract_and_unbatched_random_features(make_tiny_
     path = make_tiny_config(tmp_path, model={"finetune_epochs": 0}, features={"mode": "frozen"},
                             baselines={"random_filters": 8, "batch_size": 7})
     config = load_config(path, env={})
-    run_pipeline(config, until_stage="baselines", quiet=True, progress=False)
+    run_pipeline(config, PIPELINE, until_stage="baselines", quiet=True, progress=False)
     run = Path(config.run_dir)
     imagenet = np.load(run / "baselines" / "imagenet_features.npy")
     assert imagenet.shape == (100, 256) and np.abs(imagenet).max() > 0

@@ -11,13 +11,14 @@ import pytest
 from pipeline.config.schema import load_config
 from pipeline.errors import InputDataError
 from pipeline.engine.runner import run_pipeline
+from pipeline.stages import PIPELINE
 from pipeline.stages import fit, ingest
 
 
 def test_ingest_does_not_read_regression_folds(make_tiny_config, tmp_path) -> None:
-    assert not any(key.startswith("regression.folds") for key in ingest.CONFIG)
+    assert not any(key.startswith("regression.folds") for key in ingest.STAGE.config)
     path = make_tiny_config(tmp_path, regression={"folds": 50})  # 80 clusters < 2 x 50
-    run_pipeline(load_config(path, env={}), until_stage="ingest", quiet=True, progress=False)
+    run_pipeline(load_config(path, env={}), PIPELINE, until_stage="ingest", quiet=True, progress=False)
     clusters = gpd.read_parquet(tmp_path / "run" / "ingest" / "clusters.parquet")
     assert len(clusters) == 80
 

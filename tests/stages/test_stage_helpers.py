@@ -5,7 +5,7 @@ import pytest
 from pipeline.config.schema import TargetConfig
 from pipeline.evaluation.ridge import fit_ridge
 from pipeline.evaluation.evaluate import subsets
-from pipeline.stages.fit import nightlight_design, target_values
+from pipeline.evaluation.design import nightlight_design, target_values
 from pipeline.stages.predict import apply_models
 from pipeline.geo.blocks import block_ids
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import types
 from pathlib import Path
 
 import keras
@@ -21,10 +20,13 @@ from pipeline.engine.executor import LocalExecutor
 from pipeline.models import build_classifier, feature_model, get_backbone
 from pipeline.models.training import Checkpoints
 from pipeline.engine.runner import run_pipeline
+from pipeline.stages import PIPELINE
 from pipeline.engine.shards import run_shard
 from pipeline.stages import extract
 from pipeline.engine.context import StageContext
-from pipeline.engine.resume import RESUME_DIR, close_resume_dir, open_resume_dir, resume_key
+from pipeline.engine.rundir import RESUME_DIR, RunDir
+from pipeline.engine.stage import Stage
+from pipeline.engine.resume import close_resume_dir, open_resume_dir, resume_key
 from pipeline.stages.train import split_train_val
 
 MODEL = {"head_epochs": 1, "finetune_epochs": 2}
@@ -32,7 +34,7 @@ FOLDED = {**MODEL, "input_size_px": 64}  # twice the 32 px tiles: the upsampling
 
 
 def run_until(config_path: Path, stage: str = "extract") -> None:
-    run_pipeline(load_config(config_path, env={}), until_stage=stage, quiet=True, progress=False)
+    run_pipeline(load_config(config_path, env={}), PIPELINE, until_stage=stage, quiet=True, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -258,18 +260,24 @@ def test_validation_holds_out_whole_blocks(make_tiny_config, tmp_path) -> None:
 
 def test_resume_dir_is_keyed_by_config_and_inputs(make_tiny_config, tmp_path) -> None:
     config = load_config(make_tiny_config(tmp_path), env={})
-    stage = types.SimpleNamespace(NAME="train", VERSION=1, CONFIG=("model",))
+    stage = Stage(name="train", version=1, inputs=(), outputs=(), config=("model",),
+                  run=lambda ctx: {})
     source = tmp_path / "input.bin"
     source.write_bytes(b"a")
-    ctx = StageContext(config, tmp_path / "run", tmp_path / "out", _Log(), None)
-    first = open_resume_dir(ctx, stage, [source])
+    run = RunDir(tmp_path / "run")
+    ctx = StageContext.open(stage, config, run, tmp_path / "out", _Log(), None)
+    first = open_resume_dir(ctx, [source])
     (first / "state.json").write_text("{}")
-    assert open_resume_dir(ctx, stage, [source]) == first and (first / "state.json").exists()
+    assert open_resume_dir(ctx, [source]) == first and (first / "state.json").exists()
+    assert first.parent == run.resume_dir("train")
     other = config.model_copy(update={"model": config.model.model_copy(update={"dropout": 0.5})})
-    changed = StageContext(other, ctx.run_dir, ctx.out, _Log(), None)
-    assert resume_key(changed, stage, [source]) != resume_key(ctx, stage, [source])
+    changed = StageContext.open(stage, other, run, ctx.out, _Log(), None)
+    assert resume_key(changed, [source]) != resume_key(ctx, [source])
+    unread = StageContext.open(stage, config.model_copy(update={"seed": 9}), run, ctx.out,
+                               _Log(), None)
+    assert resume_key(unread, [source]) == resume_key(ctx, [source])  # seed is not declared
     source.write_bytes(b"ab")
-    second = open_resume_dir(ctx, stage, [source])
+    second = open_resume_dir(ctx, [source])
     assert second != first and not first.exists()
     close_resume_dir(second)
     assert not (tmp_path / "run" / RESUME_DIR).exists()

@@ -1,6 +1,6 @@
-"""A developer's check on a demo world: how much true wealth each tile feature set carries.
+"""A developer's check of a run on a demo world: how much true wealth each tile feature set carries.
 
-``python -m pipeline.demo.truth_check RUN_DIR WORLD_DIR`` prints, for the features a run computed
+``python -m pipeline.runs.truth_check RUN_DIR WORLD_DIR`` prints, for the features a run computed
 (``extract/features.npy``, the ``baselines`` stage's ImageNet and random features, and the
 nightlights of ``label``), the R² of a ridge regression from a tile's features to the world's true
 mean wealth in that tile (``truth.npz``), cross-validated over spatial blocks of
@@ -35,16 +35,20 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from pipeline.config.schema import load_config
+from pipeline.engine.rundir import RunDir
+from pipeline.evaluation.design import build_predictors, survey_of, target_values
 from pipeline.evaluation.evaluate import evaluate
 from pipeline.evaluation.predictors import Predictor
-from pipeline.stages.aggregate import neighbourhood
-from pipeline.stages.fit import build_predictors, survey_of, target_values
+from pipeline.geo.neighbours import Neighbourhood
 
 BLOCK_TILES = 8
 ALPHAS = np.logspace(-3, 5, 17)
-FEATURE_FILES = {"finetuned": "extract/features.npy",
-                 "imagenet": "baselines/imagenet_features.npy",
-                 "random_features": "baselines/random_features.npy"}
+FEATURE_FILES = {"finetuned": ("extract", "features.npy"),
+                 "imagenet": ("baselines", "imagenet_features.npy"),
+                 "random_features": ("baselines", "random_features.npy")}
+CLUSTER_FEATURES = {"model": "cluster_features.npy", "imagenet": "imagenet_features.npy",
+                    "random_features": "random_features.npy"}
+TRUTH_FILE = "truth.npz"
 
 
 def wealth_r2(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
@@ -61,9 +65,11 @@ def wealth_r2(x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> float:
 
 def tile_feature_sets(run_dir: Path) -> dict[str, np.ndarray]:
     """The run's tile features that exist, and log(1 + nightlights) mean and max per tile."""
-    sets = {name: np.load(run_dir / file) for name, file in FEATURE_FILES.items()
-            if (run_dir / file).is_file()}
-    labels = pd.read_parquet(run_dir / "label" / "labels.parquet")
+    run = RunDir(run_dir)
+    found = {name: run.artifact(stage, file, required=False)
+             for name, (stage, file) in FEATURE_FILES.items()}
+    sets = {name: np.load(path) for name, path in found.items() if path is not None}
+    labels = pd.read_parquet(run.artifact("label", "labels.parquet"))
     sets["nightlights"] = np.log1p(np.clip(
         labels[["radiance_mean", "radiance_max"]].to_numpy(dtype=np.float64), 0.0, None))
     return sets
@@ -71,9 +77,10 @@ def tile_feature_sets(run_dir: Path) -> dict[str, np.ndarray]:
 
 def tile_wealth(run_dir: Path, world_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     """(true wealth, (row, col) in the world's grid) of every catalog tile of the run."""
-    catalog = pd.read_parquet(run_dir / "ingest" / "tiles.parquet", columns=["tile_id"])
+    catalog = pd.read_parquet(RunDir(run_dir).artifact("ingest", "tiles.parquet"),
+                              columns=["tile_id"])
     rc = catalog["tile_id"].str.extract(r"r(\d+)_c(\d+)").astype(int).to_numpy()
-    wealth = np.load(world_dir / "truth.npz")["wealth_tile"]
+    wealth = np.load(world_dir / TRUTH_FILE)["wealth_tile"]
     return wealth[rc[:, 0], rc[:, 1]].astype(np.float64), rc
 
 
@@ -96,17 +103,17 @@ def cluster_truth(run_dir: Path, world_dir: Path) -> pd.DataFrame:
         image model and of each image baseline, and the model's paired gain over ``truth`` with
         its 95% interval.
     """
-    config = load_config(run_dir / "config.yaml", env={})
-    clusters = pd.read_parquet(run_dir / "aggregate" / "clusters.parquet")
-    index = pd.read_parquet(run_dir / "extract" / "index.parquet")
+    run = RunDir(run_dir)
+    config = load_config(run.config_file, env={})
+    clusters = pd.read_parquet(run.artifact("aggregate", "clusters.parquet"))
+    index = pd.read_parquet(run.artifact("extract", "index.parquet"))
     wealth = tile_wealth(run_dir, world_dir)[0][index["row"].to_numpy()]
-    groups = neighbourhood(config.aggregate).members(
-        index["lon"].to_numpy(), index["lat"].to_numpy(), clusters["lon"].to_numpy(),
-        clusters["lat"].to_numpy())
+    around = Neighbourhood(config.aggregate.radius_km, config.aggregate.box_km)
+    groups = around.members(index["lon"].to_numpy(), index["lat"].to_numpy(),
+                            clusters["lon"].to_numpy(), clusters["lat"].to_numpy())
     means = np.array([wealth[g].mean() if len(g) else np.nan for g in groups])
-    features = {name: np.load(run_dir / "aggregate" / file) for name, file in
-                (("model", "cluster_features.npy"), ("imagenet", "imagenet_features.npy"),
-                 ("random_features", "random_features.npy"))}
+    features = {name: np.load(run.artifact("aggregate", file))
+                for name, file in CLUSTER_FEATURES.items()}
     cfg = config.regression.model_copy(update={"poor_percentiles": (50.0,)})
     rows = []
     for target in cfg.targets:
@@ -132,15 +139,16 @@ def cluster_truth(run_dir: Path, world_dir: Path) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pipeline.demo.truth_check",
+    parser = argparse.ArgumentParser(prog="python -m pipeline.runs.truth_check",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("world_dir", type=Path)
     args = parser.parse_args(argv)
-    needed = [args.run_dir / name for name in ("config.yaml", "ingest/tiles.parquet",
-                                               "extract/index.parquet",
-                                               "aggregate/clusters.parquet")]
-    for path in [*needed, args.world_dir / "truth.npz"]:
+    run = RunDir(args.run_dir)
+    needed = [run.config_file, run.output("ingest", "tiles.parquet"),
+              run.output("extract", "index.parquet"), run.output("aggregate", "clusters.parquet"),
+              args.world_dir / TRUTH_FILE]
+    for path in needed:
         if not path.is_file():
             print(f"error: {path} not found: give a finished run of a demo world and that "
                   "world's folder.", file=sys.stderr)

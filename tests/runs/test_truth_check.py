@@ -6,7 +6,7 @@ import numpy as np
 
 import pytest
 
-from pipeline.demo.truth_check import cluster_truth, main, truth_check, wealth_r2
+from pipeline.runs.truth_check import cluster_truth, main, truth_check, wealth_r2
 
 
 def test_wealth_r2_is_one_for_the_truth_and_nothing_for_noise() -> None:
