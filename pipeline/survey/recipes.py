@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config.schema import DhsColumns, LsmsColumns, SurveyConfig
-from pipeline.config.data import DHS_OUTCOMES, LSMS_OUTCOMES
+from pipeline.config.survey import DHS_OUTCOMES, LSMS_OUTCOMES
 from pipeline.survey.tables import REJECTED_COLUMNS, clean_clusters, read_table, require_columns
 
 CANONICAL = {"id": "cluster_id", "lat": "lat", "lon": "lon", "urban": "urban",
