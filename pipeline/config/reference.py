@@ -289,8 +289,8 @@ def _yaml_lines(tree: Mapping[str, Any], key: str, depth: int,
         dotted = _join(key, name)
         if depth == 0 and lines:
             lines.append("")
-        lines += [f"{pad}# {line}" for line in
-                  textwrap.wrap(summary(dotted), COMMENT_WIDTH - len(pad) - 2)]
+        lines += [f"{pad}# {line}" for line in textwrap.wrap(
+            summary(dotted), COMMENT_WIDTH - len(pad) - 2, break_on_hyphens=False)]
         if isinstance(value, Mapping):
             lines.append(f"{pad}{name}:")
             lines += _yaml_lines(value, dotted, depth + 1, notes)
