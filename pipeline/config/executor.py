@@ -13,7 +13,8 @@ class LocalExecutor(Section):
     """Per-shard work in this process; a failed shard is tried ``retries`` more times."""
 
     kind: Literal["local"] = Field("local", description=(
-        "`local`: per-shard work in this process; `dask`: on a dask.distributed cluster."))
+        "`local`: per-shard work in this process; `dask`: on a dask.distributed cluster. "
+        "Either gives the same outputs, so changing the executor reruns nothing."))
     retries: int = Field(2, ge=0, le=20, json_schema_extra=COSMETIC, description=(
         "Further attempts of a failed shard before it is recorded as failed."))
 

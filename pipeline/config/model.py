@@ -33,7 +33,8 @@ class ModelConfig(Section):
     input_size_px: int = Field(64, ge=32, le=1024, description=(
         "Network input side in pixels; cached tiles are resized on the fly, except that when "
         "it is twice the tile size and the backbone is a MobileNet, the 2x bilinear "
-        "upsampling is folded into the first convolution (same result, no upsampled copy)."))
+        "upsampling is folded into the first convolution (same result, no upsampled copy; see "
+        "docs/benchmarks.md)."))
     batch_size: int = Field(64, ge=1, description=(
         "Training batch size in tiles (the global batch over several GPUs)."))
     head_epochs: int = Field(3, ge=0, description=(
