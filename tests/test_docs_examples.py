@@ -1,4 +1,5 @@
-"""The scheduling examples in docs/examples, and the commands the README and docs/*.md show, call the CLI as it really is."""
+"""The scheduling examples in docs/examples, and the commands the README and docs/*.md show,
+call the CLI as it really is."""
 
 from __future__ import annotations
 
