@@ -1,4 +1,4 @@
-"""The ``data`` section: the imagery tiles, the nightlight raster, the survey, and how they are read.
+"""The ``data`` section: the imagery tiles, the nightlight raster, the survey, how they are read.
 
 The defaults reproduce the demo: a folder of uint8 RGB tiles, a cluster table in WGS84. The survey
 subsection lives in :mod:`pipeline.config.survey`.

@@ -1,4 +1,4 @@
-"""The ``export`` section: which target is mapped, into which cells, over which region, in which units."""
+"""The ``export`` section: which target is mapped, into which cells, over which region, in what units."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The config's field descriptions turned into documents: the reference page, the JSON Schema, comments.
+"""The config's field descriptions as documents: the reference page, the JSON Schema, comments.
 
 The descriptions are written once, as ``Field(description=...)`` on the section models; this module
 reads them back for ``docs/configuration.md`` (:func:`markdown`, regenerated with ``make docs``; a

@@ -41,14 +41,16 @@ def test_description_and_summary_by_dotted_key():
     assert description("regression.targets.log").startswith("Fit log(outcome)")
     # the first sentence, not cut at "e.g."
     assert summary("data.tiles.crs") == description("data.tiles.crs")
-    assert summary("labels.method") == "`gmm`: a Gaussian mixture on log(1 + radiance), as in Jean et al."
+    assert summary("labels.method") == (
+        "`gmm`: a Gaussian mixture on log(1 + radiance), as in Jean et al.")
 
 
 def test_commented_yaml_loads_back_with_every_comment_from_the_schema(tmp_path):
     tree = {"name": "x", "run_dir": "runs/x",
             "data": {"tiles": {"path": "t"}, "nightlights": {"path": "n.tif"},
                      "survey": {"path": "s.csv", "outcomes": ["a", "b"]}},
-            "regression": {"targets": [{"column": "a", "log": True}, {"column": "b", "log": False}]}}
+            "regression": {"targets": [{"column": "a", "log": True},
+                                       {"column": "b", "log": False}]}}
     text = commented_yaml(tree, {"data.tiles.path": "found: 3 tiles",
                                  "regression.targets[1]": "values 0 .. 1"})
     assert yaml.safe_load(text) == tree
