@@ -1,4 +1,4 @@
-"""The ``export`` section: which target is mapped, into which cells, over which region, in what units."""
+"""The ``export`` section: the target mapped, the cells, the region and the units of the map."""
 
 from __future__ import annotations
 
