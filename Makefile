@@ -8,7 +8,7 @@ POVERTY_PIPELINE_WEIGHTS_DIR ?= $(wildcard ../shared/data/weights)
 export POVERTY_PIPELINE_WEIGHTS_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test install bench bench-scale bench-ingest clean
+.PHONY: demo test install docs bench bench-scale bench-ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# docs/configuration.md from the config's field descriptions (a test fails when it is stale).
+docs: install
+	$(BIN)/poverty-pipeline config reference --out docs/configuration.md
 
 # Extract and train throughput vs the pure model rate and fp32 matmul peak; extract memory 1x/4x.
 bench: install

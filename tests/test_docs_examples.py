@@ -1,4 +1,5 @@
-"""The scheduling examples in docs/examples call the CLI as it really is."""
+"""The scheduling examples in docs/examples, and the commands the README and docs/*.md show,
+call the CLI as it really is."""
 
 from __future__ import annotations
 
@@ -100,3 +101,32 @@ def test_airflow_dag_calls_the_cli_once_per_stage(monkeypatch):
         assert (args.executor == "dask") is (task.task_id in {"ingest", "label", "extract",
                                                               "predict"})
     assert [t.task_id for t in TASKS if t.queue == "gpu"] == ["train"]
+
+
+def shell_commands(text: str) -> list[str]:
+    """The indented shell lines of a Markdown page, with backslash continuations joined."""
+    block = re.findall(r"^ {4}(\s*\S.*)$", text, flags=re.M)
+    joined: list[str] = []
+    for line in block:
+        if joined and joined[-1].endswith("\\"):
+            joined[-1] = joined[-1][:-1] + " " + line.strip()
+        else:
+            joined.append(line.strip())
+    return joined
+
+
+def test_commands_shown_in_the_docs_parse_with_the_real_cli():
+    pages = [EXAMPLES.parents[1] / "README.md", *sorted(EXAMPLES.parent.glob("*.md"))]
+    parsed = []
+    for page in pages:
+        for line in shell_commands(page.read_text(encoding="utf-8")):
+            if not line.startswith(("poverty-pipeline ", "docker run ")):
+                continue
+            words = shlex.split(line.split(" #")[0])
+            at = [i for i, w in enumerate(words) if w.split(":")[0] == "poverty-pipeline"
+                  and (i == 0 or words[0] == "docker")]
+            if at:
+                args = _parser().parse_args(words[at[0] + 1:])
+                parsed.append((page.name, args.command))
+    assert ("data.md", "init") in parsed and ("operations.md", "export") in parsed
+    assert ("scaling.md", "run") in parsed

@@ -9,15 +9,16 @@ consumption-like outcomes, spatial CV blocks from the survey's extent.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
+from pipeline.config.reference import commented_yaml
 from pipeline.config.schema import parse_config
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.tiles.dates import nightlight_year
@@ -96,11 +97,6 @@ def _rel(path: Path, base: Path) -> str:
     return rel.as_posix() if rel.parts[:3].count("..") <= 2 else path.absolute().as_posix()
 
 
-def _v(value: object) -> str:
-    """A YAML flow value (JSON is YAML)."""
-    return json.dumps(value)
-
-
 def tile_sizes(tiles: TilesInfo) -> tuple[int, int | None]:
     """(tile_size_px, window_px): ~1 km windows for a mosaic when 100+ fit, 64 px tiles at most."""
     first = tiles.sampled[0]
@@ -130,78 +126,70 @@ def _name(out: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", out.stem) or "run"
 
 
-def _tiles_lines(req: InitRequest, f: Findings, base: Path) -> list[str]:
+def _tiles(req: InitRequest, f: Findings, base: Path) -> tuple[dict[str, Any], dict[str, str]]:
+    """``data.tiles`` and the notes on what was found there."""
     t = f.tiles
     size, window = tile_sizes(t)
     uint8 = t.dtypes == ["uint8"]
-    lines = [
-        "  tiles:",
-        f"    path: {_v(_rel(req.tiles, base))}"
-        + ("   # folder of GeoTIFF tiles, searched recursively" if t.kind == "folder"
-           else "   # one raster cut into windows, read window by window"),
-        f"    bands: [1, 2, 3]                 # 1-based, in RGB order; the source has "
-        f"{t.min_bands} band(s) ({', '.join(t.dtypes)})",
-        f"    scale: {'null' if uint8 else _v('percentile')}"
-        + ("                      # uint8: pixels kept as they are" if uint8 else
-           "             # per-band 2-98 percentile stretch to 0..255, computed once"),
-        f"    tile_size_px: {size}                 # tiles are resampled to this size in the cache",
-        "    min_valid_share: 0.5             # tiles with less non-nodata area are rejected",
-    ]
+    tiles: dict[str, Any] = {"path": _rel(req.tiles, base), "bands": [1, 2, 3],
+                             "scale": None if uint8 else "percentile"}
+    notes = {
+        "path": (f"found: a folder of {t.n_files} GeoTIFF file(s)" if t.kind == "folder"
+                 else "found: one raster, read window by window"),
+        "bands": f"the source has {t.min_bands} band(s) ({', '.join(t.dtypes)})",
+        "scale": ("uint8: pixels kept as they are" if uint8
+                  else f"{', '.join(t.dtypes)}: a 2-98 percentile stretch to 0..255"),
+    }
     if window is not None:
         gsd = t.sampled[0].gsd_m or 0.0
-        lines.insert(4, f"    window_px: {window}                  # {window * gsd:.0f} m windows "
-                        f"at {gsd:.2f} m per pixel")
-        lines.insert(5, "    overlap_px: 0")
-    return lines
+        tiles |= {"window_px": window, "overlap_px": 0}
+        notes["window_px"] = f"{window * gsd:.0f} m windows at {gsd:.2f} m per pixel"
+    tiles |= {"tile_size_px": size, "min_valid_share": 0.5}
+    return tiles, {f"data.tiles.{key}": note for key, note in notes.items()}
 
 
 def render(req: InitRequest, f: Findings) -> str:
-    """The config text: complete, commented, paths relative to the config's folder."""
+    """The config text: complete, commented, paths relative to the config's folder.
+
+    Each key's comment is the first sentence of its description in :mod:`pipeline.config`
+    (as in docs/configuration.md); a trailing comment says what was found in the files.
+    """
     base = req.out.absolute().parent
     name = _name(req.out)
     s = f.survey
-    optional = [f"    {key}: {_v(col)}" for key, col in (
-        ("country", req.country), ("year", req.year), ("weight", req.weight),
-        ("urban", req.urban)) if col]
-    targets = [f"    - column: {_v(o)}\n      log: {'true' if wants_log(o, r) else 'false'}"
-               f"            # values {r[0]:.4g} .. {r[1]:.4g}" for o, r in s.outcomes.items()]
-    nl_year = f.nightlight_year
-    lines = [
-        "# Written by `poverty-pipeline init` from the files below; edit freely.",
-        "# Every path is relative to this file. Reference: README, 'Configuration reference'.",
-        f"name: {_v(name)}",
-        f"run_dir: {_v(_rel(Path('runs') / name, base))}",
-        "seed: 0", "", "data:",
-        *_tiles_lines(req, f, base),
-        "  nightlights:",
-        f"    path: {_v(_rel(req.nightlights, base))}   # {f.nightlights.crs}, "
-        f"{f.nightlights.dtype}, values {f.nightlight_range[0]:.3g} .. {f.nightlight_range[1]:.3g}",
-        f"    year: {nl_year if nl_year else 'null'}" + ("" if nl_year else
-                                                        "                       # unknown: set it to check temporal alignment"),
-        "  survey:",
-        f"    path: {_v(_rel(req.survey, base))}   # {s.rows} rows",
-        f"    id: {_v(req.id)}",
-        f"    lat: {_v(req.lat)}                       # WGS84 unless data.survey.crs says otherwise",
-        f"    lon: {_v(req.lon)}",
-        f"    outcomes: {_v(list(req.outcomes))}",
-        *optional,
-        "  shard_size: 512", "",
-        "labels:",
-        "  method: gmm                        # Gaussian mixture on log(1 + radiance), as Jean et al.",
-        "  n_classes: 3", "",
-        "model:",
-        "  backbone: mobilenet_0.25           # ImageNet weights, 2.1 MB; see model.weights_dir offline",
-        "  weights: imagenet",
-        f"  input_size_px: {max(64, tile_sizes(f.tiles)[0])}", "",
-        "aggregate:",
-        "  radius_km: 5.0                     # DHS displaces rural clusters up to 5 km", "",
-        "regression:",
-        "  targets:",
-        *targets,
-        "  folds: 5",
-        f"  spatial_block_km: {spatial_block_km(s)}             # about a quarter of the survey's extent",
-    ]
-    return "\n".join(lines) + "\n"
+    tiles, notes = _tiles(req, f, base)
+    optional = {key: col for key, col in (("country", req.country), ("year", req.year),
+                                          ("weight", req.weight), ("urban", req.urban)) if col}
+    survey = {"path": _rel(req.survey, base), "id": req.id, "lat": req.lat, "lon": req.lon,
+              "outcomes": list(req.outcomes), **optional}
+    targets = [{"column": o, "log": wants_log(o, r)} for o, r in s.outcomes.items()]
+    nl = f.nightlights
+    notes |= {
+        "data.nightlights.path": (f"{nl.crs}, {nl.dtype}, values {f.nightlight_range[0]:.3g} "
+                                  f".. {f.nightlight_range[1]:.3g}"),
+        "data.survey.path": f"{s.rows} rows",
+        "model.backbone": "ImageNet weights, 2.1 MB",
+        "regression.spatial_block_km": "about a quarter of the survey's extent",
+        **{f"regression.targets[{i}]": f"values {r[0]:.4g} .. {r[1]:.4g}"
+           for i, r in enumerate(s.outcomes.values())},
+    }
+    if not f.nightlight_year:
+        notes["data.nightlights.year"] = "unknown: set it to check temporal alignment"
+    tree = {
+        "name": name, "run_dir": _rel(Path("runs") / name, base), "seed": 0,
+        "data": {"tiles": tiles,
+                 "nightlights": {"path": _rel(req.nightlights, base), "year": f.nightlight_year},
+                 "survey": survey, "shard_size": 512},
+        "labels": {"method": "gmm", "n_classes": 3},
+        "model": {"backbone": "mobilenet_0.25", "weights": "imagenet",
+                  "input_size_px": max(64, tiles["tile_size_px"])},
+        "aggregate": {"radius_km": 5.0},
+        "regression": {"targets": targets, "folds": 5, "spatial_block_km": spatial_block_km(s)},
+    }
+    header = ("# Written by `poverty-pipeline init` from the files below; edit freely.\n"
+              "# Every path is relative to this file. Every key is described in "
+              "docs/configuration.md.\n\n")
+    return header + commented_yaml(tree, notes)
 
 
 def write_config(req: InitRequest, force: bool = False) -> tuple[Path, Findings]:

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pipeline.cli import config as cli_config
 from pipeline.cli import data as cli_data, export as cli_export, fit as cli_fit, runs as cli_runs
 from pipeline.errors import PipelineError, StageError
 
@@ -44,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_runs.add_parsers(sub)
     cli_export.add_parsers(sub)
     cli_fit.add_parsers(sub)
+    cli_config.add_parsers(sub)
     return parser
 
 
@@ -106,6 +108,7 @@ COMMANDS.update(cli_data.COMMANDS)
 COMMANDS.update(cli_runs.COMMANDS)
 COMMANDS.update(cli_export.COMMANDS)
 COMMANDS.update(cli_fit.COMMANDS)
+COMMANDS.update(cli_config.COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

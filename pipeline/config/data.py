@@ -1,7 +1,7 @@
-"""Config sections for the inputs (``data``) and the nightlight proxy labels (``labels``).
+"""The ``data`` section: the imagery tiles, the nightlight raster, the survey, how they are read.
 
-Re-exported by :mod:`pipeline.config.schema`; see the README's configuration reference for every key.
-The defaults reproduce the demo: a folder of uint8 RGB tiles, a cluster table in WGS84.
+The defaults reproduce the demo: a folder of uint8 RGB tiles, a cluster table in WGS84. The survey
+subsection lives in :mod:`pipeline.config.survey`.
 """
 
 from __future__ import annotations
@@ -14,28 +14,55 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, model_validator
 
 from pipeline.config.base import RelPath, Section
+from pipeline.config.survey import SurveyConfig
 
 Range = tuple[float, float]
-DHS_OUTCOMES = ("wealth_index",)
-LSMS_OUTCOMES = ("consumption_pc", "consumption_pc_day")
 
 
 class TilesConfig(Section):
     """Imagery: a folder of GeoTIFF tiles, or one large raster cut into windows."""
 
-    path: RelPath
-    source: Literal["auto", "folder", "mosaic"] = "auto"
-    bands: tuple[int, ...] = Field((1, 2, 3), min_length=3, max_length=16)
-    scale: Range | tuple[Range, ...] | Literal["percentile"] | None = None
-    stretch_percentiles: Range = (2.0, 98.0)
-    stretch_sample_tiles: int = Field(256, ge=1, le=100_000)
-    tile_size_px: int = Field(64, ge=16, le=1024)
-    window_px: int | None = Field(None, ge=8, le=8192)
-    overlap_px: int = Field(0, ge=0)
-    min_valid_share: float = Field(0.5, ge=0.0, le=1.0)
-    crs: str | None = None
-    year_pattern: str | None = None
-    date_tags: tuple[str, ...] = ("ACQUISITION_DATE", "DATE_ACQUIRED", "acquisition_date")
+    path: RelPath = Field(description=(
+        "A folder of GeoTIFF/COG tiles, searched recursively for `*.tif`/`*.tiff` (any CRS; "
+        "tiles of several CRSs may mix), or one large raster (`.tif`/`.tiff`/`.vrt` of a mosaic "
+        "or composite) that is cut into windows and read window by window, never whole."))
+    source: Literal["auto", "folder", "mosaic"] = Field("auto", description=(
+        "`auto`: a folder is a folder of tiles, a file is a mosaic. `folder` or `mosaic`: say "
+        "what you expect, and a mismatch is an error."))
+    bands: tuple[int, ...] = Field((1, 2, 3), min_length=3, max_length=16, description=(
+        "1-based band indexes to use, in model order (RGB first), e.g. `[4, 3, 2]` for RGB from "
+        "a Sentinel-2 or Landsat stack. Extra bands reach the model as extra input channels."))
+    scale: Range | tuple[Range, ...] | Literal["percentile"] | None = Field(None, description=(
+        "How pixels become 0..255. Null keeps uint8 as it is (uint16 or float tiles without a "
+        "scale are rejected); `[low, high]` maps every band linearly (clipped); "
+        "`[[low, high], ...]` gives one range per band; `percentile` is a per-band stretch "
+        "between `stretch_percentiles`, computed once from the source (a sample of "
+        "`stretch_sample_tiles` tiles of a folder, or a 1024 px or smaller overview of a "
+        "mosaic) and stored in `ingest/scaling.json`."))
+    stretch_percentiles: Range = Field((2.0, 98.0), description=(
+        "Low and high percentile (0 to 100) of the `percentile` stretch."))
+    stretch_sample_tiles: int = Field(256, ge=1, le=100_000, description=(
+        "Tiles of a folder read (evenly spaced) to compute the `percentile` stretch."))
+    tile_size_px: int = Field(64, ge=16, le=1024, description=(
+        "Side in pixels the tiles are resampled (bilinear) to in the tile cache."))
+    window_px: int | None = Field(None, ge=8, le=8192, description=(
+        "Mosaic only: window side in the source's pixels (default: `tile_size_px`); the ground "
+        "size is `window_px` times the resolution, e.g. 100 px at 10 m is 1 km. The last row "
+        "and column of windows are shifted inward so every window lies inside the raster."))
+    overlap_px: int = Field(0, ge=0, description=(
+        "Mosaic only: pixels shared by neighbouring windows; smaller than the window."))
+    min_valid_share: float = Field(0.5, ge=0.0, le=1.0, description=(
+        "Tiles or windows with a smaller share (0 to 1) of non-nodata pixels are skipped, each "
+        "with its reason in `ingest/rejected.csv`, and counted (`tiles_low_valid_share`)."))
+    crs: str | None = Field(None, description=(
+        "CRS for tiles whose files have none, e.g. `EPSG:32736` (otherwise such tiles are "
+        "rejected)."))
+    year_pattern: str | None = Field(None, description=(
+        "Regular expression searched in the file name when no tag gives a date; its first "
+        "group (or the whole match) is `YYYY`, `YYYYMMDD` or `YYYY-MM-DD`, e.g. `'_(\\d{8})_'`."))
+    date_tags: tuple[str, ...] = Field(
+        ("ACQUISITION_DATE", "DATE_ACQUIRED", "acquisition_date"), description=(
+            "GeoTIFF tags read, in this order, for a tile's acquisition date."))
 
     @model_validator(mode="after")
     def _consistent(self) -> TilesConfig:
@@ -78,99 +105,34 @@ def _check_pattern(key: str, pattern: str | None) -> None:
 class NightlightsConfig(Section):
     """One nightlight raster (VIIRS radiance or DMSP digital numbers), any CRS."""
 
-    path: RelPath
-    band: int = Field(1, ge=1)
-    year: int | None = Field(None, ge=1990, le=2100)
-
-
-class DhsColumns(Section):
-    """Column names of a DHS household recode (HR) and its GPS dataset (GE)."""
-
-    cluster: str = "hv001"
-    household: str = "hhid"
-    weight: str = "hv005"
-    wealth: str = "hv271"
-    wealth_divisor: float = Field(100_000.0, gt=0)
-    year: str = "hv007"
-    gps_cluster: str = "DHSCLUST"
-    gps_id: str = "DHSID"
-    gps_lat: str = "LATNUM"
-    gps_lon: str = "LONGNUM"
-    gps_urban: str = "URBAN_RURA"
-    gps_country: str = "DHSCC"
-    gps_year: str = "DHSYEAR"
-
-
-class LsmsColumns(Section):
-    """Column names of an LSMS consumption aggregate and its household geovariables file.
-
-    Defaults follow Malawi's IHS consumption aggregate and household geovariables; other
-    LSMS-ISA surveys name them differently (see their codebooks).
-    """
-
-    household: str = "case_id"
-    cluster: str = "ea_id"
-    consumption: str = "rexpagg"
-    household_size: str = "hhsize"
-    weight: str = "hh_wgt"
-    lat: str = "lat_modified"
-    lon: str = "lon_modified"
-    urban: str | None = "urban"
-    urban_value: int | str = 1
-    period_days: float = Field(365.0, gt=0)
-    country: str | None = None
-    year: int | None = Field(None, ge=1900, le=2100)
-
-
-class SurveyConfig(Section):
-    """Survey input: a cluster table, or household files turned into one by a recipe."""
-
-    path: RelPath
-    recipe: Literal["clusters", "dhs", "lsms"] = "clusters"
-    locations: RelPath | None = None
-    id: str | None = "cluster_id"
-    lat: str = "lat"
-    lon: str = "lon"
-    crs: str | None = None
-    outcomes: tuple[str, ...] = Field(min_length=1)
-    urban: str | None = None
-    country: str | None = None
-    year: str | None = None
-    weight: str | None = None
-    households: str | None = None
-    min_households: int = Field(1, ge=1)
-    reach_km: float | None = Field(None, gt=0, le=100)
-    dhs: DhsColumns = DhsColumns()
-    lsms: LsmsColumns = LsmsColumns()
-
-    @model_validator(mode="after")
-    def _recipe_fits(self) -> SurveyConfig:
-        if self.recipe == "clusters":
-            return self
-        produced = DHS_OUTCOMES if self.recipe == "dhs" else LSMS_OUTCOMES
-        extra = [o for o in self.outcomes if o not in produced]
-        if extra:
-            raise ValueError(f"data.survey.outcomes: the {self.recipe} recipe produces "
-                             f"{list(produced)}; got {extra}")
-        mapped = [k for k in ("urban", "country", "year", "weight", "households")
-                  if getattr(self, k) is not None]
-        if mapped:
-            raise ValueError(f"data.survey.{mapped[0]}: column mapping applies to recipe: "
-                             f"clusters; map {self.recipe} columns in data.survey.{self.recipe}")
-        if self.recipe == "dhs" and self.locations is None:
-            raise ValueError("data.survey.locations: the dhs recipe needs the GPS dataset "
-                             "(e.g. the GE shapefile) that gives each cluster's coordinates")
-        return self
+    path: RelPath = Field(description=(
+        "The nightlight raster (VIIRS radiance, or DMSP-OLS digital numbers 0 to 63), any CRS, "
+        "covering the tiles."))
+    band: int = Field(1, ge=1, description="1-based band of the raster to read.")
+    year: int | None = Field(None, ge=1990, le=2100, description=(
+        "The composite's year. When null, a `year` (or `ACQUISITION_DATE`) tag, else a 4-digit "
+        "year in the file name is used (for the temporal-alignment check); `TIFFTAG_DATETIME`, "
+        "the time the file was written, is never used."))
 
 
 class DataConfig(Section):
-    tiles: TilesConfig
-    nightlights: NightlightsConfig
-    survey: SurveyConfig
-    shard_size: int = Field(512, ge=1, le=100_000)
-    manifests: tuple[RelPath, ...] = ()
-    root: RelPath | None = None
-    root_only: bool = False
+    """The inputs: imagery tiles, one nightlight raster, the survey, and how work is split."""
+
+    tiles: TilesConfig = Field(description="The imagery.")
+    nightlights: NightlightsConfig = Field(description="The nightlight raster.")
+    survey: SurveyConfig = Field(description="The survey clusters and their outcomes.")
+    shard_size: int = Field(512, ge=1, le=100_000, description=(
+        "Tiles per shard: one tile-cache file, and the unit of per-tile work (retries, resume, "
+        "one Dask task). Memory of the per-tile stages grows with it."))
+    manifests: tuple[RelPath, ...] = Field((), description=(
+        "Data manifests (docs/data.md) verified (exists, sha256, opens, CRS) before ingest "
+        "reads anything; a failure stops the run with exit code 3."))
+    root: RelPath | None = Field(None, description=(
+        "The folder that `root_only` keeps every input path inside (default: the config "
+        "file's folder)."))
+    root_only: bool = Field(False, description=(
+        "When true, a data path (tiles, nightlights, survey, locations, manifests) that leads "
+        "outside `root` through `..` or a symlink is a config error (exit code 2)."))
 
     @model_validator(mode="after")
     def _paths_inside_root(self, info: ValidationInfo) -> DataConfig:
@@ -193,27 +155,3 @@ class DataConfig(Section):
         if self.survey.locations is not None:
             paths.append(("survey.locations", self.survey.locations))
         return paths + [(f"manifests[{i}]", m) for i, m in enumerate(self.manifests)]
-
-
-class LabelsConfig(Section):
-    method: Literal["gmm", "quantile", "fixed"] = "gmm"
-    n_classes: int = Field(3, ge=2, le=5)
-    thresholds: tuple[float, ...] | None = None
-    balance: bool = False
-    max_dark_ratio: float = Field(1.0, gt=0)
-    max_year_gap: int = Field(2, ge=0)
-    context_km: float | None = Field(None, gt=0, le=50)
-
-    @model_validator(mode="after")
-    def _thresholds_fit(self) -> LabelsConfig:
-        if self.method != "fixed":
-            if self.thresholds is not None:
-                raise ValueError("labels.thresholds: only used with labels.method: fixed")
-            return self
-        t = self.thresholds
-        if t is None or len(t) != self.n_classes - 1:
-            raise ValueError(f"labels.thresholds: method fixed needs n_classes - 1 = "
-                             f"{self.n_classes - 1} ascending radiance values; got {t}")
-        if any(b <= a for a, b in zip(t, t[1:])):
-            raise ValueError(f"labels.thresholds: must be strictly ascending; got {list(t)}")
-        return self

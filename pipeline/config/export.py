@@ -1,8 +1,4 @@
-"""The ``export`` config section: the output grid, population weights, region, map units.
-
-Kept apart from :mod:`pipeline.config.schema` (which re-exports :class:`ExportConfig`) so that the
-section reads as one piece.
-"""
+"""The ``export`` section: the target mapped, the cells, the region and the units of the map."""
 
 from __future__ import annotations
 
@@ -14,26 +10,32 @@ from pyproj.exceptions import CRSError
 
 from pipeline.config.base import RelPath, Section
 
-GRID_KINDS = ("tiles", "regular", "quadkey", "h3", "admin")
-
 
 class GridConfig(Section):
     """The cells the per-tile predictions are averaged into (``export.grid``).
 
-    ``tiles``: every tile is its own cell. ``regular``: squares of ``cell_km`` in ``crs``
-    (default: the tiles' most common CRS), aligned to that CRS's origin. ``quadkey``: Web
-    Mercator tiles at ``zoom``. ``h3``: H3 cells at ``resolution``. ``admin``: the polygons of
-    the file at ``path`` (GeoPackage, shapefile, GeoJSON, GeoParquet), named by column ``id``.
-    A tile belongs to the cell that holds its centre.
+    A tile belongs to the cell that holds its centre, so pick cells larger than the tiles.
     """
 
-    kind: Literal["tiles", "regular", "quadkey", "h3", "admin"] = "tiles"
-    cell_km: float = Field(5.0, gt=0, le=1000)
-    crs: str | None = None
-    zoom: int = Field(12, ge=1, le=23)
-    resolution: int = Field(7, ge=0, le=15)
-    path: RelPath | None = None
-    id: str | None = None
+    kind: Literal["tiles", "regular", "quadkey", "h3", "admin"] = Field("tiles", description=(
+        "`tiles`: every tile is its own cell. `regular`: squares of `cell_km` in `crs`, "
+        "aligned to that CRS's origin. `quadkey`: Web Mercator tiles at `zoom`. `h3`: H3 "
+        "cells at `resolution`. `admin`: the polygons of the file at `path`, named by column "
+        "`id`."))
+    cell_km: float = Field(5.0, gt=0, le=1000, description=(
+        "`regular`: cell side in kilometres."))
+    crs: str | None = Field(None, description=(
+        "`regular`: a projected CRS in metres, e.g. `EPSG:32736` (default: the tiles' most "
+        "common CRS)."))
+    zoom: int = Field(12, ge=1, le=23, description="`quadkey`: zoom level.")
+    resolution: int = Field(7, ge=0, le=15, description=(
+        "`h3`: resolution (7 is about 5.2 km² per cell, 8 about 0.74 km²)."))
+    path: RelPath | None = Field(None, description=(
+        "`admin`: polygon file (GeoPackage, shapefile, GeoJSON or GeoParquet; any CRS). Rows "
+        "that share an id (a district stored as several polygons) are dissolved into one cell; "
+        "polygons without tiles are kept with `n_tiles` 0."))
+    id: str | None = Field(None, description=(
+        "`admin`: the id column of `path` (default: the row number)."))
 
     @field_validator("crs")
     @classmethod
@@ -60,8 +62,18 @@ class GridConfig(Section):
 class ExportConfig(Section):
     """What ``export`` writes: which target is mapped, into which cells, over which region."""
 
-    target: str | None = None
-    grid: GridConfig = GridConfig()
-    population: RelPath | None = None
-    region: RelPath | None = None
-    units: dict[str, str] = Field(default_factory=dict)
+    target: str | None = Field(None, description=(
+        "The outcome drawn in `map.png` and `map.html` (default: the first regression "
+        "target)."))
+    grid: GridConfig = Field(GridConfig(), description=(
+        "The cells the predictions are averaged into."))
+    population: RelPath | None = Field(None, description=(
+        "Population raster (e.g. WorldPop, any CRS): cell means are weighted by each tile's "
+        "mean population; plain means when null. A cell whose tiles all have zero or no "
+        "population gets the plain mean."))
+    region: RelPath | None = Field(None, description=(
+        "Polygon file of the region to map; tiles whose centre is outside are left out, and "
+        "its outline is drawn (default: every tile, outlined by their union)."))
+    units: dict[str, str] = Field(default_factory=dict, description=(
+        "Unit label per target for colour bars and legends, e.g. "
+        "`{consumption_pc_day: \"USD/day (2011 PPP)\"}`."))

@@ -1,9 +1,10 @@
-"""Typed configuration: YAML (safe-loaded) validated into frozen pydantic models.
+"""The whole config: the root :class:`Config`, and loading it from YAML (safe-loaded) or a mapping.
 
-One submodel per stage section. Unknown keys and wrong types are :class:`ConfigError`s that name
-the file and the key path; every path is resolved relative to the config file. Fields marked
-``cosmetic`` (batch sizes, worker counts) change how a stage runs, not what it produces, so they
-are left out of stage fingerprints.
+Every section lives in its own module and is re-exported here, so ``from pipeline.config.schema
+import Config, TilesConfig, load_config`` is the one import callers need. Unknown keys and wrong
+types are :class:`ConfigError`s that name the file and the key path; every path is resolved
+relative to the config file. Fields marked ``cosmetic`` (batch sizes, worker counts) change how a
+stage runs, not what it produces, so they are left out of stage fingerprints.
 """
 
 from __future__ import annotations
@@ -12,162 +13,70 @@ import difflib
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    Field,
-    PositiveFloat,
-    ValidationError,
-    ValidationInfo,
-    model_validator,
-)
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
-from pipeline.config.base import COSMETIC, RelPath, Section, _resolve
-from pipeline.config.data import (  # noqa: F401 - re-exported: the data and labels sections
-    DataConfig,
-    DhsColumns,
-    LabelsConfig,
-    LsmsColumns,
-    NightlightsConfig,
-    SurveyConfig,
-    TilesConfig,
-)
-from pipeline.config.export import ExportConfig, GridConfig  # noqa: F401 - re-exported
+from pipeline.config.aggregate import AggregateConfig, DistrictsConfig
+from pipeline.config.base import COSMETIC, RelPath, Section
+from pipeline.config.baselines import BaselinesConfig
+from pipeline.config.data import DataConfig, NightlightsConfig, TilesConfig
+from pipeline.config.executor import DaskExecutor, ExecutorConfig, LocalExecutor
+from pipeline.config.export import ExportConfig, GridConfig
+from pipeline.config.features import FeaturesConfig
+from pipeline.config.labels import LabelsConfig
+from pipeline.config.model import ModelConfig
+from pipeline.config.predict import PredictConfig
+from pipeline.config.regression import RegressionConfig, TargetConfig
+from pipeline.config.survey import DhsColumns, LsmsColumns, SurveyConfig
 from pipeline.errors import ConfigError
+
+__all__ = [
+    "AggregateConfig", "BaselinesConfig", "COSMETIC", "Config", "DaskExecutor", "DataConfig",
+    "DhsColumns", "DistrictsConfig", "ExecutorConfig", "ExportConfig", "FeaturesConfig",
+    "GridConfig", "LabelsConfig", "LocalExecutor", "LsmsColumns", "ModelConfig",
+    "NightlightsConfig", "PredictConfig", "RegressionConfig", "RelPath", "Section",
+    "SurveyConfig", "TargetConfig", "TilesConfig", "WEIGHTS_DIR_ENV", "config_yaml",
+    "load_config", "parse_config", "save_config",
+]
 
 WEIGHTS_DIR_ENV = "POVERTY_PIPELINE_WEIGHTS_DIR"
 
 
-class ModelConfig(Section):
-    backbone: str = "mobilenet_0.25"
-    objective: Literal["classes", "radiance"] = "classes"
-    weights: str = "imagenet"
-    weights_dir: RelPath | None = Field(None, json_schema_extra=COSMETIC)
-    input_size_px: int = Field(64, ge=32, le=1024)
-    batch_size: int = Field(64, ge=1)
-    head_epochs: int = Field(3, ge=0)
-    finetune_epochs: int = Field(3, ge=0)
-    unfreeze_layers: int = Field(10, ge=0)
-    learning_rate: float = Field(1e-3, gt=0)
-    finetune_learning_rate: float = Field(1e-5, gt=0)
-    dropout: float = Field(0.2, ge=0.0, lt=1.0)
-    validation_share: float = Field(0.2, gt=0.0, lt=0.9)
-    validation_block_km: float = Field(5.0, gt=0)
-
-    @model_validator(mode="after")
-    def _weights_is_keyword_or_path(self, info: ValidationInfo) -> ModelConfig:
-        if self.weights not in ("imagenet", "none"):
-            object.__setattr__(self, "weights", str(_resolve(Path(self.weights), info)))
-        return self
-
-
-class FeaturesConfig(Section):
-    mode: Literal["finetuned", "frozen"] = "finetuned"
-    batch_size: int = Field(256, ge=1, json_schema_extra=COSMETIC)
-
-
-class DistrictsConfig(Section):
-    """Polygons (GeoPackage, shapefile, GeoJSON, GeoParquet) that group clusters into districts."""
-
-    path: RelPath
-    id: str = "district"
-
-
-class AggregateConfig(Section):
-    radius_km: float = Field(5.0, gt=0, le=50)
-    box_km: float | None = Field(None, gt=0, le=100)
-    min_tiles: int = Field(1, ge=1)
-    weight: Literal["none", "valid_share", "population"] = "none"
-    population: RelPath | None = None
-    districts: DistrictsConfig | None = None
-
-    @model_validator(mode="after")
-    def _population_needs_raster(self) -> AggregateConfig:
-        if self.weight == "population" and self.population is None:
-            raise ValueError("aggregate.weight: 'population' needs aggregate.population, the path "
-                             "of a population raster (e.g. WorldPop)")
-        return self
-
-
-class BaselinesConfig(Section):
-    imagenet: bool = True
-    random_filters: int = Field(256, ge=0, le=8192)
-    patch_px: int = Field(3, ge=1, le=15)
-    whiten: bool = True
-    batch_size: int = Field(128, ge=1, json_schema_extra=COSMETIC)
-
-
-class TargetConfig(Section):
-    column: str
-    log: bool = False
-
-
-class RegressionConfig(Section):
-    targets: tuple[TargetConfig, ...] = Field(min_length=1)
-    alphas: tuple[PositiveFloat, ...] = Field(
-        (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6), min_length=1
-    )
-    folds: int = Field(5, ge=2, le=50)
-    schemes: tuple[Literal["random", "spatial", "country"], ...] = Field(
-        ("random", "spatial", "country"), min_length=1)
-    spatial_block_km: float = Field(10.0, gt=0)
-    buffer_km: float = Field(0.0, ge=0)
-    poor_percentiles: tuple[Annotated[float, Field(gt=0, le=100)], ...] = (
-        10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)
-    baselines: tuple[Literal["nightlights", "nightlights_knn", "random_features", "imagenet",
-                             "region_mean"], ...] = (
-        "nightlights", "nightlights_knn", "random_features", "imagenet", "region_mean")
-    log_skewed: bool = True
-    bootstrap: int = Field(1000, ge=0, le=100_000)
-    interval_coverage: float = Field(0.9, gt=0, lt=1)
-    ood_quantile: float = Field(0.99, gt=0, le=1)
-
-    @property
-    def log_columns(self) -> tuple[str, ...]:
-        """The outcomes of the targets fitted on a log scale (their values must be > 0)."""
-        return tuple(t.column for t in self.targets if t.log)
-
-
-class PredictConfig(Section):
-    radius_km: float | None = Field(None, gt=0, le=50)
-
-
-class LocalExecutor(Section):
-    """Per-shard work in this process; a failed shard is tried ``retries`` more times."""
-
-    kind: Literal["local"] = "local"
-    retries: int = Field(2, ge=0, le=20, json_schema_extra=COSMETIC)
-
-
-class DaskExecutor(Section):
-    """Per-shard work on dask.distributed: ``address`` of a scheduler, or None for a LocalCluster."""
-
-    kind: Literal["dask"]
-    address: str | None = None
-    retries: int = Field(2, ge=0, le=20, json_schema_extra=COSMETIC)
-    workers: int = Field(2, ge=1, json_schema_extra=COSMETIC)
-    threads_per_worker: int = Field(1, ge=1, json_schema_extra=COSMETIC)
-
-
 class Config(Section):
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
-    run_dir: RelPath
-    seed: int = 0
-    data: DataConfig
-    labels: LabelsConfig = LabelsConfig()
-    model: ModelConfig = ModelConfig()
-    features: FeaturesConfig = FeaturesConfig()
-    baselines: BaselinesConfig = BaselinesConfig()
-    aggregate: AggregateConfig = AggregateConfig()
-    regression: RegressionConfig
-    predict: PredictConfig = PredictConfig()
-    export: ExportConfig = ExportConfig()
-    executor: Annotated[LocalExecutor | DaskExecutor, Field(discriminator="kind")] = (
-        LocalExecutor()
-    )
-    source: Path | None = Field(None, exclude=True, json_schema_extra=COSMETIC)
+    """A run: its name and directory, the inputs, and one section per stage."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description=(
+        "The run's name (letters, digits, `_`, `.`, `-`); the map's and the report's titles "
+        "show it, and a bare `--run-id` starts with it."))
+    run_dir: RelPath = Field(description=(
+        "Where the run directory is written (docs/run-directory.md)."))
+    seed: int = Field(0, description=(
+        "Seeds the label mixture, the training split and training, the random baselines and "
+        "the CV folds."))
+    data: DataConfig = Field(description="The inputs: tiles, nightlights, survey.")
+    labels: LabelsConfig = Field(LabelsConfig(), description=(
+        "Nightlight classes, the label `train` fine-tunes on (stage `label`)."))
+    model: ModelConfig = Field(ModelConfig(), description=(
+        "The backbone and its fine-tuning (stage `train`)."))
+    features: FeaturesConfig = Field(FeaturesConfig(), description=(
+        "Feature extraction (stage `extract`)."))
+    baselines: BaselinesConfig = Field(BaselinesConfig(), description=(
+        "Baseline tile features (stage `baselines`)."))
+    aggregate: AggregateConfig = Field(AggregateConfig(), description=(
+        "The tiles averaged around each cluster (stage `aggregate`)."))
+    regression: RegressionConfig = Field(description=(
+        "Targets, ridge and cross-validation (stage `fit`)."))
+    predict: PredictConfig = Field(PredictConfig(), description=(
+        "The neighbourhood around each mapped tile (stage `predict`)."))
+    export: ExportConfig = Field(ExportConfig(), description=(
+        "The map's cells, region and units (stage `export`)."))
+    executor: ExecutorConfig = Field(LocalExecutor(), description=(
+        "Where per-shard work runs: `kind: local` or `kind: dask`."))
+    source: SkipJsonSchema[Path | None] = Field(None, exclude=True, json_schema_extra=COSMETIC,
+                                                description="The config file (set on loading).")
 
     def section(self, dotted: str) -> BaseModel:
         """Return the submodel at a dotted key path such as ``"data.tiles"``."""

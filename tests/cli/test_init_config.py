@@ -11,6 +11,7 @@ import pytest
 import yaml
 from rasterio.crs import CRS
 
+from pipeline.config.reference import summary
 from pipeline.config.schema import load_config
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.cli.init import InitRequest, report, write_config
@@ -30,6 +31,9 @@ def test_init_writes_a_config_that_loads_and_runs(tiny_world, tmp_path):
     path, findings = write_config(request(tiny_world, out))
     text = path.read_text()
     assert text.startswith("# Written by `poverty-pipeline init`")
+    # each key's comment is its description's first sentence, as in docs/configuration.md
+    assert f"  # {summary('labels.n_classes')}\n  n_classes: 3\n" in text
+    assert "# found: a folder of 100 GeoTIFF file(s)" in text
     config = load_config(path, env={})
     assert config.name == "tiny_country"
     assert config.data.tiles.path == tiny_world / "tiles"
