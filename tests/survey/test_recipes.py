@@ -10,8 +10,8 @@ import pytest
 from pyproj import Transformer
 from shapely.geometry import Point
 
-from pipeline.config.data import DHS_OUTCOMES as CONFIG_DHS_OUTCOMES
-from pipeline.config.data import LSMS_OUTCOMES as CONFIG_LSMS_OUTCOMES
+from pipeline.config.survey import DHS_OUTCOMES as CONFIG_DHS_OUTCOMES
+from pipeline.config.survey import LSMS_OUTCOMES as CONFIG_LSMS_OUTCOMES
 from pipeline.config.schema import DhsColumns as DhsConfig
 from pipeline.config.schema import LsmsColumns as LsmsConfig
 from pipeline.config.schema import SurveyConfig
