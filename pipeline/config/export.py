@@ -14,8 +14,6 @@ from pyproj.exceptions import CRSError
 
 from pipeline.config.base import RelPath, Section
 
-GRID_KINDS = ("tiles", "regular", "quadkey", "h3", "admin")
-
 
 class GridConfig(Section):
     """The cells the per-tile predictions are averaged into (``export.grid``).

@@ -8,7 +8,6 @@ Means may be weighted per tile (valid-pixel share, population).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -81,17 +80,6 @@ def weighted_means(values: np.ndarray, groups: np.ndarray,
         else:
             out[row] = block.mean(axis=0)
     return out
-
-
-def chunked_means(values: np.ndarray, tree: BallTree, tile_lon: np.ndarray, tile_lat: np.ndarray,
-                  radius_km: float, box_km: float | None, weights: np.ndarray | None,
-                  chunk: int = 2048) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Neighbourhood means around every tile, ``chunk`` tiles at a time: (means, counts)."""
-    for start in range(0, len(tile_lon), chunk):
-        sl = slice(start, start + chunk)
-        groups = members(tree, tile_lon, tile_lat, tile_lon[sl], tile_lat[sl], radius_km, box_km)
-        counts = np.array([len(g) for g in groups], dtype=np.int64)
-        yield weighted_means(values, groups, weights), counts
 
 
 def assign_districts(points: gpd.GeoDataFrame, path: Path, id_column: str) -> pd.Series:
