@@ -16,6 +16,8 @@ from pipeline.config.schema import load_config
 from pipeline.demo import WorldSpec, generate_world
 from pipeline.engine.runner import run_pipeline
 
+pytestmark = pytest.mark.slow  # the demo world through the whole pipeline
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -14,6 +14,8 @@ from pipeline.engine.executor import override_executor
 from pipeline.engine.runner import run_pipeline
 from pipeline.engine.shards import RECORDS_DIR
 
+pytestmark = pytest.mark.slow  # whole runs on a Dask LocalCluster
+
 
 @pytest.fixture(scope="module")
 def runs(make_tiny_config, tmp_path_factory):

@@ -23,6 +23,8 @@ from pipeline.geo.cog import cog_problems
 from pipeline.engine.runner import run_pipeline
 from pipeline.stages import STAGES
 
+pytestmark = pytest.mark.slow  # a finished run
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 

@@ -11,11 +11,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.cli.main import main as cli
+from pipeline.cli import main as cli
 from pipeline.config.schema import load_config
 from pipeline.errors import StageError
 from pipeline.engine.manifest import Manifest
 from pipeline.engine.runner import run_pipeline
+
+pytestmark = pytest.mark.slow  # runs up to label, one per test
 
 
 @pytest.fixture

@@ -137,7 +137,7 @@ def test_runs_commands(tmp_path, capsys):
 
 
 def test_exit_code_3_for_data_verification(monkeypatch, capsys):
-    from pipeline.cli.main import main as cli
+    from pipeline.cli import main as cli
     def fail(args):
         raise DataVerificationError("data/nl.tif: sha256 differs from data_manifests/nl.yaml")
 
