@@ -1,4 +1,5 @@
-# make demo: run the pipeline on the embedded demo world. make test: the test suite.
+# make demo: run the pipeline on the embedded demo world. make test: the whole test suite;
+# make test-fast: the unit tier (tests not marked slow), under a minute.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ POVERTY_PIPELINE_WEIGHTS_DIR ?= $(wildcard ../shared/data/weights)
 export POVERTY_PIPELINE_WEIGHTS_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test install docs bench bench-scale bench-ingest clean
+.PHONY: demo test test-fast install docs bench bench-scale bench-ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +27,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest -q
+
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 # docs/configuration.md from the config's field descriptions (a test fails when it is stale).
 docs: install

@@ -2,7 +2,7 @@
 
 Every error a user can cause derives from :class:`PipelineError` and carries a message that says
 what is wrong, where (file, row, config key), what was found and how to fix it. The CLI maps them
-to exit codes (see ``pipeline.cli.main``).
+to exit codes (listed in ``pipeline.cli.exit_codes`` and at the end of ``--help``).
 """
 
 from __future__ import annotations

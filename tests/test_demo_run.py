@@ -17,6 +17,8 @@ from pipeline.demo import WorldSpec, generate_world
 from pipeline.engine.runner import run_pipeline
 from pipeline.stages import PIPELINE
 
+pytestmark = pytest.mark.slow  # the demo world through the whole pipeline
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -16,6 +16,8 @@ from pipeline.evaluation.folds import share_tested_near_training, spatial_folds
 from pipeline.engine.runner import run_pipeline
 from pipeline.stages import PIPELINE
 
+pytestmark = pytest.mark.slow  # a whole pipeline run
+
 CONTRACT = {
     "ingest": ["tiles.parquet", "clusters.parquet", "rejected.csv", "scaling.json", "cache"],
     "label": ["labels.parquet", "bins.json", "histogram.png"],

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # notebooks over a finished run
+
 nbformat = pytest.importorskip("nbformat", reason="nbformat is a dev extra (pip install -e '.[dev]')")
 nbclient = pytest.importorskip("nbclient", reason="nbclient is a dev extra (pip install -e '.[dev]')")
 

@@ -1,4 +1,5 @@
-"""Command line for data: ``poverty-pipeline data verify MANIFEST`` and ``poverty-pipeline init``.
+"""Command line for input data: ``poverty-pipeline data verify MANIFEST``, ``poverty-pipeline
+init`` (a config from data files) and ``poverty-pipeline demo`` (the embedded demo world).
 
 Registered by :mod:`pipeline.cli.main`; thin like it: parse, call, print. Exit codes: 0 ok, 2 bad
 input (unreadable manifest, missing column, ...), 3 a file failed its manifest's checks.
@@ -7,11 +8,16 @@ input (unreadable manifest, missing column, ...), 3 a file failed its manifest's
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    """Add the ``data`` and ``init`` subcommands to the main parser."""
+    """Add the ``data``, ``init`` and ``demo`` subcommands to the main parser."""
+    demo = sub.add_parser("demo", help="write the embedded demo world (if absent)")
+    demo.add_argument("out", type=Path, nargs="?", default=Path("data/demo"))
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--tiles", type=int, default=40, help="tiles per side")
     data = sub.add_parser("data", help="data manifests: check downloaded files")
     data_sub = data.add_subparsers(dest="data_command", required=True)
     verify = data_sub.add_parser("verify", help="check every file of a data manifest "
@@ -62,4 +68,13 @@ def cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"data": cmd_data, "init": cmd_init}
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipeline.demo import WorldSpec, generate_world
+
+    spec = WorldSpec(seed=args.seed, n_tiles_x=args.tiles, n_tiles_y=args.tiles)
+    out = generate_world(args.out, spec)
+    print(json.dumps({"world": str(out), "seed": args.seed, "tiles": args.tiles**2}))
+    return 0
+
+
+COMMANDS = {"data": cmd_data, "init": cmd_init, "demo": cmd_demo}

@@ -11,11 +11,13 @@ from pathlib import Path
 
 from pipeline.errors import ConfigError
 
+FORMATS = ("cog", "gpkg", "parquet", "csv", "png", "html")
+"""The names of :data:`pipeline.outputs.formats.FORMATS` (a test keeps them equal), here so that
+``--help`` does not import the writers (matplotlib, folium, geopandas)."""
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """Register the ``export`` command."""
-    from pipeline.outputs.formats import FORMATS
-
     export = sub.add_parser("export", help="re-export a run's map files without rerunning it")
     export.add_argument("run_dir", type=Path)
     export.add_argument("--format", dest="formats", action="append", metavar="FORMAT",
@@ -27,8 +29,6 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 def parse_formats(values: list[str] | None) -> list[str]:
     """``["cog,png", "csv"]`` -> ``["cog", "png", "csv"]``; every format when None."""
-    from pipeline.outputs.formats import FORMATS
-
     if not values:
         return list(FORMATS)
     names = [name.strip().lower() for value in values for name in value.split(",") if name.strip()]

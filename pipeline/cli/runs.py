@@ -1,8 +1,8 @@
-"""Command line for batch runs: ``run``'s executor and run-id options, and ``runs list|compare``.
+"""``poverty-pipeline runs list|compare``: the run directories under a folder, or two runs side
+by side.
 
-Kept apart from :mod:`pipeline.cli.main` (which wires it in) so the scheduling options live in one
-place; like the rest of the CLI it only parses and prints, the work is in
-:mod:`pipeline.runs.listing` and :mod:`pipeline.engine.executor`.
+Registered by :mod:`pipeline.cli.main`; like the rest of the CLI it only parses and prints, the
+work is in :mod:`pipeline.runs.listing`.
 """
 
 from __future__ import annotations
@@ -10,31 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
-
-from pipeline.runs.listing import AUTO
-
-
-def add_run_options(run: argparse.ArgumentParser) -> None:
-    """``--executor``, ``--dask-address``, ``--workers`` and ``--run-id`` on the ``run`` parser."""
-    run.add_argument("--executor", choices=("local", "dask"),
-                     help="override the config's executor.kind")
-    run.add_argument("--dask-address", metavar="ADDRESS",
-                     help="Dask scheduler, e.g. tcp://scheduler:8786 (default: a LocalCluster)")
-    run.add_argument("--workers", type=int, metavar="N",
-                     help="workers of the LocalCluster started when there is no address")
-    run.add_argument("--run-id", nargs="?", const=AUTO, metavar="ID",
-                     help="write the run to <parent of run_dir>/ID instead of run_dir; "
-                          "without ID: <name>-<UTC time>, e.g. demo-20250101T020000Z")
-
-
-def apply_run_options(config: Any, args: argparse.Namespace) -> Any:
-    """The config with ``run``'s executor and run-id options applied."""
-    from pipeline.engine.executor import override_executor
-    from pipeline.runs.listing import resolve_run_dir
-
-    config = override_executor(config, args.executor, args.dask_address, args.workers)
-    return resolve_run_dir(config, args.run_id)
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:

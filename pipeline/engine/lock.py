@@ -1,23 +1,25 @@
 """A lock file so that two runs never write one run directory at once.
 
-The lock records owner pid, host and start time, and on Linux the process's own start time and
-the boot id, so that a recycled pid is not mistaken for the owner (in a container the pipeline
-is often pid 1 in every run). A lock left by a dead process on this host is stale and is taken
-over (with a log line); a live one makes the second run stop.
+The lock records owner pid, host and start time, and the process's own start time (on Linux
+with the boot id), so that a recycled pid is not mistaken for the owner (in a container the
+pipeline is often pid 1 in every run). A lock left by a dead process on this host is stale and is
+taken over (with a log line); a live one makes the second run stop.
 
 The lock file appears with its content (written to a temporary file, then hard-linked into
 place), so no run ever reads a half-written lock. Taking over a stale lock and releasing one both
-hold ``flock`` on the lock file and check that it is still the file at ``.lock``, so two runs that
-find one stale lock cannot both take it, and a run never removes a lock that no longer names it.
+hold an OS file lock (:mod:`filelock`: ``flock`` on Unix, ``LockFileEx`` on Windows) on the
+empty file ``.lock.guard`` beside it, so two runs that find one stale lock cannot both take it,
+and a run never removes a lock that no longer names it. Process checks go through
+:mod:`psutil`, so the lock works alike on Linux, macOS and Windows.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import socket
+import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,13 +27,26 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+import filelock
+import psutil
+
 from pipeline.errors import LockError
 from pipeline.engine.manifest import now
 
 
+GUARD_TIMEOUT_S = 60.0
+"""How long a run waits for another run's takeover or release of the lock (both take moments)."""
+
+
 def process_start(pid: int) -> str | None:
-    """``<boot id>:<start time in clock ticks>`` of a process (Linux), None where unknown."""
-    try:
+    """When a process started: ``<boot id>:<start time in clock ticks>`` on Linux, the start
+    time in seconds since the epoch elsewhere; None where unknown (no such process)."""
+    if not sys.platform.startswith("linux"):
+        try:
+            return repr(psutil.Process(pid).create_time())
+        except psutil.Error:
+            return None
+    try:  # exact clock ticks: psutil's create_time() moves when the wall clock is set
         boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -42,36 +57,33 @@ def process_start(pid: int) -> str | None:
 
 def _alive(pid: int, start: str | None = None) -> bool:
     """Whether ``pid`` runs and, where the lock recorded its start, is that same process."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+    if pid <= 0 or not psutil.pid_exists(pid):
         return False
-    except PermissionError:
-        pass
     return start is None or process_start(pid) in (None, start)
 
 
 @contextmanager
 def _current(path: Path) -> Iterator[str | None]:
-    """The lock file's text, read while holding ``flock`` on it; None if it is gone, or was
-    replaced before the flock was had (look again then)."""
+    """The lock file's text, read while holding the guard beside it (so no other run replaces
+    or removes the lock meanwhile); None if there is no lock file."""
+    guard = filelock.FileLock(path.with_name(path.name + ".guard"), timeout=GUARD_TIMEOUT_S)
     try:
-        fd = os.open(path, os.O_RDWR)
-    except FileNotFoundError:
-        fd = None
-    except OSError as exc:
-        raise LockError(f"{path}: cannot open the lock ({exc}). Delete the file if no run is "
-                        "using this run directory.") from exc
-    if fd is None:
-        yield None
-        return
-    with os.fdopen(fd, "r+b") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        guard.acquire()
+    except filelock.Timeout as exc:
+        raise LockError(f"{path}: another run has held {guard.lock_file} for more than "
+                        f"{GUARD_TIMEOUT_S:.0f} s while taking over or releasing the lock. Run "
+                        "again; delete both files if no run is using this run directory.") from exc
+    try:
         try:
-            same = os.path.samestat(os.fstat(fh.fileno()), os.stat(path))
+            text: str | None = path.read_bytes().decode("utf-8", "replace")
         except FileNotFoundError:
-            same = False
-        yield fh.read().decode("utf-8", "replace") if same else None
+            text = None
+        except OSError as exc:
+            raise LockError(f"{path}: cannot read the lock ({exc}). Delete the file if no run "
+                            "is using this run directory.") from exc
+        yield text
+    finally:
+        guard.release()
 
 
 def _holder(text: str) -> dict[str, Any]:

@@ -8,7 +8,6 @@ places, or of another year), with the columns the model was fitted on by ``fit-f
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ import pandas as pd
 from pipeline.errors import InputDataError, MissingArtifactError
 from pipeline.evaluation.conformal import OodReference
 from pipeline.evaluation.table import check_numeric, read_feature_table
-from pipeline.evaluation.ridge import RidgeModel
+from pipeline.evaluation.ridge import RidgeModel, load_models
 
 
 def interval_half_width(spec: dict[str, Any]) -> float:
@@ -76,10 +75,7 @@ def load_table_models(model_dir: Path, target: str | None) -> dict[str, dict[str
     if not path.is_file():
         raise MissingArtifactError(f"{path}: not found; run `poverty-pipeline fit-features ... "
                                    f"--out {model_dir}` first.")
-    try:
-        models = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InputDataError(f"{path}: cannot read the saved models ({exc}).") from exc
+    models = load_models(path)
     if target is not None:
         if target not in models:
             raise InputDataError(f"{path}: no model for --target {target!r}; it has "

@@ -24,7 +24,7 @@ inside the fold. Held-out rows only ever see the transform fitted on the trainin
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.stats import skew
@@ -39,8 +39,8 @@ class Preprocessor:
     """A fitted transform: select ``keep`` columns, fill, log1p, clip to ``low``..``high``,
     standardise.
 
-    All lists except ``keep`` are aligned with the kept columns; ``low``/``high`` (the training
-    range after log1p) are empty for models saved before clipping existed.
+    All lists except ``keep`` are aligned with the kept columns; ``low``/``high`` are the
+    training range after log1p.
     """
 
     keep: list[int]
@@ -48,8 +48,8 @@ class Preprocessor:
     log1p: list[bool]
     mean: list[float]
     scale: list[float]
-    low: list[float] = field(default_factory=list)
-    high: list[float] = field(default_factory=list)
+    low: list[float]
+    high: list[float]
 
     @classmethod
     def fit(cls, x: np.ndarray, log_skewed: bool = True) -> Preprocessor:
@@ -77,17 +77,12 @@ class Preprocessor:
         z = _filled(np.asarray(x, dtype=np.float64)[:, self.keep], np.asarray(self.fill))
         logs = np.asarray(self.log1p, dtype=bool)
         z[:, logs] = np.log1p(np.clip(z[:, logs], 0.0, None))
-        if clip and self.low:
+        if clip:
             z = np.clip(z, np.asarray(self.low), np.asarray(self.high))
         return (z - np.asarray(self.mean)) / np.asarray(self.scale)
 
     def to_dict(self) -> dict[str, list]:
         return asdict(self)
-
-    @classmethod
-    def identity(cls, d: int, mean: list[float], scale: list[float]) -> Preprocessor:
-        """Plain standardisation of all ``d`` columns (models saved before preprocessing)."""
-        return cls(list(range(d)), [0.0] * d, [False] * d, list(mean), list(scale))
 
 
 def _filled(x: np.ndarray, fill: np.ndarray) -> np.ndarray:

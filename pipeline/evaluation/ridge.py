@@ -11,7 +11,9 @@ final map model) it is grouped k-fold over the training rows' blocks: leave-one-
 neighbouring clusters that share tiles and conditions rewards memorising places, so it picks
 too small an alpha for predicting new places (on the demo world of seed 1 the image model's
 spatial-CV R² for log consumption was 0.18 with leave-one-out and 0.37 with the grouped
-choice, on the same features). Models are saved as JSON, never pickled.
+choice, on the same features). Models are saved as JSON, never pickled: a ``model.json`` maps each
+target to its model's dict, stamped with ``format_version`` (:data:`MODEL_FORMAT`);
+:func:`load_models` is the one place that reads older formats.
 """
 
 from __future__ import annotations
@@ -26,11 +28,16 @@ import numpy as np
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.model_selection import GroupKFold
 
+from pipeline.errors import InputDataError
 from pipeline.evaluation.folds import Folds
 from pipeline.evaluation.preprocess import Preprocessor
 
 INNER_FOLDS = 5
 """Folds of the grouped alpha choice inside each training set."""
+
+MODEL_FORMAT = 1
+"""``format_version`` of the models :func:`save_models` writes. 0 (no ``format_version``): written
+by 0.1 pre-releases, some without the fitted preprocessing or the training range."""
 
 
 @dataclass(frozen=True)
@@ -52,11 +59,9 @@ class RidgeModel:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RidgeModel:
-        if "keep" in data:
-            prep = Preprocessor(*(list(data.get(k, [])) for k in (
-                "keep", "fill", "log1p", "mean", "scale", "low", "high")))
-        else:  # saved by VERSION 1 of the fit stage: plain standardisation
-            prep = Preprocessor.identity(len(data["mean"]), data["mean"], data["scale"])
+        """The model :meth:`to_dict` gave (a model of :func:`load_models`, any format)."""
+        prep = Preprocessor(*(list(data[k]) for k in (
+            "keep", "fill", "log1p", "mean", "scale", "low", "high")))
         return cls(prep, list(data["coef"]), float(data["intercept"]), float(data["alpha"]))
 
 
@@ -125,9 +130,37 @@ def cross_predict(x: np.ndarray, y: np.ndarray, folds: Folds, alphas: Sequence[f
     return pred, chosen
 
 
-def save_models(path: Path, models: dict[str, dict[str, object]]) -> None:
-    path.write_text(json.dumps(models, indent=2))
+def save_models(path: Path, models: dict[str, dict[str, Any]]) -> None:
+    """Write ``model.json``: per target, its model's dict with ``format_version`` first."""
+    path.write_text(json.dumps({target: {"format_version": MODEL_FORMAT, **model}
+                                for target, model in models.items()}, indent=2))
 
 
-def load_models(path: Path) -> dict[str, dict[str, object]]:
-    return json.loads(path.read_text())
+def load_models(path: Path) -> dict[str, dict[str, Any]]:
+    """Read ``model.json``, every model brought to format :data:`MODEL_FORMAT`.
+
+    Raises:
+        InputDataError: the file cannot be read or parsed, or a model has a newer format.
+    """
+    try:
+        models = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputDataError(f"{path}: cannot read the saved models ({exc}).") from exc
+    return {target: _upgraded(model, path, target) for target, model in models.items()}
+
+
+def _upgraded(model: dict[str, Any], path: Path, target: str) -> dict[str, Any]:
+    """One saved model in the current format (the one migration point of ``model.json``)."""
+    version = model.get("format_version", 0)
+    if version > MODEL_FORMAT:
+        raise InputDataError(f"{path}: the {target} model has format_version {version}; this "
+                             f"poverty-pipeline reads up to {MODEL_FORMAT}. Upgrade it, or refit.")
+    if version == MODEL_FORMAT:
+        return model
+    model = dict(model)
+    d = len(model["mean"])
+    if "keep" not in model:  # plain standardisation of every column
+        model.update(keep=list(range(d)), fill=[0.0] * d, log1p=[False] * d)
+    model.setdefault("low", [-np.inf] * d)  # no training range: no clipping
+    model.setdefault("high", [np.inf] * d)
+    return {**model, "format_version": MODEL_FORMAT}

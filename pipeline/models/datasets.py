@@ -1,15 +1,14 @@
 """tf.data input pipelines streaming tiles from the ingest tile cache.
 
 The cache is a folder of ``shard_NNNNN.npy`` files, uint8 (n, size, size, bands); a tile is
-addressed by (shard, offset). Tiles are read with positioned reads (``os.pread``) into a buffer
-of the batch, not through memory maps, so the memory of a reader is bounded by the batch size
+addressed by (shard, offset). Tiles are read with a seek and a read per run of consecutive tiles
+straight into a buffer of the batch, not through memory maps, so the memory of a reader is bounded by the batch size
 whatever the number of tiles (a memory map's touched pages count towards the process's
 resident memory until it is unmapped). Pixels travel as uint8 and are cast in the graph.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -95,18 +94,16 @@ def _read_rows(path: Path, start: int, offsets: np.ndarray, out: np.ndarray,
     order = np.argsort(offsets, kind="stable")
     sorted_offsets = offsets[order]
     breaks = np.flatnonzero(np.diff(sorted_offsets) != 1) + 1
-    fd = os.open(path, os.O_RDONLY)
-    try:
+    with open(path, "rb", buffering=0) as handle:  # one handle per call: safe across threads
         for run in np.split(np.arange(len(order)), breaks):
             first, count = int(sorted_offsets[run[0]]), len(run)
-            data = os.pread(fd, count * tile_bytes, start + first * tile_bytes)
-            if len(data) != count * tile_bytes:
+            data = np.empty((count, *out.shape[1:]), dtype=np.uint8)
+            handle.seek(start + first * tile_bytes)
+            if handle.readinto(memoryview(data).cast("B")) != count * tile_bytes:
                 raise MissingArtifactError(
                     f"{path}: tiles {first}..{first + count - 1} are past the end of the file; "
                     "the tile cache is truncated. Rerun the ingest stage.")
-            out[rows[order[run]]] = np.frombuffer(data, np.uint8).reshape(count, *out.shape[1:])
-    finally:
-        os.close(fd)
+            out[rows[order[run]]] = data
 
 
 def dihedral_index(size: int) -> np.ndarray:

@@ -3,7 +3,7 @@
 The tf.data/Python boundary is crossed once per batch, with uint8 pixels; the cast to float32,
 the bilinear resize to the network's input size (none when the network folds a 2x upsampling
 into its stem) and the forward pass run in one compiled graph
-(:func:`compile_forward`). The next batch is read on a background thread (``os.pread`` releases
+(:func:`compile_forward`). The next batch is read on a background thread (file reads release
 the GIL) while the current one is computed, so reading is hidden behind compute, and memory is
 bounded by the batch size.
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # benchmarks
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "extract.py"
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -36,12 +36,14 @@ def assert_one_line_error(result, *needles):
         assert needle in lines[0]
 
 
+@pytest.mark.slow
 def test_validate_ok(make_tiny_config, tmp_path):
     result = cli("validate", make_tiny_config(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout and "tiles: 100" in result.stdout
 
 
+@pytest.mark.slow
 def test_typo_key_fails_validate_and_run(make_tiny_config, tmp_path):
     path = edit(make_tiny_config(tmp_path), lambda d: d["aggregate"].update(radius_kn=3))
     for command in ("validate", "run"):
@@ -49,11 +51,13 @@ def test_typo_key_fails_validate_and_run(make_tiny_config, tmp_path):
                               "did you mean 'radius_km'")
 
 
+@pytest.mark.slow
 def test_wrong_type_fails(make_tiny_config, tmp_path):
     path = edit(make_tiny_config(tmp_path), lambda d: d["model"].update(batch_size="big"))
     assert_one_line_error(cli("run", path), "model.batch_size", "'big'")
 
 
+@pytest.mark.slow
 def test_missing_input_file_fails(make_tiny_config, tmp_path):
     path = edit(make_tiny_config(tmp_path),
                 lambda d: d["data"]["nightlights"].update(path=str(tmp_path / "nope.tif")))
@@ -61,11 +65,13 @@ def test_missing_input_file_fails(make_tiny_config, tmp_path):
         assert_one_line_error(cli(command, path), "nope.tif", "data.nightlights.path")
 
 
+@pytest.mark.slow
 def test_unknown_backbone_fails(make_tiny_config, tmp_path):
     path = edit(make_tiny_config(tmp_path), lambda d: d["model"].update(backbone="vgg61"))
     assert_one_line_error(cli("validate", path), "model.backbone: unknown 'vgg61'", "vgg16")
 
 
+@pytest.mark.slow
 def test_status_of_an_empty_folder(tmp_path):
     result = cli("status", tmp_path)
     assert result.returncode == 2 and "no manifest.json" in result.stderr
@@ -95,10 +101,11 @@ def kill_during(config: Path, run_dir: Path, stage: str) -> None:
         wait_for(lambda: stage_running(run_dir, stage) and (run_dir / f".tmp-{stage}").exists(), 240)
         time.sleep(0.3)
     finally:
-        proc.send_signal(signal.SIGKILL)
+        proc.kill()  # SIGKILL on POSIX, TerminateProcess on Windows
         proc.wait()
 
 
+@pytest.mark.slow
 def test_sigkill_during_train_and_extract_then_resume(make_tiny_config, tmp_path):
     path = make_tiny_config(tmp_path, model={"head_epochs": 3, "finetune_epochs": 3},
                             features={"batch_size": 1})

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from pipeline.cli.main import main
 from test_cli import cli
 
 
+@pytest.mark.slow
 def test_run_id_writes_a_sibling_run_directory(make_tiny_config, tmp_path):
     path = make_tiny_config(tmp_path)
     result = cli("run", path, "--until", "ingest", "--quiet", "--run-id")

@@ -27,6 +27,7 @@ def table(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_fit_features_writes_the_fit_outputs(table, tmp_path, capsys):
     out = tmp_path / "out"
     code = main(["fit-features", str(table), "--target", "consumption", "--log-target",
@@ -143,6 +144,7 @@ def test_a_bad_coordinate_stops_naming_row_id_column_and_value(table, tmp_path, 
             "the row.") in err
 
 
+@pytest.mark.slow
 def test_a_bad_coordinate_in_an_excluded_row_is_not_an_error(table, tmp_path):
     # row 3's consumption (-1) cannot be logged, so the row is excluded and counted anyway
     code, _ = _fit_csv(table, tmp_path, _set("lat", 3, np.nan), "--lat", "lat", "--lon", "lon",

@@ -26,6 +26,7 @@ def request(world: Path, out: Path, **kw) -> InitRequest:
     return InitRequest(**{**args, **kw})
 
 
+@pytest.mark.slow
 def test_init_writes_a_config_that_loads_and_runs(tiny_world, tmp_path):
     out = tmp_path / "configs" / "tiny country.yaml"
     path, findings = write_config(request(tiny_world, out))
@@ -87,6 +88,7 @@ def test_bad_column_or_tiles_fail_before_anything_is_written(tiny_world, tmp_pat
     assert out.read_text() == "keep me"
 
 
+@pytest.mark.slow
 def test_cli_init(tiny_world, tmp_path):
     base = [sys.executable, "-m", "pipeline", "init", str(tmp_path / "c.yaml"),
             "--tiles", str(tiny_world / "tiles"), "--nightlights", str(tiny_world / "nightlights.tif"),

@@ -43,6 +43,7 @@ def fitted(tmp_path_factory):
     return root / "both", table, frame, models
 
 
+@pytest.mark.slow
 def test_predictions_on_the_training_table_equal_the_saved_model(fitted, tmp_path, capsys):
     model_dir, table, frame, models = fitted
     out = tmp_path / "pred.csv"
@@ -59,6 +60,7 @@ def test_predictions_on_the_training_table_equal_the_saved_model(fitted, tmp_pat
     assert summary["rows"] == 120 and summary["filled_rows"] == 0
 
 
+@pytest.mark.slow
 def test_interval_contains_the_prediction_with_the_saved_half_width(fitted, tmp_path):
     model_dir, table, _, models = fitted
     out = tmp_path / "pred.parquet"
@@ -76,6 +78,7 @@ def test_interval_contains_the_prediction_with_the_saved_half_width(fitted, tmp_
     np.testing.assert_allclose(pred["pred_assets"] - pred["lower_assets"], a)
 
 
+@pytest.mark.slow
 def test_far_rows_are_out_of_distribution_and_ordinary_rows_are_not(fitted, tmp_path):
     model_dir = fitted[0]
     new = _table(1, n=3)  # rows 1 and 2: new places drawn like the training ones
@@ -92,6 +95,7 @@ def test_far_rows_are_out_of_distribution_and_ordinary_rows_are_not(fitted, tmp_
     assert np.isfinite(pred["pred_assets"]).all()  # the missing f_3 was filled, not dropped
 
 
+@pytest.mark.slow
 def test_missing_values_are_filled_and_counted(fitted, tmp_path, capsys):
     model_dir, _, frame, models = fitted
     holes = frame.copy()
@@ -113,6 +117,7 @@ def test_missing_values_are_filled_and_counted(fitted, tmp_path, capsys):
                                rtol=1e-9)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change, message", [
     (lambda f: f.drop(columns=["f_3"]), "missing feature column(s) f_3"),
     (lambda f: f.assign(f_6=["1,5"] + list(f["f_6"][1:])),
@@ -129,6 +134,7 @@ def test_unusable_tables_exit_2_with_one_line(fitted, tmp_path, capsys, change, 
     assert not (tmp_path / "p.csv").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["--target", "income"], "no model for --target 'income'"),
     (["--id", "cluster"], "no column 'cluster' (--id)"),
@@ -142,6 +148,7 @@ def test_bad_arguments_exit_2(fitted, tmp_path, capsys, args, message):
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_a_folder_without_a_model_exits_2(fitted, tmp_path, capsys):
     _, table, _, _ = fitted
     code = main(["predict-features", str(tmp_path), str(table), "--out", str(tmp_path / "p.csv")])

@@ -15,6 +15,8 @@ from pipeline.engine.runner import run_pipeline
 from pipeline.stages import PIPELINE
 from pipeline.engine.shards import RECORDS_DIR
 
+pytestmark = pytest.mark.slow  # whole runs on a Dask LocalCluster
+
 
 @pytest.fixture(scope="module")
 def runs(make_tiny_config, tmp_path_factory):

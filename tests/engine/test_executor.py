@@ -152,6 +152,7 @@ def dask_backend():
     backend.close()
 
 
+@pytest.mark.slow
 def test_dask_gives_the_local_results_and_records_failures(tmp_path, dask_backend):
     items = [4, 0, 7, 1, 9]
     local = shards(tmp_path / "local").map(partial(np.arange, dtype=np.int64), items, desc="a")
@@ -166,6 +167,7 @@ def test_dask_gives_the_local_results_and_records_failures(tmp_path, dask_backen
     assert record["status"] == "failed" and record["attempts"] == 2
 
 
+@pytest.mark.slow
 def test_an_unreachable_scheduler_is_a_config_error(tmp_path, monkeypatch):
     from pipeline.engine import executor
     from pipeline.errors import ConfigError

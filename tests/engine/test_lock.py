@@ -26,7 +26,7 @@ def test_the_lock_names_its_owner_and_is_released(tmp_path):
     assert not (tmp_path / ".lock").exists()
 
 
-@pytest.mark.skipif(process_start(os.getpid()) is None, reason="needs Linux /proc")
+@pytest.mark.skipif(process_start(os.getpid()) is None, reason="no process start time here")
 def test_a_recycled_pid_does_not_hold_the_lock(tmp_path, caplog):
     # a container's entry point is pid 1 in every run: the pid alone proves nothing
     (tmp_path / ".lock").write_text(json.dumps({
@@ -104,3 +104,26 @@ def test_a_lock_that_is_not_an_object_is_unreadable_and_taken_over(tmp_path, cap
     with caplog.at_level(logging.WARNING, logger="pipeline"), RunLock(tmp_path):
         assert json.loads((tmp_path / ".lock").read_text())["pid"] == os.getpid()
     assert f"taking over stale lock {tmp_path / '.lock'} (unreadable)" in caplog.text
+
+
+def test_a_takeover_waits_for_the_guard_and_gives_up_with_a_message(tmp_path, monkeypatch):
+    import filelock
+
+    (tmp_path / ".lock").write_text(json.dumps({"pid": 999_999_999, "host": socket.gethostname()}))
+    monkeypatch.setattr(lock_module, "GUARD_TIMEOUT_S", 0.2)
+    with filelock.FileLock(tmp_path / ".lock.guard"):  # another run is taking over right now
+        with pytest.raises(LockError, match=r"\.lock\.guard for more than 0 s .*Run again"):
+            RunLock(tmp_path).__enter__()
+    with RunLock(tmp_path) as run:
+        assert (tmp_path / ".lock").read_text() == run.record
+
+
+def test_process_start_off_linux_is_the_create_time(monkeypatch):
+    import psutil
+
+    monkeypatch.setattr(lock_module.sys, "platform", "darwin")
+    assert process_start(os.getpid()) == repr(psutil.Process(os.getpid()).create_time())
+    assert process_start(999_999_999) is None
+    assert not lock_module._alive(999_999_999) and not lock_module._alive(0)
+    assert lock_module._alive(os.getpid(), process_start(os.getpid()))
+    assert not lock_module._alive(os.getpid(), "1.5")

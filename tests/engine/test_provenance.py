@@ -104,6 +104,7 @@ def test_invalid_manifest_names_the_key(tmp_path):
         load_manifest(path)
 
 
+@pytest.mark.slow
 def test_cli_data_verify_prints_the_table_and_exit_code(tmp_path, tif_writer):
     good = tif_writer(tmp_path / "good.tif", np.ones((1, 4, 4), np.uint8))
     ok = write_manifest(tmp_path, [{"path": "good.tif", "kind": "raster", "sha256": sha256(good)}])
@@ -118,6 +119,7 @@ def test_cli_data_verify_prints_the_table_and_exit_code(tmp_path, tif_writer):
     assert "cannot read the data manifest" in result.stderr and "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_a_vector_gdal_cannot_open_is_a_failed_row_and_exit_3(tmp_path):
     pd.DataFrame({"a": [1, 2]}).to_stata(tmp_path / "clusters.dta", write_index=False)
     manifest = write_manifest(tmp_path, [{"path": "clusters.dta", "kind": "vector"}])

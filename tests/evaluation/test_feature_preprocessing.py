@@ -1,12 +1,22 @@
 """Preprocessing fitted inside the fold, on tables like the ones users bring."""
 
+import json
+
 import numpy as np
 import pytest
 
+from pipeline.errors import InputDataError
 from pipeline.evaluation.folds import random_folds
 from pipeline.evaluation.metrics import scores
 from pipeline.evaluation.preprocess import Preprocessor
-from pipeline.evaluation.ridge import RidgeModel, cross_predict, fit_ridge
+from pipeline.evaluation.ridge import (
+    MODEL_FORMAT,
+    RidgeModel,
+    cross_predict,
+    fit_ridge,
+    load_models,
+    save_models,
+)
 
 ALPHAS = np.logspace(-3, 6, 10)
 
@@ -64,14 +74,36 @@ def test_transform_of_unseen_rows_uses_training_statistics_only():
     np.testing.assert_array_equal(model.predict(x[150:151]), model.predict(changed[150:151]))
 
 
-def test_model_json_round_trip_and_version_1_models():
+def test_model_json_round_trip_and_pre_release_models(tmp_path):
     x, y = messy_table(120, 3)
     model = fit_ridge(x, y, ALPHAS)
-    again = RidgeModel.from_dict(model.to_dict())
-    np.testing.assert_array_equal(again.predict(x), model.predict(x))
-    old = {"mean": [1.0, 2.0], "scale": [2.0, 4.0], "coef": [1.0, -1.0], "intercept": 0.5,
-           "alpha": 1.0}
-    assert RidgeModel.from_dict(old).predict(np.array([[3.0, 6.0]]))[0] == pytest.approx(0.5)
+    save_models(tmp_path / "model.json", {"y": {**model.to_dict(), "log": False}})
+    saved = json.loads((tmp_path / "model.json").read_text())["y"]
+    assert next(iter(saved)) == "format_version" and saved["format_version"] == MODEL_FORMAT
+    loaded = load_models(tmp_path / "model.json")["y"]
+    assert loaded == saved
+    np.testing.assert_array_equal(RidgeModel.from_dict(loaded).predict(x), model.predict(x))
+    # 0.1 pre-releases: no format_version; plain standardisation, or no training range
+    plain = {"mean": [1.0, 2.0], "scale": [2.0, 4.0], "coef": [1.0, -1.0], "intercept": 0.5,
+             "alpha": 1.0}
+    unclipped = {**plain, "keep": [0, 1], "fill": [0.0, 0.0], "log1p": [False, False]}
+    (tmp_path / "old.json").write_text(json.dumps({"plain": plain, "unclipped": unclipped}))
+    old = load_models(tmp_path / "old.json")
+    for name in ("plain", "unclipped"):
+        assert old[name]["format_version"] == MODEL_FORMAT
+        predict = RidgeModel.from_dict(old[name]).predict
+        assert predict(np.array([[3.0, 6.0]]))[0] == pytest.approx(0.5)
+        assert predict(np.array([[1e6, 2.0]]))[0] == pytest.approx(0.5 + (1e6 - 1.0) / 2.0)
+
+
+def test_a_model_json_from_a_newer_version_is_refused(tmp_path):
+    (tmp_path / "model.json").write_text(json.dumps({"y": {"format_version": MODEL_FORMAT + 1}}))
+    with pytest.raises(InputDataError, match=f"the y model has format_version {MODEL_FORMAT + 1};"
+                                             f" this poverty-pipeline reads up to {MODEL_FORMAT}"):
+        load_models(tmp_path / "model.json")
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(InputDataError, match=r"bad\.json: cannot read the saved models"):
+        load_models(tmp_path / "bad.json")
 
 
 def test_held_out_rows_are_clipped_to_the_training_range():

@@ -35,6 +35,7 @@ def world(seed: int) -> tuple[Survey, dict[str, Predictor]]:
     return survey, predictors
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
 def test_pure_noise_target_scores_nothing_under_every_scheme(seed):
     survey, predictors = world(seed)
@@ -64,6 +65,7 @@ def test_feature_copying_the_target_in_training_folds_only_cannot_score():
         assert scores(y, pred)["r2"] < 0.0
 
 
+@pytest.mark.slow
 def test_the_same_folds_serve_every_predictor():
     survey, predictors = world(4)
     survey = Survey(**{**survey.__dict__, "y": survey.lonlat[:, 0] * 10 + np.random.default_rng(

@@ -47,6 +47,7 @@ def test_registry_has_exactly_the_documented_backbones() -> None:
     assert all(spec.min_input_px == 32 for spec in BACKBONES.values())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "input_px"),
     [(name, 32) for name in sorted(EXPECTED_KEYS)]
@@ -104,6 +105,7 @@ def test_unknown_backbone_far_from_any_name_has_no_suggestion() -> None:
     assert "Did you mean" not in str(caught.value)
 
 
+@pytest.mark.slow
 def test_efficientnet_from_a_file_computes_what_keras_imagenet_graph_computes(
     monkeypatch: pytest.MonkeyPatch, make_fake_weights: Callable[[str], Path]
 ) -> None:

@@ -47,6 +47,7 @@ def _h5(path: Path, layer: str) -> np.ndarray:
         return handle[layer][first][()]
 
 
+@pytest.mark.slow
 @needs_real_weights
 def test_real_imagenet_weights_are_loaded() -> None:
     model = build_classifier("mobilenet_0.25", 64, 3, 3, REAL_MOBILENET_H5)
@@ -59,6 +60,7 @@ def test_real_imagenet_weights_are_loaded() -> None:
     assert model.predict(_pixels(3, 64), verbose=0).shape == (2, 3)
 
 
+@pytest.mark.slow
 @needs_real_weights
 def test_real_imagenet_weights_seven_bands() -> None:
     model = build_classifier("mobilenet_0.25", 64, 7, 4, REAL_MOBILENET_H5)
@@ -68,6 +70,7 @@ def test_real_imagenet_weights_seven_bands() -> None:
     np.testing.assert_allclose(kernel[:, :, 3], rgb.mean(axis=2) * 3 / 7, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_seven_bands_keep_rgb_filters_and_start_extra_bands_from_their_mean(
     make_fake_weights: Callable[[str], Path],
 ) -> None:
@@ -85,6 +88,7 @@ def test_seven_bands_keep_rgb_filters_and_start_extra_bands_from_their_mean(
     assert model.predict(_pixels(7), verbose=0).shape == (2, 3)
 
 
+@pytest.mark.slow
 def test_seven_band_efficientnet_extends_its_stem_normalisation(
     make_fake_weights: Callable[[str], Path],
 ) -> None:
@@ -111,6 +115,7 @@ def _normalization(model: keras.Model) -> dict[str, np.ndarray]:
     return {var.name: keras.ops.convert_to_numpy(var).reshape(-1) for var in layer.weights}
 
 
+@pytest.mark.slow
 def test_graph_layers_and_features_equal_pooled_backbone_output() -> None:
     model = build_classifier("mobilenet_0.25", 32, 3, 5, None)
     assert model.input_shape == (None, 32, 32, 3)
@@ -124,6 +129,7 @@ def test_graph_layers_and_features_equal_pooled_backbone_output() -> None:
     np.testing.assert_allclose(model.predict(pixels, verbose=0).sum(axis=1), 1.0, rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_saved_model_reloads_in_safe_mode_with_identical_predictions(tmp_path: Path) -> None:
     model = build_classifier("mobilenet_0.25", 32, 4, 3, None, seed=3)
     model.save(tmp_path / "model.keras")
@@ -135,6 +141,7 @@ def test_saved_model_reloads_in_safe_mode_with_identical_predictions(tmp_path: P
     assert feature_dim(restored) == 256
 
 
+@pytest.mark.slow
 def test_frozen_backbone_has_no_trainable_weights() -> None:
     model = build_classifier("mobilenet_0.25", 32, 3, 3, None)
     assert set_backbone_trainable(model, 0) == 0
@@ -176,6 +183,7 @@ def test_unknown_backbone_and_too_few_bands_are_config_errors() -> None:
         build_classifier("mobilenet_0.25", 32, 2, 3, None)
 
 
+@pytest.mark.slow
 def test_weights_of_another_backbone_are_named_in_the_error(
     make_fake_weights: Callable[[str], Path],
 ) -> None:

@@ -100,6 +100,7 @@ def _epoch(cache_dir: Path, seed: int, epoch: int) -> tuple[np.ndarray, np.ndarr
     return np.concatenate(xs), np.concatenate(ys)
 
 
+@pytest.mark.slow
 def test_training_epochs_are_reproducible_and_differ_between_epochs(tmp_path: Path) -> None:
     write_cache(tmp_path)
     x0, y0 = _epoch(tmp_path, seed=1, epoch=0)

@@ -33,6 +33,7 @@ def extractor() -> keras.Model:
     return feature_model(build_classifier("mobilenet_0.25", 32, 3, 3, None, seed=1))
 
 
+@pytest.mark.slow
 def test_forward_casts_and_resizes_in_the_graph(extractor: keras.Model) -> None:
     forward = compile_forward(extractor, 16, 3)
     expected = extractor(tf.image.resize(TILES.astype(np.float32), (32, 32)), training=False)
@@ -41,6 +42,7 @@ def test_forward_casts_and_resizes_in_the_graph(extractor: keras.Model) -> None:
     np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_forward_without_resize(extractor: keras.Model) -> None:
     tiles = np.random.default_rng(5).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
     np.testing.assert_allclose(compile_forward(extractor, 32, 3)(tiles),
@@ -61,6 +63,7 @@ def test_stream_yields_every_tile_in_order(extractor: keras.Model, tmp_path: Pat
                                atol=1e-6)
 
 
+@pytest.mark.slow
 def test_frozen_source_is_the_untrained_imagenet_backbone(make_fake_weights) -> None:
     weights = make_fake_weights("mobilenet_0.25")
     source = frozen_source("mobilenet_0.25", weights, 32, 16, 3)
@@ -74,6 +77,7 @@ def test_frozen_source_is_the_untrained_imagenet_backbone(make_fake_weights) -> 
     assert not np.allclose(random(TILES.astype(np.float32)).numpy(), expected)
 
 
+@pytest.mark.slow
 def test_finetuned_source_reads_the_saved_classifier(tmp_path: Path) -> None:
     model = build_classifier("mobilenet_0.25", 32, 3, 3, None, seed=2)
     model.save(tmp_path / "model.keras")
@@ -89,6 +93,7 @@ def test_unknown_mode_is_a_config_error() -> None:
         load_feature_model(FeatureSource("imagenet", 16, 3))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_tiles", [150, 2])
 def test_chunked_forward_equals_one_batch(extractor: keras.Model, n_tiles: int) -> None:
     tiles = np.random.default_rng(6).integers(0, 256, (n_tiles, 16, 16, 3), dtype=np.uint8)

@@ -85,6 +85,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[keras.Model, Tr
     return (*train(folder), folder)
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_weights_and_history(reference, tmp_path: Path) -> None:
     model_a, state_a, _ = reference
     model_b, state_b = train(tmp_path / "b")
@@ -94,6 +95,7 @@ def test_same_seed_gives_the_same_weights_and_history(reference, tmp_path: Path)
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(state_a.history[0])
 
 
+@pytest.mark.slow
 def test_a_killed_training_resumes_from_its_last_checkpoint(reference, tmp_path: Path) -> None:
     reference, ref_state, _ = reference
     for kill_epoch in (1, 2):  # at the phase boundary and inside fine-tuning
@@ -111,6 +113,7 @@ def test_a_killed_training_resumes_from_its_last_checkpoint(reference, tmp_path:
         assert_same_weights(resumed, reference)
 
 
+@pytest.mark.slow
 def test_best_finetune_weights_are_restored(reference) -> None:
     model, state, folder = reference
     best_epoch = 1 + int(np.argmin([row["val_loss"] for row in state.history[1:]])) + 1

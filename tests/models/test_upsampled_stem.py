@@ -65,6 +65,7 @@ def test_fine_tuning_the_folded_stem_gets_the_unfolded_gradient() -> None:
     np.testing.assert_allclose(tape.gradient(folded, layer.kernel).numpy(), expected, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_folded_mobilenet_gives_the_features_of_the_upsampled_tiles() -> None:
     keras.utils.set_random_seed(0)
     backbone = keras.applications.MobileNet((64, 64, 3), alpha=0.25, include_top=False,
@@ -94,6 +95,7 @@ def test_stems_that_cannot_absorb_an_upsampling_are_not_folded() -> None:
         fold_upsampling(strided, 8)  # 32 px input, not 16
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["mobilenet_0.25", "mobilenet_v2_1.0"])
 def test_registry_flag_matches_the_architecture(name: str) -> None:
     spec = get_backbone(name)
@@ -105,6 +107,7 @@ def test_registry_flag_matches_the_architecture(name: str) -> None:
     assert get_backbone("resnet50").fed_px(64, 32) == 64
 
 
+@pytest.mark.slow
 def test_classifier_on_half_size_tiles_takes_them_and_survives_safe_mode(tmp_path: Path) -> None:
     folded = build_classifier("mobilenet_0.25", 64, 4, 3, None, seed=0, tile_px=32)
     plain = build_classifier("mobilenet_0.25", 64, 4, 3, None, seed=0)
@@ -121,6 +124,7 @@ def test_classifier_on_half_size_tiles_takes_them_and_survives_safe_mode(tmp_pat
                                atol=1e-4 * np.abs(expected).max())
 
 
+@pytest.mark.slow
 def test_folded_classifier_runs_under_mixed_precision(make_fake_weights) -> None:  # noqa: ANN001
     """The policy the train stage sets on a GPU: float16 compute, float32 variables."""
     weights = make_fake_weights("mobilenet_0.25")  # features of a usable scale for float16

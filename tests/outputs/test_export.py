@@ -22,6 +22,8 @@ from pipeline.config.schema import load_config
 from pipeline.geo.cog import cog_problems
 from pipeline.engine.runner import run_pipeline
 
+pytestmark = pytest.mark.slow  # a finished run
+
 CHROMIUM = Path("/usr/bin/chromium")
 
 

@@ -103,6 +103,7 @@ def test_yaml_tags_that_construct_objects_are_refused(tmp_path, tag):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_a_tagged_config_through_the_cli_is_one_line(tmp_path):
     marker = tmp_path / "pwned"
     text = yaml.safe_dump(base(tmp_path)).replace(

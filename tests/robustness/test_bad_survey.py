@@ -81,6 +81,7 @@ def test_unreadable_survey_files_raise_input_data_error(tmp_path, content, messa
     assert str(path) in str(info.value)
 
 
+@pytest.mark.slow
 def test_one_row_survey_parses_and_the_run_stops_at_ingest(make_tiny_config, tmp_path):
     path = survey(tmp_path, "cluster_id,lat,lon,consumption_pc_day,asset_index,urban\n"
                             "c1,-13.58,34.84,2.0,0.1,0\n", name="one.csv")
@@ -92,12 +93,14 @@ def test_one_row_survey_parses_and_the_run_stops_at_ingest(make_tiny_config, tmp
                   "cross-validation needs at least 4", "Add clusters or fix the rejected rows")
 
 
+@pytest.mark.slow
 def test_empty_survey_through_the_cli_is_one_line(make_tiny_config, tmp_path):
     path = survey(tmp_path, b"", name="empty.csv")
     config = edit(make_tiny_config(tmp_path), lambda d: d["data"]["survey"].update(path=str(path)))
     assert_exit_2(cli("run", config, "--until", "ingest"), str(path), "empty")
 
 
+@pytest.mark.slow
 def test_swapped_lat_lon_columns_stop_ingest_with_the_fix(make_tiny_config, tiny_world, tmp_path):
     """Swapped columns that stay within +-90 / +-180 are caught without data.survey.reach_km."""
     table = pd.read_csv(tiny_world / "survey.csv")

@@ -111,6 +111,7 @@ def test_each_bad_tile_is_rejected_with_its_reason(bad_folder: Path, tmp_path: P
         assert name in reasons[name] or fragment == "valid share 0.00"
 
 
+@pytest.mark.slow
 def test_folder_of_only_bad_tiles_stops_with_exit_2(bad_folder, make_tiny_config, tmp_path):
     (bad_folder / "good.tif").unlink()
     path = edit(make_tiny_config(tmp_path),
@@ -181,6 +182,7 @@ def test_constant_nightlights_stop_label(tiny_world, make_tiny_config, tmp_path,
         run_label(make_tiny_config, tmp_path, nl)
 
 
+@pytest.mark.slow
 def test_negative_noise_in_nightlights_is_clipped(tiny_world, make_tiny_config, tmp_path):
     noise = np.random.default_rng(1).normal(0, 0.5, size=(1, 1, 1))
 
@@ -194,6 +196,7 @@ def test_negative_noise_in_nightlights_is_clipped(tiny_world, make_tiny_config, 
     assert labels["label"].min() == 0 and labels["label"].max() == 2
 
 
+@pytest.mark.slow
 def test_nightlights_with_wrong_crs_stop_the_run(tiny_world, make_tiny_config, tmp_path):
     def relabel(data, profile):
         return data, {**profile, "crs": "EPSG:32736"}  # degrees read as UTM metres

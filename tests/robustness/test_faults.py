@@ -18,6 +18,8 @@ from pipeline.engine.manifest import Manifest
 from pipeline.engine.runner import run_pipeline
 from pipeline.stages import PIPELINE
 
+pytestmark = pytest.mark.slow  # runs up to label, one per test
+
 
 @pytest.fixture
 def labelled(make_tiny_config, tmp_path):

@@ -9,6 +9,7 @@ import copy
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -55,6 +56,7 @@ def load_text(text: str) -> Config | None:
             return None
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.text(max_size=200))
 def test_any_text_loads_or_raises_config_error(text):
@@ -104,6 +106,7 @@ def test_any_bytes_parse_or_raise_input_data_error(data):
     parse(data)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(st.lists(st.tuples(cells, cells, cells, cells, cells), max_size=8))
 def test_any_rows_under_the_right_header_parse_or_raise(rows):

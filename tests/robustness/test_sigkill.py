@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -19,9 +18,12 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pytest
 from robust_cli import ENV, cli
 
 from pipeline.stages import stage_names
+
+pytestmark = pytest.mark.slow  # a run killed inside every stage
 
 STAGES = stage_names()
 
@@ -51,7 +53,7 @@ def kill_inside(config: Path, run_dir: Path, stage: str, delay_s: float, *args: 
             time.sleep(0.005)
         time.sleep(delay_s)
     finally:
-        proc.send_signal(signal.SIGKILL)
+        proc.kill()  # SIGKILL on POSIX, TerminateProcess on Windows
         proc.wait()
     return manifest(run_dir)[stage]["status"] == "running"
 

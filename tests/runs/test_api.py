@@ -16,6 +16,8 @@ from pipeline.config.schema import Config
 from pipeline.errors import MissingArtifactError
 from pipeline.outputs.figures import plt
 
+pytestmark = pytest.mark.slow  # a finished run
+
 
 @pytest.fixture(scope="module")
 def run(finished_run) -> Run:

@@ -8,6 +8,8 @@ import pytest
 
 from pipeline.runs.truth_check import cluster_truth, main, truth_check, wealth_r2
 
+pytestmark = pytest.mark.slow  # a finished run
+
 
 def test_wealth_r2_is_one_for_the_truth_and_nothing_for_noise() -> None:
     rng = np.random.default_rng(0)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipeline.config.schema import load_config
 from pipeline.models.datasets import TileCache
@@ -15,6 +16,7 @@ from pipeline.engine.runner import run_pipeline
 from pipeline.stages import PIPELINE
 
 
+@pytest.mark.slow
 def test_baselines_match_frozen_extract_and_unbatched_random_features(make_tiny_config,
                                                                       tmp_path) -> None:
     path = make_tiny_config(tmp_path, model={"finetune_epochs": 0}, features={"mode": "frozen"},

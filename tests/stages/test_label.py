@@ -74,6 +74,7 @@ def test_balancing_subsamples_only_the_dominant_dark_class():
     assert balance_mask(labels, True, 5.0, seed=0).sum() == 100  # 70 <= 5 * 20: nothing cut
 
 
+@pytest.mark.slow
 def test_label_stage_writes_classes_histogram_balance_and_year_gaps(
         make_tiny_config, tmp_path, stage_runner):
     path = make_tiny_config(tmp_path)
@@ -102,6 +103,7 @@ def test_label_stage_writes_classes_histogram_balance_and_year_gaps(
     assert (out / "histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_real_viirs_sampled_over_pixel_aligned_boxes(shared_data):
     path = shared_data / "nightlights" / "burundi_viirs_2016.tif"
     with rasterio.open(path) as src:
@@ -151,6 +153,7 @@ def test_context_boxes_are_squares_of_the_given_side_in_km():
     assert sides_km(north) == pytest.approx((10.0, 10.0), rel=1e-2)
 
 
+@pytest.mark.slow
 def test_context_label_is_the_light_of_the_surroundings(make_tiny_config, tmp_path, stage_runner):
     path = make_tiny_config(tmp_path)
     data = yaml.safe_load(path.read_text())

@@ -49,6 +49,7 @@ def weights_of(run_dir: Path) -> list[np.ndarray]:
     return keras.saving.load_model(run_dir / "train" / "model.keras").get_weights()
 
 
+@pytest.mark.slow
 def test_train_writes_history_tensorboard_and_metrics(reference: Path) -> None:
     history = pd.read_csv(reference / "train" / "history.csv")
     assert history.columns[:6].tolist() == ["epoch", "phase", "loss", "accuracy", "val_loss",
@@ -66,6 +67,7 @@ def test_train_writes_history_tensorboard_and_metrics(reference: Path) -> None:
     assert not (reference / RESUME_DIR).exists()
 
 
+@pytest.mark.slow
 def test_extract_features_are_the_models_feature_layer(reference: Path) -> None:
     catalog = pd.read_parquet(reference / "ingest" / "tiles.parquet")
     features = np.load(reference / "extract" / "features.npy")
@@ -99,6 +101,7 @@ def kill_extract_in_shard(shard: int, config_path: Path, monkeypatch) -> None:
     monkeypatch.undo()
 
 
+@pytest.mark.slow
 def test_killed_train_and_extract_resume_and_match_an_uninterrupted_run(
         reference, make_tiny_config, tmp_path, monkeypatch) -> None:
     path = make_tiny_config(tmp_path, model=FOLDED)
@@ -163,6 +166,7 @@ def rerun_extract(reference: Path, make_tiny_config, folder: Path) -> Path:
     return make_tiny_config(folder, model=FOLDED)
 
 
+@pytest.mark.slow
 def test_each_extract_shard_writes_only_its_own_file(reference, make_tiny_config, tmp_path,
                                                      monkeypatch) -> None:
     path = rerun_extract(reference, make_tiny_config, tmp_path)
@@ -178,6 +182,7 @@ def test_each_extract_shard_writes_only_its_own_file(reference, make_tiny_config
                                   np.load(reference / "extract" / "features.npy"))
 
 
+@pytest.mark.slow
 def test_a_truncated_shard_file_is_run_again_not_trusted(reference, make_tiny_config, tmp_path,
                                                          monkeypatch) -> None:
     path = rerun_extract(reference, make_tiny_config, tmp_path)
@@ -218,6 +223,7 @@ def fake_imagenet_weights(path: Path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_frozen_mode_gives_untrained_backbone_features(make_tiny_config, tmp_path) -> None:
     weights = fake_imagenet_weights(tmp_path / "fake.weights.h5")
     path = make_tiny_config(tmp_path, model={**MODEL, "weights": str(weights)},
@@ -288,6 +294,7 @@ class _Log:
         pass
 
 
+@pytest.mark.slow
 def test_radiance_objective_regresses_standardised_log_radiance(make_tiny_config,
                                                                 tmp_path) -> None:
     from sklearn.metrics import r2_score
