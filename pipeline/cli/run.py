@@ -95,10 +95,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from pipeline.engine.rundir import RunDir
     from pipeline.engine.runner import stage_status
     from pipeline.stages import PIPELINE
 
-    if not (args.run_dir / "manifest.json").exists():
+    if not RunDir(args.run_dir).is_run():
         print(f"{args.run_dir}: no manifest.json; nothing has run there yet.", file=sys.stderr)
         return 2
     for row in stage_status(args.run_dir, PIPELINE):

@@ -32,6 +32,7 @@ import psutil
 
 from pipeline.errors import LockError
 from pipeline.engine.manifest import now
+from pipeline.engine.rundir import RunDir
 
 
 GUARD_TIMEOUT_S = 60.0
@@ -103,7 +104,7 @@ class RunLock:
     """
 
     def __init__(self, run_dir: Path, log: logging.Logger | None = None) -> None:
-        self.path = run_dir / ".lock"
+        self.path = RunDir(run_dir).lock_file
         self.log = log or logging.getLogger("pipeline")
         self.record = ""
 
