@@ -82,6 +82,10 @@ class AggregateConfig(Section):
     weight: Literal["none", "valid_share", "population"] = "none"
     population: RelPath | None = None
     districts: DistrictsConfig | None = None
+    population_holds: Literal["counts", "density"] = Field(
+        "counts", description="What the population raster's pixels hold: `counts` (people per "
+        "pixel, as WorldPop's; a tile's population is their coverage-weighted sum) or `density` "
+        "(people per km²; a tile's weight is their coverage-weighted mean).")
 
     @model_validator(mode="after")
     def _population_needs_raster(self) -> AggregateConfig:
@@ -123,6 +127,16 @@ class RegressionConfig(Section):
     bootstrap: int = Field(1000, ge=0, le=100_000)
     interval_coverage: float = Field(0.9, gt=0, lt=1)
     ood_quantile: float = Field(0.99, gt=0, le=1)
+    weights: Literal["none", "survey", "households"] = Field(
+        "none", description="Cluster weights in the ridge fit and in every metric: `none`, "
+        "`survey` (the survey's sampling weight of the cluster: DHS sum of hv005/1e6, LSMS sum "
+        "of weight x household size) or `households` (the households surveyed). With weights, "
+        "metrics.json also gives the unweighted figures.")
+    interval: Literal["cv_plus", "normalised"] = Field(
+        "cv_plus", description="The prediction interval the map and model.json carry: `cv_plus` "
+        "(CV+, Barber et al. 2021, one width per place from the fold models) or `normalised` "
+        "(CV+ with residuals scaled by the distance to the training clusters, wider far from "
+        "them). metrics.json measures every method either way.")
 
     @property
     def log_columns(self) -> tuple[str, ...]:

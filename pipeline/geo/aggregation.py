@@ -3,7 +3,8 @@
 A neighbourhood is either every tile whose centre lies within a great-circle radius of the place
 (``radius_km``, haversine BallTree) or within a square box centred on it (``box_km``, the
 10 x 10 km box of about 100 tiles Jean et al. used; sides along the local east and north axes).
-Means may be weighted per tile (valid-pixel share, population).
+Means may be weighted per tile (valid-pixel share, population: a sum of counts or a mean of a
+density, as the raster holds).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pipeline.config.schema import AggregateConfig
 from pipeline.errors import InputDataError
 from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
 from pipeline.geo.neighbours import neighbours
-from pipeline.geo.nightlights import sample_footprints
+from pipeline.geo.nightlights import open_raster, zonal_stats
 from pipeline.geo.polygons import read_polygons
 
 
@@ -121,13 +122,21 @@ def weight_files(cfg: AggregateConfig) -> list[Path]:
 
 
 def tile_weights(cfg: AggregateConfig, catalog: gpd.GeoDataFrame) -> np.ndarray | None:
-    """Per-tile weights for the means: None (plain), valid-pixel share, or population."""
+    """Per-tile weights for the means: None (plain), valid-pixel share, or population.
+
+    Population is the raster's coverage-weighted sum over each footprint when the raster holds
+    counts (people per pixel, ``aggregate.population_holds: counts``, as WorldPop's), and its
+    coverage-weighted mean when it holds a density (people per km²): both are proportional to
+    the people living on the tile. Tiles off the raster weigh 0.
+    """
     if cfg.weight == "valid_share":
         return np.clip(catalog["valid_share"].to_numpy(dtype=np.float64), 0.0, None)
     if cfg.weight == "population":
         if not cfg.population.exists():
             raise InputDataError(f"{cfg.population}: population raster not found "
                                  "(aggregate.population).")
-        density = sample_footprints(catalog.geometry, cfg.population)[:, 0]
-        return np.nan_to_num(np.clip(density, 0.0, None))
+        op = "sum" if cfg.population_holds == "counts" else "mean"
+        with open_raster(cfg.population, "aggregate.population", "population") as src:
+            people = zonal_stats(src, list(catalog.geometry), (op,))[:, 0]
+        return np.nan_to_num(np.clip(people, 0.0, None))
     return None

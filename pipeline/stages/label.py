@@ -3,7 +3,9 @@
 Inputs: ``ingest/tiles.parquet``; the raster at ``data.nightlights.path`` (any CRS).
 Outputs (``label/``):
     labels.parquet  one row per catalog tile, same order: tile_id, radiance_mean, radiance_max
-                    (raster units, e.g. nW/cm²/sr for VIIRS) over the tile footprint,
+                    (raster units, e.g. nW/cm²/sr for VIIRS) over the tile footprint, each
+                    pixel weighted by the exact share of it the footprint covers (see
+                    :mod:`pipeline.geo.nightlights`),
                     ``label_radiance`` (the radiance the label is made of: ``radiance_mean``,
                     or with ``labels.context_km`` the mean over a square of that side
                     centred on the tile), ``label`` (0 = darkest class .. n_classes-1; -1
@@ -43,7 +45,7 @@ from pipeline.outputs.histogram import save_class_histogram
 from pipeline.engine.context import StageContext
 
 NAME = "label"
-VERSION = 5
+VERSION = 6  # 6: coverage-weighted zonal means (exactextract), not pixel centres
 INPUTS = ("ingest",)
 OUTPUTS = ("labels.parquet", "bins.json", "histogram.png")
 CONFIG = ("labels", "data.nightlights", "seed")
