@@ -3,19 +3,18 @@
 import numpy as np
 import pytest
 
-from pipeline.config.schema import RegressionConfig, TargetConfig
 from pipeline.evaluation.evaluate import Survey, evaluate
 from pipeline.evaluation.folds import random_folds, spatial_folds
 from pipeline.evaluation.metrics import scores
 from pipeline.evaluation.predictors import Predictor
 from pipeline.evaluation.ridge import fit_ridge
+from pipeline.evaluation.settings import CvSettings
 
 N = 300
 
 
-def settings(**extra) -> RegressionConfig:
-    return RegressionConfig(targets=(TargetConfig(column="y"),), folds=5, spatial_block_km=8,
-                            poor_percentiles=(50.0,), bootstrap=0, **extra)
+def settings(**extra) -> CvSettings:
+    return CvSettings(folds=5, spatial_block_km=8, poor_percentiles=(50.0,), bootstrap=0, **extra)
 
 
 def world(seed: int) -> tuple[Survey, dict[str, Predictor]]:

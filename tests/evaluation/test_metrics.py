@@ -3,7 +3,7 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import r2_score
 
-from pipeline.config.schema import RegressionConfig, TargetConfig
+from pipeline.evaluation.settings import CvSettings
 from pipeline.evaluation.evaluate import Survey, group_entries, urban_flags
 from pipeline.evaluation.metrics import bootstrap_intervals, paired_gain, pearson_r2, r2, scores
 
@@ -97,7 +97,7 @@ def test_an_unknown_urban_code_skips_the_urban_subsets_with_the_reason():
     y = rng.normal(size=40)
     survey = Survey(y=y, y_raw=y, lonlat=np.zeros((40, 2)),
                     urban=np.array(["U", "R", "semi"] * 13 + ["U"], dtype=object))
-    cfg = RegressionConfig(targets=(TargetConfig(column="y"),), bootstrap=0)
+    cfg = CvSettings(bootstrap=0)
     out = group_entries(survey, {"model": y + rng.normal(size=40)}, cfg, 0)
     assert "semi" in out["urban"]["skipped"] and out["rural"] == out["urban"]
     survey = Survey(y=y, y_raw=y, lonlat=np.zeros((40, 2)),
