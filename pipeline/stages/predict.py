@@ -3,7 +3,8 @@
 Each tile gets the mean feature vector of the tiles within ``predict.radius_km`` (default:
 ``aggregate.radius_km``, or the ``aggregate.box_km`` box) of its centre, weighted as in
 ``aggregate`` — the same neighbourhood the models were trained on — and every target's model is
-applied to it, with its split-conformal interval and out-of-distribution flag from ``fit``.
+applied to it, with its prediction interval (CV+ from the fold models ``fit`` saved; see
+:mod:`pipeline.evaluation.intervals` for what it promises) and out-of-distribution flag.
 
 Inputs: ``fit/model.json``; ``extract/features.npy`` + ``extract/index.parquet``;
 ``ingest/tiles.parquet`` (footprints).
@@ -11,7 +12,9 @@ Outputs (``predict/``):
     grid.parquet  GeoParquet, one row per tile: tile_id, lon, lat, n_tiles (tiles averaged),
                   ``pred_<target>`` in the outcome's own units (exp() of the log model where
                   the target is logged); ``lower_<target>`` / ``upper_<target>``, the
-                  conformal prediction interval (``fit/model.json`` states its coverage);
+                  prediction interval (``fit/model.json`` states its method and coverage,
+                  ``fit/metrics.json`` its promise and its coverage measured on held-out
+                  blocks);
                   ``ood_<target>``, True where the tile's features lie farther from every
                   training cluster's than the training clusters lie from each other;
                   geometry = tile footprint, EPSG:4326.
@@ -40,7 +43,7 @@ from pipeline.evaluation.ridge import load_models
 from pipeline.engine.context import StageContext
 
 NAME = "predict"
-VERSION = 2
+VERSION = 3  # 3: CV+ interval ends
 INPUTS = ("ingest", "extract", "fit")
 OUTPUTS = ("grid.parquet",)
 CONFIG = ("predict", "aggregate")
