@@ -4,7 +4,8 @@ Every pixel counts by the exact share of it that a footprint covers (``exactextr
 tile over 15" VIIRS pixels (about 460 m) cuts most of the pixels it touches, and counting pixel
 centres instead (as before) made a tile's radiance jump between neighbours. Footprints are given
 in EPSG:4326 and reprojected to the raster's CRS; all footprints of a call go to exactextract at
-once. Pixels that are nodata or not finite, and parts of a footprint beyond the raster's edge,
+once, which reads the raster block by block (memory bounded by the footprints of one call, a
+shard in the stages). Pixels that are nodata or not finite, and parts of a footprint beyond the raster's edge,
 do not count: the mean is over the covered valid pixels only.
 
 - ``mean``: sum(value x covered share) / sum(covered share), raster units;
@@ -21,7 +22,9 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import rasterio
+import shapely
 from exactextract import exact_extract
+from exactextract.feature import Feature, FeatureSource
 from exactextract.raster import RasterioRasterSource
 from rasterio.errors import RasterioError
 from shapely.geometry import Polygon
@@ -49,6 +52,42 @@ def open_raster(path: Path, key: str, what: str) -> rasterio.DatasetReader:
     return src
 
 
+class _Footprint(Feature):
+    """One footprint as exactextract reads it: WKB and its row number."""
+
+    def __init__(self, row: int, wkb: bytes):
+        Feature.__init__(self)
+        self.row, self.wkb = row, wkb
+
+    def geometry(self) -> bytes:
+        return self.wkb
+
+    def get(self, name: str) -> int:
+        return self.row
+
+    def fields(self) -> list[str]:
+        return ["row"]
+
+
+class _Footprints(FeatureSource):
+    """Footprints handed to exactextract as WKB (GeoPandas' source goes through GeoJSON text,
+    which took most of the time)."""
+
+    def __init__(self, geometries: np.ndarray, crs_wkt: str):
+        super().__init__()
+        self.wkb, self.crs_wkt = shapely.to_wkb(geometries), crs_wkt
+
+    def count(self) -> int:
+        return len(self.wkb)
+
+    def __iter__(self):
+        for row, wkb in enumerate(self.wkb):
+            yield _Footprint(row, bytes(wkb))
+
+    def srs_wkt(self) -> str:
+        return self.crs_wkt
+
+
 def zonal_stats(src: rasterio.DatasetReader, footprints: Sequence[Polygon],
                 ops: Sequence[str] = ("mean", "max"), band: int = 1) -> np.ndarray:
     """Coverage-weighted statistics ``ops`` (of :data:`ZONAL_OPS`) of one band per footprint.
@@ -68,12 +107,15 @@ def zonal_stats(src: rasterio.DatasetReader, footprints: Sequence[Polygon],
         raise ValueError(f"zonal_stats: unknown ops {unknown}; allowed: {', '.join(ZONAL_OPS)}")
     if len(footprints) == 0:
         return np.empty((0, len(ops)), dtype=np.float64)
-    zones = gpd.GeoDataFrame(geometry=gpd.GeoSeries(list(footprints), crs=WGS84).to_crs(src.crs))
-    frame = exact_extract(RasterioRasterSource(src, band), zones, list(ops), output="pandas")
-    out = frame[list(ops)].to_numpy(dtype=np.float64)
-    empty = frame["count"].to_numpy() == 0 if "count" in frame else None
+    zones = gpd.GeoSeries(list(footprints), crs=WGS84).to_crs(src.crs).to_numpy()
+    wanted = list(dict.fromkeys([*ops, "count"]))
+    frame = exact_extract(RasterioRasterSource(src, band), _Footprints(zones, src.crs.to_wkt()),
+                          wanted, include_cols=["row"], output="pandas",
+                          strategy="raster-sequential").sort_values("row")
+    out = frame[list(ops)].to_numpy(dtype=np.float64, copy=True)
+    empty = frame["count"].to_numpy() == 0
     for j, op in enumerate(ops):
-        if op in ("mean", "max") and empty is not None:
+        if op in ("mean", "max"):
             out[empty, j] = np.nan
     return out
 
