@@ -28,6 +28,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     fit.add_argument("--lon", metavar="COL", help="longitude column (WGS84)")
     fit.add_argument("--country", metavar="COL", help="country column: leave-one-country-out CV "
                                                       "and the country-mean baseline")
+    fit.add_argument("--weight", metavar="COL", help="cluster weight column (survey weights): "
+                     "used in the ridge fit and every metric; rows without a positive weight "
+                     "are excluded and counted")
     fit.add_argument("--out", type=Path, required=True, metavar="DIR", help="output folder")
     fit.add_argument("--folds", type=int, default=5, help="outer CV folds (default 5)")
     fit.add_argument("--block-km", type=float, default=10.0,
@@ -48,8 +51,44 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     apply.add_argument("--target", metavar="NAME", help="only this target (default: all)")
 
 
+_FLAGS = {"folds": "--folds", "spatial_block_km": "--block-km", "buffer_km": "--buffer-km",
+          "bootstrap": "--bootstrap"}  # RegressionConfig field -> the fit-features option
+
+
+def regression_settings(target: str, log_target: bool, folds: int, block_km: float,
+                        buffer_km: float, bootstrap: int):
+    """The settings ``fit-features`` uses: the regression section's defaults, plus the options
+    (checked as the config checks them)."""
+    from pydantic import ValidationError
+
+    from pipeline.config.schema import RegressionConfig, TargetConfig
+    from pipeline.errors import ConfigError
+    from pipeline.evaluation.settings import CvSettings
+
+    try:
+        cfg = RegressionConfig(targets=(TargetConfig(column=target, log=log_target),),
+                               folds=folds, spatial_block_km=block_km, buffer_km=buffer_km,
+                               bootstrap=bootstrap, baselines=("region_mean",))
+    except ValidationError as exc:
+        problems = "; ".join(f"{_FLAGS.get(str(e['loc'][0]), '.'.join(map(str, e['loc'])))}: "
+                             f"{e['msg']}; got {e['input']!r}" for e in exc.errors())
+        raise ConfigError(f"fit-features: {problems}.") from None
+    return CvSettings.of(cfg)
+
+
+def interval_lines(interval: dict) -> list[str]:
+    """One line per interval method: nominal vs measured coverage on held-out blocks, width."""
+    lines = []
+    for method, entry in (interval.get("methods") or {}).items():
+        if entry.get("held_out_coverage") is None:
+            continue
+        lines.append(f"interval {method:<15} nominal {entry['nominal']:.2f}  held-out blocks "
+                     f"{entry['held_out_coverage']:.3f}  mean width {entry['mean_width']}")
+    return lines
+
+
 def cmd_fit_features(args: argparse.Namespace) -> int:
-    from pipeline.evaluation.table import TableSpec, fit_feature_table, regression_settings
+    from pipeline.evaluation.table import TableSpec, fit_feature_table
 
     if (args.lat is None) != (args.lon is None):
         from pipeline.errors import ConfigError
@@ -59,7 +98,7 @@ def cmd_fit_features(args: argparse.Namespace) -> int:
                               args.buffer_km, args.bootstrap)
     spec = TableSpec(target=args.target, features=tuple(args.features),
                      log_target=args.log_target, id=args.id, lat=args.lat, lon=args.lon,
-                     country=args.country)
+                     country=args.country, weight=args.weight)
     entry = fit_feature_table(args.table, spec, args.out, cfg, args.seed)
     for scheme, subsets in entry["schemes"].items():
         result = subsets.get("all", {})
@@ -70,6 +109,8 @@ def cmd_fit_features(args: argparse.Namespace) -> int:
                   f"{scheme:<8} n={result['n']:<5} r2 {result['model']['r2']:.3f}")
         else:
             print(f"{scheme:<8} skipped: {subsets.get('skipped', 'too few clusters')}")
+    for line in interval_lines(entry.get("interval") or {}):
+        print(line)
     if not any("model" in subsets.get("all", {}) for subsets in entry["schemes"].values()):
         print(f"no CV scheme could be scored ({entry['n']} rows): {args.out / 'model.json'} is "
               "fitted on every row but has no cross-validated r² and no prediction interval.")

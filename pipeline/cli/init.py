@@ -3,8 +3,8 @@
 Everything is checked before anything is written: the paths exist and open, the survey has the
 named columns, the tiles have 3+ bands. The written text is parsed back with the config loader,
 so the file that lands on disk always loads. Defaults are chosen from the data: scaling for
-non-uint8 imagery, tile and window sizes from the ground resolution, log targets for positive
-consumption-like outcomes, spatial CV blocks from the survey's extent.
+non-uint8 imagery, tile and window sizes from the ground resolution, log targets for all-positive
+right-skewed outcomes (the name only breaks ties), spatial CV blocks from the survey's extent.
 """
 
 from __future__ import annotations
@@ -12,17 +12,21 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import yaml
+from scipy.stats import skew
 
 from pipeline.config.reference import commented_yaml
 from pipeline.config.schema import parse_config
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.tiles.dates import nightlight_year
 from pipeline.geo.blocks import KM_PER_DEG_LAT, KM_PER_DEG_LON_EQUATOR
+from pipeline.survey.tables import read_table
 from pipeline.tiles.inspect import (
     RasterInfo,
     SurveyInfo,
@@ -34,6 +38,12 @@ from pipeline.tiles.inspect import (
 from pipeline.tiles.source import tile_source
 
 LOG_HINT = re.compile(r"consum|expend|income|spend", re.IGNORECASE)
+LOG_SKEWNESS = 1.0
+"""An all-positive outcome whose sample skewness (adjusted Fisher-Pearson, G1) exceeds this is
+modelled in logs: consumption, income and expenditure are right-skewed, and a ridge on raw
+values lets a few rich clusters set the fit."""
+RAW_SKEWNESS = 0.5
+"""At or below this skewness the outcome is modelled raw; between the two, the name decides."""
 TARGET_TILE_M = 1000.0
 MIN_WINDOWS = 100
 
@@ -63,6 +73,7 @@ class Findings:
     nightlight_range: tuple[float, float]
     nightlight_year: int | None
     survey: SurveyInfo
+    logs: dict[str, tuple[bool, str]] = field(default_factory=dict)
 
 
 def inspect_inputs(req: InitRequest) -> Findings:
@@ -88,7 +99,8 @@ def inspect_inputs(req: InitRequest) -> Findings:
                *[c for c in (req.country, req.year, req.weight, req.urban) if c]]
     survey = describe_survey(req.survey, columns, req.lat, req.lon, req.outcomes)
     return Findings(tiles, nl, value_range(req.nightlights),
-                    nightlight_year(req.nightlights, nl.tags, None), survey)
+                    nightlight_year(req.nightlights, nl.tags, None), survey,
+                    outcome_logs(req.survey, req.outcomes))
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -117,9 +129,34 @@ def spatial_block_km(survey: SurveyInfo) -> float:
     return round(min(50.0, max(1.0, min(width, height) / 4)), 1)
 
 
-def wants_log(name: str, value_range_: tuple[float, float]) -> bool:
-    """Log a consumption-like outcome whose values are all positive."""
-    return bool(LOG_HINT.search(name)) and value_range_[0] > 0
+def log_decision(name: str, values: np.ndarray) -> tuple[bool, str]:
+    """Whether to model an outcome in logs, decided by its values, and why, in words.
+
+    Logged when every value is positive and the sample skewness G1 exceeds
+    :data:`LOG_SKEWNESS`; raw when a value is <= 0 or G1 is at most :data:`RAW_SKEWNESS`; in
+    between, logged only when the name says consumption/expenditure/income/spending.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) < 3 or values.min() <= 0:
+        low = f"{values.min():.4g}" if len(values) else "none"
+        return False, f"raw: not all values are positive (min {low}), so log is undefined"
+    g1 = float(skew(values, bias=False)) if np.ptp(values) > 0 else 0.0
+    if g1 > LOG_SKEWNESS:
+        return True, f"log: all positive and right-skewed (skewness G1 {g1:.2f} > {LOG_SKEWNESS:g})"
+    if g1 <= RAW_SKEWNESS:
+        return False, f"raw: skewness G1 {g1:.2f} <= {RAW_SKEWNESS:g}, not right-skewed"
+    named = bool(LOG_HINT.search(name))
+    return named, (f"{'log' if named else 'raw'}: skewness G1 {g1:.2f} is between "
+                   f"{RAW_SKEWNESS:g} and {LOG_SKEWNESS:g}, so the name decided "
+                   f"({'a' if named else 'not a'} consumption/expenditure/income word)")
+
+
+def outcome_logs(path: Path, outcomes: tuple[str, ...]) -> dict[str, tuple[bool, str]]:
+    """:func:`log_decision` for each outcome column of the survey at ``path``."""
+    table = read_table(path, columns=list(outcomes))
+    return {o: log_decision(o, pd.to_numeric(table[o], errors="coerce").to_numpy(np.float64))
+            for o in outcomes}
 
 
 def _name(out: Path) -> str:
@@ -162,7 +199,7 @@ def render(req: InitRequest, f: Findings) -> str:
                                           ("weight", req.weight), ("urban", req.urban)) if col}
     survey = {"path": _rel(req.survey, base), "id": req.id, "lat": req.lat, "lon": req.lon,
               "outcomes": list(req.outcomes), **optional}
-    targets = [{"column": o, "log": wants_log(o, r)} for o, r in s.outcomes.items()]
+    targets = [{"column": o, "log": f.logs[o][0]} for o in s.outcomes]
     nl = f.nightlights
     notes |= {
         "data.nightlights.path": (f"{nl.crs}, {nl.dtype}, values {f.nightlight_range[0]:.3g} "
@@ -170,8 +207,8 @@ def render(req: InitRequest, f: Findings) -> str:
         "data.survey.path": f"{s.rows} rows",
         "model.backbone": "ImageNet weights, 2.1 MB",
         "regression.spatial_block_km": "about a quarter of the survey's extent",
-        **{f"regression.targets[{i}]": f"values {r[0]:.4g} .. {r[1]:.4g}"
-           for i, r in enumerate(s.outcomes.values())},
+        **{f"regression.targets[{i}]": f"values {r[0]:.4g} .. {r[1]:.4g}; {f.logs[o][1]}"
+           for i, (o, r) in enumerate(s.outcomes.items())},
     }
     if not f.nightlight_year:
         notes["data.nightlights.year"] = "unknown: set it to check temporal alignment"
@@ -223,4 +260,5 @@ def report(f: Findings) -> str:
     survey = (f"survey: {s.rows} rows, lon {s.lon_range[0]:.3f} .. {s.lon_range[1]:.3f}, lat "
               f"{s.lat_range[0]:.3f} .. {s.lat_range[1]:.3f}; "
               + ", ".join(f"{k} {lo:.4g} .. {hi:.4g}" for k, (lo, hi) in s.outcomes.items()))
-    return "\n".join([tiles, lights, survey])
+    logs = [f"target {k}: {why}" for k, (_, why) in f.logs.items()]
+    return "\n".join([tiles, lights, survey, *logs])

@@ -31,9 +31,13 @@ class AggregateConfig(Section):
         "`usable=false`, are not fitted, and are named in the log."))
     weight: Literal["none", "valid_share", "population"] = Field("none", description=(
         "`none`: plain means. `valid_share`: each tile weighted by its share of valid pixels. "
-        "`population`: by the mean of `population` over the tile."))
+        "`population`: by the tile's population from the `population` raster."))
     population: RelPath | None = Field(None, description=(
         "Population raster (e.g. WorldPop, any CRS); needed by `weight: population`."))
+    population_holds: Literal["counts", "density"] = Field("counts", description=(
+        "What the population raster's pixels hold: `counts` (people per pixel, as WorldPop's; a "
+        "tile's population is their coverage-weighted sum) or `density` (people per km²; a "
+        "tile's weight is their coverage-weighted mean)."))
     districts: DistrictsConfig | None = Field(None, description=(
         "Polygons (any CRS) grouping clusters into districts: adds `district` to "
         "`aggregate/clusters.parquet`, a district-level score to `fit/metrics.json`, and "

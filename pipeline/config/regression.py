@@ -60,10 +60,21 @@ class RegressionConfig(Section):
         "Cluster resamples for the 95% intervals of every r² and of the model's gain over each "
         "baseline; 0: no intervals."))
     interval_coverage: float = Field(0.9, gt=0, lt=1, description=(
-        "Coverage (0 to 1) of the split-conformal prediction intervals."))
+        "Nominal coverage (0 to 1) of the prediction intervals (docs/evaluation.md says what "
+        "each method promises)."))
     ood_quantile: float = Field(0.99, gt=0, le=1, description=(
         "A place is out of distribution beyond this quantile of the training clusters' "
         "nearest-neighbour distances."))
+    weights: Literal["none", "survey", "households"] = Field("none", description=(
+        "Cluster weights in the ridge fit and in every metric: `none`, `survey` (the survey's "
+        "sampling weight of the cluster: DHS sum of hv005/1e6, LSMS sum of weight x household "
+        "size) or `households` (the households surveyed). With weights, metrics.json also gives "
+        "the unweighted figures."))
+    interval: Literal["cv_plus", "normalised"] = Field("cv_plus", description=(
+        "The prediction interval the map and model.json carry: `cv_plus` (CV+, Barber et al. "
+        "2021, one width per place from the fold models) or `normalised` (CV+ with residuals "
+        "scaled by the distance to the training clusters, wider far from them). metrics.json "
+        "measures every method either way."))
 
     @property
     def log_columns(self) -> tuple[str, ...]:

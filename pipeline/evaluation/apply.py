@@ -1,7 +1,7 @@
 """Apply saved ridge models to new feature rows (``poverty-pipeline predict-features``).
 
 :func:`model_outputs` turns one target's saved model (a ``model.json`` entry) into predictions,
-the split-conformal interval and the out-of-distribution flag; the ``predict`` stage uses it for
+the CV+ prediction interval and the out-of-distribution flag; the ``predict`` stage uses it for
 map tiles and :func:`predict_feature_table` for a table a user brings (features of unsurveyed
 places, or of another year), with the columns the model was fitted on by ``fit-features``.
 """
@@ -18,17 +18,37 @@ import pandas as pd
 
 from pipeline.errors import InputDataError, MissingArtifactError
 from pipeline.evaluation.conformal import OodReference
+from pipeline.evaluation.intervals import FoldSet
 from pipeline.evaluation.table import check_numeric, read_feature_table
 from pipeline.evaluation.ridge import RidgeModel, load_models
 
 
-def interval_half_width(spec: dict[str, Any]) -> float:
-    """The saved model's conformal half-width; NaN when it has none (no CV scheme ran)."""
-    return float(spec.get("interval", {}).get("half_width", np.nan))
+def has_interval(spec: dict[str, Any]) -> bool:
+    """Whether the saved model carries a prediction interval (False when no CV scheme ran)."""
+    interval = spec.get("interval") or {}
+    return "fold_models" in interval or np.isfinite(interval.get("half_width", np.nan))
+
+
+def interval_ends(spec: dict[str, Any], x: np.ndarray,
+                  pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The saved interval's ends for feature rows ``x`` (n, d), in model units.
+
+    CV+ (or normalised CV+) from the saved fold models and residuals; a model saved before
+    those (a ``half_width`` only) gets ``pred ± half_width``; NaN without an interval.
+    """
+    interval = spec.get("interval") or {}
+    if "fold_models" in interval:
+        return FoldSet.from_dict(interval).bounds(x, interval["coverage"],
+                                                  interval.get("method", "cv_plus"))
+    half = float(interval.get("half_width", np.nan))
+    return pred - half, pred + half
 
 
 def model_outputs(x: np.ndarray, target: str, spec: dict[str, Any]) -> dict[str, np.ndarray]:
     """One target's prediction, interval and OOD flag for feature rows ``x`` (n, d).
+
+    The interval is the saved one (``interval.method``: CV+ or normalised CV+ from the fold
+    models; see :mod:`pipeline.evaluation.intervals` for what it promises).
 
     Missing values in ``x`` are filled as the saved preprocessing does (training medians).
 
@@ -40,10 +60,10 @@ def model_outputs(x: np.ndarray, target: str, spec: dict[str, Any]) -> dict[str,
     model = RidgeModel.from_dict(spec)
     z = model.prep.transform(x)
     pred = z @ np.asarray(model.coef) + model.intercept
-    half = interval_half_width(spec)
+    lower, upper = interval_ends(spec, x, pred)
     back = np.exp if spec["log"] else (lambda v: v)
     out = {f"{prefix}_{target}": back(values)
-           for prefix, values in (("pred", pred), ("lower", pred - half), ("upper", pred + half))}
+           for prefix, values in (("pred", pred), ("lower", lower), ("upper", upper))}
     if spec.get("ood"):
         out[f"ood_{target}"] = OodReference(**spec["ood"]).flag(model.prep.transform(x, clip=False))
     return out
@@ -125,8 +145,7 @@ def predict_feature_table(model_dir: Path, table_path: Path, id_column: str | No
         filled |= ~np.isfinite(x).all(axis=1)
         columns.update(model_outputs(x, name, spec))
     ood = {name: int(columns[f"ood_{name}"].sum()) for name in models if f"ood_{name}" in columns}
-    no_interval = [name for name, spec in models.items()
-                   if not np.isfinite(interval_half_width(spec))]
+    no_interval = [name for name, spec in models.items() if not has_interval(spec)]
     return AppliedTable(pd.DataFrame(columns), int(filled.sum()), ood, no_interval)
 
 

@@ -7,10 +7,11 @@ baselines, the predictors to compare on shared folds, and the :class:`Survey` th
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
-from pipeline.config.schema import RegressionConfig, TargetConfig
 from pipeline.evaluation.evaluate import Survey
 from pipeline.evaluation.predictors import Predictor
 
@@ -21,10 +22,12 @@ def nightlight_design(clusters: pd.DataFrame) -> np.ndarray:
     return np.nan_to_num(np.column_stack([nl, np.log1p(nl)]))
 
 
-def target_values(clusters: pd.DataFrame, target: TargetConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(y, keep): the outcome, logged when configured; keep is False where y is unusable."""
-    raw = clusters[target.column].to_numpy(dtype=np.float64)
-    if not target.log:
+def target_values(clusters: pd.DataFrame, column: str,
+                  log: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(y, keep): the outcome ``column``, logged when ``log``; keep is False where y is
+    unusable (not finite, or not > 0 when logged)."""
+    raw = clusters[column].to_numpy(dtype=np.float64)
+    if not log:
         return raw, np.isfinite(raw)
     keep = np.isfinite(raw) & (raw > 0)
     return np.log(np.where(keep, raw, 1.0)), keep
@@ -47,8 +50,9 @@ def region_labels(frame: pd.DataFrame) -> np.ndarray:
 
 
 def build_predictors(sub: pd.DataFrame, features: dict[str, np.ndarray],
-                     cfg: RegressionConfig) -> dict[str, Predictor]:
-    """The image model and the configured baselines for the rows of ``sub``."""
+                     baselines: Iterable[str]) -> dict[str, Predictor]:
+    """The image model and the ``baselines`` (names) that have features, for the rows of
+    ``sub``."""
     nl = nightlight_design(sub)
     candidates = {
         "nightlights": Predictor("ridge", nl),
@@ -56,13 +60,16 @@ def build_predictors(sub: pd.DataFrame, features: dict[str, np.ndarray],
         "region_mean": Predictor("group_mean", region_labels(sub)),
         **{name: Predictor("ridge", x) for name, x in features.items() if name != "model"},
     }
-    chosen = {name: candidates[name] for name in cfg.baselines
+    chosen = {name: candidates[name] for name in baselines
               if name in candidates and candidates[name].has_features}
     return {"model": Predictor("ridge", features["model"]), **chosen}
 
 
-def survey_of(sub: pd.DataFrame, y: np.ndarray, target: TargetConfig) -> Survey:
-    return Survey(y=y, y_raw=sub[target.column].to_numpy(dtype=np.float64),
+def survey_of(sub: pd.DataFrame, y: np.ndarray, column: str,
+              weight: np.ndarray | None = None) -> Survey:
+    """The :class:`Survey` of the rows of ``sub``: ``y`` as modelled, the raw ``column``, the
+    coordinates, country, urban and district where present, and the cluster weights."""
+    return Survey(y=y, y_raw=sub[column].to_numpy(dtype=np.float64),
                   lonlat=sub[["lon", "lat"]].to_numpy(dtype=np.float64),
                   country=optional_column(sub, "country"), urban=optional_column(sub, "urban"),
-                  district=optional_column(sub, "district"))
+                  district=optional_column(sub, "district"), weight=weight)

@@ -15,6 +15,10 @@ with a paired bootstrap interval (:func:`~pipeline.evaluation.metrics.paired_gai
 
 A scheme that cannot run (``country`` with one country) is recorded as ``{"skipped": reason}``,
 and so is a subset of fewer than 20 clusters.
+
+With cluster weights (``Survey.weight``) every predictor is fitted weighted, every score is the
+weighted one with the unweighted beside it (:func:`~pipeline.evaluation.metrics.scores`), the
+percentile subsets are cut at weighted percentiles, and district means are weighted.
 """
 
 from __future__ import annotations
@@ -26,10 +30,10 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from pipeline.config.schema import RegressionConfig
 from pipeline.evaluation.folds import Folds, country_folds, fold_of, random_folds, spatial_folds
-from pipeline.evaluation.metrics import paired_gain, scores
+from pipeline.evaluation.metrics import paired_gain, scores, weighted_percentile
 from pipeline.evaluation.predictors import Predictor
+from pipeline.evaluation.settings import CvSettings
 from pipeline.geo.blocks import block_ids
 
 MIN_CLUSTERS = 20  # an r² over fewer clusters is noise; such subsets are reported as skipped
@@ -44,6 +48,7 @@ class Survey:
         y_raw: the outcome in its own units (percentile subsets are cut on it), (n,).
         lonlat: (n, 2) WGS84 degrees.
         country, urban, district: (n,) object arrays, or None when the survey has none.
+        weight: (n,) positive cluster weights, or None (every cluster alike).
     """
 
     y: np.ndarray
@@ -52,9 +57,13 @@ class Survey:
     country: np.ndarray | None = None
     urban: np.ndarray | None = None
     district: np.ndarray | None = None
+    weight: np.ndarray | None = None
+
+    def weights(self, rows: np.ndarray | slice = slice(None)) -> np.ndarray | None:
+        return None if self.weight is None else self.weight[rows]
 
 
-def make_folds(scheme: str, survey: Survey, rows: np.ndarray, cfg: RegressionConfig,
+def make_folds(scheme: str, survey: Survey, rows: np.ndarray, cfg: CvSettings,
                seed: int) -> Folds | str:
     """The folds of ``scheme`` over ``rows``, or the reason it cannot run."""
     lon, lat = survey.lonlat[rows, 0], survey.lonlat[rows, 1]
@@ -68,32 +77,35 @@ def make_folds(scheme: str, survey: Survey, rows: np.ndarray, cfg: RegressionCon
     return random_folds(len(rows), cfg.folds, seed)
 
 
-def subsets(y_raw: np.ndarray, percentiles: tuple[float, ...]) -> dict[str, np.ndarray]:
-    """Row masks: all clusters, and those at or below each percentile of the outcome."""
+def subsets(y_raw: np.ndarray, percentiles: tuple[float, ...],
+            weight: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Row masks: all clusters, and those at or below each (weighted) percentile of the
+    outcome."""
     out = {"all": np.ones(len(y_raw), dtype=bool)}
     for p in sorted(percentiles):
         if p < 100:
-            out[f"below_p{p:g}"] = y_raw <= np.percentile(y_raw, p)
+            out[f"below_p{p:g}"] = y_raw <= weighted_percentile(y_raw, p, weight)
     return out
 
 
-def score_all(y: np.ndarray, preds: dict[str, np.ndarray], cfg: RegressionConfig,
-              seed: int) -> dict[str, Any]:
+def score_all(y: np.ndarray, preds: dict[str, np.ndarray], cfg: CvSettings,
+              seed: int, weight: np.ndarray | None = None) -> dict[str, Any]:
     """Scores of each predictor over the rows every predictor predicted, and the model's gain
-    over each baseline (``model_vs``)."""
+    over each baseline (``model_vs``); weighted when ``weight`` (n,) is given."""
     tested = np.all([np.isfinite(p) for p in preds.values()], axis=0)
     y = y[tested]
-    entry = {"n": int(tested.sum()), **{name: scores(y, p[tested], cfg.bootstrap, seed)
+    w = None if weight is None else weight[tested]
+    entry = {"n": int(tested.sum()), **{name: scores(y, p[tested], cfg.bootstrap, seed, w)
                                         for name, p in preds.items()}}
     if "model" in preds:
         entry["model_vs"] = {name: paired_gain(y, preds["model"][tested], p[tested],
-                                               cfg.bootstrap, seed)
+                                               cfg.bootstrap, seed, w)
                              for name, p in preds.items() if name != "model"}
     return entry
 
 
 def inner_groups(scheme: str, survey: Survey, rows: np.ndarray,
-                 cfg: RegressionConfig) -> np.ndarray | None:
+                 cfg: CvSettings) -> np.ndarray | None:
     """Spatial blocks of ``rows`` for choosing alpha / k inside spatial and country folds
     (None for random folds: leave-one-out then)."""
     if scheme == "random":
@@ -102,20 +114,20 @@ def inner_groups(scheme: str, survey: Survey, rows: np.ndarray,
 
 
 def evaluate_rows(survey: Survey, predictors: dict[str, Predictor], rows: np.ndarray,
-                  folds: Folds, cfg: RegressionConfig, seed: int,
+                  folds: Folds, cfg: CvSettings, seed: int,
                   groups: np.ndarray | None = None) -> tuple[dict, dict]:
     """Cross-validate every predictor on ``folds`` of ``rows``: (entry, predictions).
 
     ``groups`` (len(rows),): spatial blocks for the inner choice of alpha / k, or None.
     """
-    y = survey.y[rows]
+    y, w = survey.y[rows], survey.weights(rows)
     preds, alphas = {}, []
     for name, predictor in predictors.items():
         preds[name], params = predictor.rows(rows).cross_predict(y, folds, cfg.alphas,
-                                                                 cfg.log_skewed, groups)
+                                                                 cfg.log_skewed, groups, w)
         if name == "model":
             alphas = params
-    entry = score_all(y, preds, cfg, seed)
+    entry = score_all(y, preds, cfg, seed, w)
     entry.update(alphas=alphas, folds=len(folds),
                  train_sizes=[int(len(train)) for train, _ in folds])
     return entry, preds
@@ -138,7 +150,7 @@ def urban_flags(values: np.ndarray) -> np.ndarray | str:
     return codes.map(URBAN_CODES).to_numpy(dtype=np.float64)
 
 
-def group_entries(survey: Survey, preds: dict[str, np.ndarray], cfg: RegressionConfig,
+def group_entries(survey: Survey, preds: dict[str, np.ndarray], cfg: CvSettings,
                   seed: int) -> dict[str, Any]:
     """Urban / rural scores and district-level scores of the all-cluster predictions."""
     out: dict[str, Any] = {}
@@ -149,17 +161,32 @@ def group_entries(survey: Survey, preds: dict[str, np.ndarray], cfg: RegressionC
         for name, mask in (("urban", urban == 1), ("rural", urban == 0)):
             if mask.sum() >= 3:
                 out[name] = score_all(survey.y[mask], {k: v[mask] for k, v in preds.items()},
-                                      cfg, seed)
+                                      cfg, seed, survey.weights(mask))
     if survey.district is not None:
-        frame = pd.DataFrame({"district": survey.district, "observed": survey.y, **preds})
-        means = frame.dropna(subset=["district"]).groupby("district").mean()
+        means, weight = district_means(survey, preds)
         if len(means) >= 3:
             out["districts"] = score_all(means["observed"].to_numpy(),
-                                         {k: means[k].to_numpy() for k in preds}, cfg, seed)
+                                         {k: means[k].to_numpy() for k in preds}, cfg, seed,
+                                         weight)
     return out
 
 
-def evaluate(survey: Survey, predictors: dict[str, Predictor], cfg: RegressionConfig,
+def district_means(survey: Survey,
+                   preds: dict[str, np.ndarray]) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """Observed and predicted values averaged per district (weighted by the cluster weights,
+    when there are), and each district's total weight (None without weights)."""
+    frame = pd.DataFrame({"district": survey.district, "observed": survey.y, **preds})
+    if survey.weight is None:
+        return frame.dropna(subset=["district"]).groupby("district").mean(), None
+    frame = frame.assign(_w=survey.weight).dropna(subset=["district"])
+    columns = ["observed", *preds]
+    weighted = frame[columns].mul(frame["_w"], axis=0).assign(
+        district=frame["district"], _w=frame["_w"]).groupby("district").sum()
+    means = weighted[columns].div(weighted["_w"], axis=0)
+    return means, weighted["_w"].to_numpy(dtype=np.float64)
+
+
+def evaluate(survey: Survey, predictors: dict[str, Predictor], cfg: CvSettings,
              seed: int) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
     """Metrics per scheme and subset, and each scheme's all-cluster out-of-fold predictions.
 
@@ -173,13 +200,13 @@ def evaluate(survey: Survey, predictors: dict[str, Predictor], cfg: RegressionCo
         return _evaluate(survey, predictors, cfg, seed)
 
 
-def _evaluate(survey: Survey, predictors: dict[str, Predictor], cfg: RegressionConfig,
+def _evaluate(survey: Survey, predictors: dict[str, Predictor], cfg: CvSettings,
               seed: int) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
     metrics: dict[str, Any] = {}
     oof: dict[str, dict[str, np.ndarray]] = {}
     for scheme in cfg.schemes:
         metrics[scheme] = {}
-        for name, mask in subsets(survey.y_raw, cfg.poor_percentiles).items():
+        for name, mask in subsets(survey.y_raw, cfg.poor_percentiles, survey.weight).items():
             rows = np.flatnonzero(mask)
             folds = make_folds(scheme, survey, rows, cfg, seed)
             if isinstance(folds, str) and name == "all":

@@ -9,7 +9,7 @@ cluster (or, with a buffer of twice the aggregation radius, a shared tile) nearb
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import GroupKFold, KFold
+from sklearn.model_selection import BaseCrossValidator, GroupKFold, KFold
 
 from pipeline.geo.blocks import block_ids
 from pipeline.geo.neighbours import EARTH_RADIUS_KM, lonlat_tree
@@ -38,6 +38,46 @@ def spatial_folds(lon: np.ndarray, lat: np.ndarray, k: int, block_km: float, see
     splitter = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
     folds = list(splitter.split(np.zeros(len(lon)), groups=groups))
     return [apply_buffer(lon, lat, train, test, buffer_km) for train, test in folds]
+
+
+class SpatialBlockSplit(BaseCrossValidator):
+    """:func:`spatial_folds` as a scikit-learn splitter (``cross_val_predict``, ``cross_validate``).
+
+    ``groups`` carries the coordinates: an (n, 2) array of lon, lat (WGS84 degrees); each row is
+    tested exactly once, and with ``buffer_km`` the training rows near a fold's test rows are
+    left out of that fold's training set.
+
+    Args:
+        n_splits: folds (fewer when there are fewer blocks).
+        block_km, buffer_km, random_state: as :func:`spatial_folds` takes them.
+    """
+
+    def __init__(self, n_splits: int = 5, block_km: float = 10.0, buffer_km: float = 0.0,
+                 random_state: int = 0):
+        self.n_splits = n_splits
+        self.block_km = block_km
+        self.buffer_km = buffer_km
+        self.random_state = random_state
+
+    def split(self, X, y=None, groups=None):
+        lonlat = self._lonlat(groups)
+        yield from spatial_folds(lonlat[:, 0], lonlat[:, 1], self.n_splits, self.block_km,
+                                 self.random_state, self.buffer_km)
+
+    def get_n_splits(self, X=None, y=None, groups=None) -> int:
+        if groups is None:
+            return self.n_splits
+        lonlat = self._lonlat(groups)
+        return min(self.n_splits, len(np.unique(block_ids(lonlat[:, 0], lonlat[:, 1],
+                                                          self.block_km))))
+
+    @staticmethod
+    def _lonlat(groups) -> np.ndarray:
+        lonlat = None if groups is None else np.asarray(groups, dtype=np.float64)
+        if lonlat is None or lonlat.ndim != 2 or lonlat.shape[1] != 2:
+            raise ValueError("SpatialBlockSplit needs groups=(n, 2) array of lon, lat degrees; "
+                             f"got {None if lonlat is None else lonlat.shape}")
+        return lonlat
 
 
 def apply_buffer(lon: np.ndarray, lat: np.ndarray, train: np.ndarray, test: np.ndarray,

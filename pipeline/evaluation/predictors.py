@@ -12,6 +12,9 @@ chosen by grouped k-fold over the training rows' blocks; without, by leave-one-o
 :mod:`pipeline.evaluation.ridge`).
 - ``group_mean``: the training mean of the test cluster's country or region (the training
   grand mean for a group without training clusters).
+
+With cluster weights, ridge fits and group means are weighted; k-NN averages its neighbours
+unweighted (its k is a smoothing choice, not an estimate of a population mean).
 """
 
 from __future__ import annotations
@@ -51,13 +54,14 @@ class Predictor:
 
     def cross_predict(self, y: np.ndarray, folds: Folds, alphas: Sequence[float],
                       log_skewed: bool = True, groups: np.ndarray | None = None,
-                      ) -> tuple[np.ndarray, list[float]]:
+                      weight: np.ndarray | None = None) -> tuple[np.ndarray, list[float]]:
         """Out-of-fold predictions (NaN for rows never tested) and each fold's parameter.
 
         ``groups`` (n,): spatial blocks for the inner choice of alpha / k, or None.
+        ``weight`` (n,): cluster weights, or None.
         """
         if self.kind == "ridge":
-            return cross_predict(self.x, y, folds, alphas, log_skewed, groups)
+            return cross_predict(self.x, y, folds, alphas, log_skewed, groups, weight)
         pred = np.full(len(y), np.nan)
         params = []
         for train, test in folds:
@@ -65,7 +69,9 @@ class Predictor:
                 inner = None if groups is None else groups[train]
                 pred[test], param = knn_predict(self.x[train], y[train], self.x[test], inner)
             else:
-                pred[test], param = group_mean_predict(self.x[train], y[train], self.x[test])
+                pred[test], param = group_mean_predict(
+                    self.x[train], y[train], self.x[test],
+                    None if weight is None else weight[train])
             params.append(param)
         return pred, params
 
@@ -107,11 +113,17 @@ def grouped_k(z: np.ndarray, y: np.ndarray, choices: Sequence[int], groups: np.n
     return min(errors, key=errors.get)
 
 
-def group_mean_predict(g_train: np.ndarray, y_train: np.ndarray,
-                       g_test: np.ndarray) -> tuple[np.ndarray, float]:
-    """Training mean of each test row's group (grand mean for unseen groups); (pred, groups)."""
+def group_mean_predict(g_train: np.ndarray, y_train: np.ndarray, g_test: np.ndarray,
+                       w_train: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """(Weighted) training mean of each test row's group (grand mean for unseen groups);
+    (pred, groups)."""
     keys = np.asarray(g_train).astype(str)
-    means = {key: float(y_train[keys == key].mean()) for key in np.unique(keys)}
-    grand = float(y_train.mean())
+    if w_train is None:
+        means = {key: float(y_train[keys == key].mean()) for key in np.unique(keys)}
+        grand = float(y_train.mean())
+    else:
+        means = {key: float(np.average(y_train[keys == key], weights=w_train[keys == key]))
+                 for key in np.unique(keys)}
+        grand = float(np.average(y_train, weights=w_train))
     pred = np.array([means.get(str(g), grand) for g in g_test], dtype=np.float64)
     return pred, float(len(means))

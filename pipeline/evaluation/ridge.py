@@ -14,6 +14,11 @@ spatial-CV R² for log consumption was 0.18 with leave-one-out and 0.37 with the
 choice, on the same features). Models are saved as JSON, never pickled: a ``model.json`` maps each
 target to its model's dict, stamped with ``format_version`` (:data:`MODEL_FORMAT`);
 :func:`load_models` is the one place that reads older formats.
+
+With cluster weights (``regression.weights``) the ridge minimises sum(w (y - prediction)²) +
+alpha |coef|², and alpha is chosen by the weighted held-out error; the feature preprocessing
+stays unweighted (it only conditions the design). The scikit-learn face of this module is
+:mod:`pipeline.evaluation.estimators`.
 """
 
 from __future__ import annotations
@@ -66,23 +71,25 @@ class RidgeModel:
 
 
 def fit_ridge(x: np.ndarray, y: np.ndarray, alphas: Sequence[float],
-              log_skewed: bool = True, groups: np.ndarray | None = None) -> RidgeModel:
+              log_skewed: bool = True, groups: np.ndarray | None = None,
+              weight: np.ndarray | None = None) -> RidgeModel:
     """Preprocess ``x`` and fit ridge, alpha chosen over ``alphas`` on these rows only.
 
     Args:
         x: (n, d) features; y: (n,) target.
         groups: (n,) spatial block of each row: alpha by grouped k-fold over the blocks
             (:func:`grouped_alpha`); None: by leave-one-out.
+        weight: (n,) positive cluster weights, or None (every cluster alike).
     """
     prep = Preprocessor.fit(x, log_skewed)
     z = prep.transform(x)
     if z.shape[1] == 0:  # nothing usable: the intercept alone
-        return RidgeModel(prep, [], float(np.mean(y)), float(max(alphas)))
+        return RidgeModel(prep, [], float(np.average(y, weights=weight)), float(max(alphas)))
     if groups is None or len(np.unique(groups)) < 2:
-        alpha = float(RidgeCV(alphas=list(alphas)).fit(z, y).alpha_)
+        alpha = float(RidgeCV(alphas=list(alphas)).fit(z, y, sample_weight=weight).alpha_)
     else:
-        alpha = grouped_alpha(z, y, alphas, groups)
-    ridge = Ridge(alpha=alpha).fit(z, y)
+        alpha = grouped_alpha(z, y, alphas, groups, weight)
+    ridge = Ridge(alpha=alpha).fit(z, y, sample_weight=weight)
     return RidgeModel(prep, ridge.coef_.tolist(), float(ridge.intercept_), alpha)
 
 
@@ -92,42 +99,57 @@ def inner_folds(groups: np.ndarray) -> GroupKFold:
 
 
 def grouped_alpha(z: np.ndarray, y: np.ndarray, alphas: Sequence[float],
-                  groups: np.ndarray) -> float:
-    """The alpha with the least squared error over grouped k-fold (whole groups held out).
+                  groups: np.ndarray, weight: np.ndarray | None = None) -> float:
+    """The alpha with the least (weighted) squared error over grouped k-fold (whole groups
+    held out).
 
-    One SVD per inner fold gives the held-out predictions of every alpha at once. Ties go to
-    the larger alpha (the simpler model).
+    One SVD per inner fold gives the held-out predictions of every alpha at once (with weights,
+    of the training rows centred on their weighted means and scaled by sqrt(w)). Ties go to the
+    larger alpha (the simpler model).
     """
     splitter = inner_folds(groups)
     grid = np.asarray(sorted(alphas), dtype=np.float64)
     errors = np.zeros(len(grid))
     for train, test in splitter.split(z, y, groups):
-        mean, y_mean = z[train].mean(axis=0), y[train].mean()
-        u, s, vt = np.linalg.svd(z[train] - mean, full_matrices=False)
+        if weight is None:
+            mean, y_mean = z[train].mean(axis=0), y[train].mean()
+            root = np.ones((len(train), 1))
+        else:
+            w = weight[train]
+            mean, y_mean = np.average(z[train], axis=0, weights=w), np.average(y[train], weights=w)
+            root = np.sqrt(w)[:, None]
+        u, s, vt = np.linalg.svd(root * (z[train] - mean), full_matrices=False)
         projected = (z[test] - mean) @ vt.T                       # (n_test, rank)
         shrink = s / (s**2 + grid[:, None])                        # (alphas, rank)
-        pred = projected @ (shrink * (u.T @ (y[train] - y_mean))).T + y_mean
-        errors += ((pred - y[test, None]) ** 2).sum(axis=0)
+        pred = projected @ (shrink * (u.T @ (root[:, 0] * (y[train] - y_mean)))).T + y_mean
+        held = 1.0 if weight is None else weight[test, None]
+        errors += (held * (pred - y[test, None]) ** 2).sum(axis=0)
     best = np.flatnonzero(errors <= errors.min() * (1 + 1e-12))
     return float(grid[best[-1]])
 
 
-def cross_predict(x: np.ndarray, y: np.ndarray, folds: Folds, alphas: Sequence[float],
-                  log_skewed: bool = True,
-                  groups: np.ndarray | None = None) -> tuple[np.ndarray, list[float]]:
-    """Out-of-fold predictions; each fold's model (and alpha) sees only its training rows.
+def fold_models(x: np.ndarray, y: np.ndarray, folds: Folds, alphas: Sequence[float],
+                log_skewed: bool = True, groups: np.ndarray | None = None,
+                weight: np.ndarray | None = None) -> list[RidgeModel]:
+    """One model per fold, each fitted (alpha chosen too) on that fold's training rows only.
 
     ``groups`` (n,), when given, makes each fold choose alpha by grouped k-fold over its
     training rows' groups (see :func:`fit_ridge`).
     """
+    return [fit_ridge(x[train], y[train], alphas, log_skewed,
+                      None if groups is None else groups[train],
+                      None if weight is None else weight[train]) for train, _ in folds]
+
+
+def cross_predict(x: np.ndarray, y: np.ndarray, folds: Folds, alphas: Sequence[float],
+                  log_skewed: bool = True, groups: np.ndarray | None = None,
+                  weight: np.ndarray | None = None) -> tuple[np.ndarray, list[float]]:
+    """Out-of-fold predictions (NaN where a row is never tested) and each fold's alpha."""
     pred = np.full(len(y), np.nan)
-    chosen = []
-    for train, test in folds:
-        inner = None if groups is None else groups[train]
-        model = fit_ridge(x[train], y[train], alphas, log_skewed, inner)
+    models = fold_models(x, y, folds, alphas, log_skewed, groups, weight)
+    for model, (_, test) in zip(models, folds, strict=True):
         pred[test] = model.predict(x[test])
-        chosen.append(model.alpha)
-    return pred, chosen
+    return pred, [m.alpha for m in models]
 
 
 def save_models(path: Path, models: dict[str, dict[str, Any]]) -> None:

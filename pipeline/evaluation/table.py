@@ -18,15 +18,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
 
-from pipeline.config.schema import RegressionConfig, TargetConfig
-from pipeline.errors import ConfigError, InputDataError
+from pipeline.errors import InputDataError
 from pipeline.evaluation.evaluate import Survey
 from pipeline.outputs.evaluation_figures import write_plots
 from pipeline.evaluation.predictors import Predictor
-from pipeline.evaluation.target import fit_target
 from pipeline.evaluation.ridge import save_models
+from pipeline.evaluation.settings import CvSettings
+from pipeline.evaluation.target import fit_target
 
 
 @dataclass(frozen=True)
@@ -40,11 +39,12 @@ class TableSpec:
     lat: str | None = None
     lon: str | None = None
     country: str | None = None
+    weight: str | None = None
 
     def roles(self) -> dict[str, str]:
         """The columns named by the options other than --features, mapped to their option."""
         named = {"--target": self.target, "--id": self.id, "--lat": self.lat, "--lon": self.lon,
-                 "--country": self.country}
+                 "--country": self.country, "--weight": self.weight}
         return {column: flag for flag, column in named.items() if column is not None}
 
 
@@ -141,10 +141,12 @@ def check_coordinates(table: pd.DataFrame, keep: np.ndarray, spec: TableSpec, pa
 
 def prepare(table: pd.DataFrame, spec: TableSpec,
             path: Path) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, list[str]]:
-    """(rows kept, y, x, feature columns): rows with a usable target (their coordinates checked);
-    y logged if asked; x float64 features."""
+    """(rows kept, y, x, feature columns): rows with a usable target (and a positive --weight)
+    with their coordinates checked; y logged if asked; x float64 features."""
     raw = _numbers(table, spec.target, "--target", path)
     keep = np.isfinite(raw) & ((raw > 0) if spec.log_target else True)
+    if spec.weight is not None:
+        keep &= _numbers(table, spec.weight, "--weight", path) > 0
     check_coordinates(table, keep, spec, path)
     rows = table[keep].reset_index(drop=True)
     y = np.log(raw[keep]) if spec.log_target else raw[keep]
@@ -157,11 +159,12 @@ def survey_from(rows: pd.DataFrame, y: np.ndarray, spec: TableSpec, path: Path) 
                                _numbers(rows, spec.lat, "--lat", path)])
               if spec.lat is not None and spec.lon is not None else np.zeros((len(rows), 2)))
     country = _column(rows, spec.country, "--country", path)
+    weight = None if spec.weight is None else _numbers(rows, spec.weight, "--weight", path)
     return Survey(y=y, y_raw=np.exp(y) if spec.log_target else y, lonlat=lonlat,
-                  country=None if country is None else country.astype(object))
+                  country=None if country is None else country.astype(object), weight=weight)
 
 
-def fit_feature_table(path: Path, spec: TableSpec, out: Path, cfg: RegressionConfig,
+def fit_feature_table(path: Path, spec: TableSpec, out: Path, cfg: CvSettings,
                       seed: int = 0) -> dict[str, object]:
     """Cross-validate and fit ridge on a feature table; write the results into ``out``.
 
@@ -175,7 +178,8 @@ def fit_feature_table(path: Path, spec: TableSpec, out: Path, cfg: RegressionCon
                              f"{cfg.folds} folds need at least {2 * cfg.folds}.")
     survey = survey_from(rows, y, spec, path)
     if spec.lat is None or spec.lon is None:
-        cfg = cfg.model_copy(update={"schemes": tuple(s for s in cfg.schemes if s != "spatial")})
+        cfg = cfg.replace(schemes=tuple(s for s in cfg.schemes if s != "spatial"))
+    cfg = cfg.replace(weights="none" if spec.weight is None else "survey")
     region = survey.country if survey.country is not None else np.zeros(len(rows), dtype=object)
     predictors = {"model": Predictor("ridge", x), "region_mean": Predictor("group_mean", region)}
     id_values = _column(rows, spec.id, "--id", path)
@@ -189,20 +193,3 @@ def fit_feature_table(path: Path, spec: TableSpec, out: Path, cfg: RegressionCon
     label = f"log {spec.target}" if spec.log_target else spec.target
     write_plots(out, spec.target, label, result.metrics["schemes"], result.predictions, None, y)
     return entry
-
-
-_FLAGS = {"folds": "--folds", "spatial_block_km": "--block-km", "buffer_km": "--buffer-km",
-          "bootstrap": "--bootstrap"}  # RegressionConfig field -> the fit-features option
-
-
-def regression_settings(target: str, log_target: bool, folds: int, block_km: float,
-                        buffer_km: float, bootstrap: int) -> RegressionConfig:
-    """The regression section ``fit-features`` uses: defaults, plus the command-line options."""
-    try:
-        return RegressionConfig(targets=(TargetConfig(column=target, log=log_target),),
-                                folds=folds, spatial_block_km=block_km, buffer_km=buffer_km,
-                                bootstrap=bootstrap, baselines=("region_mean",))
-    except ValidationError as exc:
-        problems = "; ".join(f"{_FLAGS.get(str(e['loc'][0]), '.'.join(map(str, e['loc'])))}: "
-                             f"{e['msg']}; got {e['input']!r}" for e in exc.errors())
-        raise ConfigError(f"fit-features: {problems}.") from None

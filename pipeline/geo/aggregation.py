@@ -1,7 +1,7 @@
 """Means over groups of tiles (a place's neighbourhood, see :mod:`pipeline.geo.neighbours`).
 
-Feature means may be weighted per tile (valid-pixel share, population); the nightlight
-statistics are the mean and max of the tiles' radiance; districts come from polygons.
+Feature means may be weighted per tile (valid-pixel share, population: a sum of counts or a mean
+of a density, as the raster holds); the nightlight statistics are the mean and max of the tiles' radiance; districts come from polygons.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import InputDataError
-from pipeline.geo.nightlights import sample_footprints
+from pipeline.geo.nightlights import open_raster, zonal_stats
 from pipeline.geo.polygons import read_polygons
 
 
@@ -89,16 +89,19 @@ def weight_files(weight: str, population: Path | None) -> list[Path]:
     return [population] if weight == "population" and population else []
 
 
-def tile_weights(weight: str, catalog: gpd.GeoDataFrame,
-                 population: Path | None = None) -> np.ndarray | None:
+def tile_weights(weight: str, catalog: gpd.GeoDataFrame, population: Path | None = None,
+                 population_holds: str = "counts") -> np.ndarray | None:
     """Per-tile weights for the means.
 
     Args:
-        weight: how tiles are weighted (config ``aggregate.weight``): ``none`` (plain means: None is returned),
-            ``valid_share`` (each tile's share of valid pixels) or ``population`` (the mean of
-            the ``population`` raster over the tile's footprint).
+        weight: how tiles are weighted: ``none`` (plain means: None is returned),
+            ``valid_share`` (each tile's share of valid pixels) or ``population`` (the people on
+            the tile's footprint, from the ``population`` raster).
         catalog: the tile catalog (``valid_share`` and footprints).
         population: a population raster (e.g. WorldPop), for ``population``.
+        population_holds: ``counts`` (people per pixel: the coverage-weighted sum over the
+            footprint) or ``density`` (people per km²: the coverage-weighted mean); both are
+            proportional to the people on the tile. Tiles off the raster weigh 0.
 
     Returns:
         float64 (n_tiles,) non-negative weights, or None.
@@ -112,6 +115,8 @@ def tile_weights(weight: str, catalog: gpd.GeoDataFrame,
         if population is None or not population.exists():
             raise InputDataError(f"{population}: population raster not found "
                                  "(aggregate.population).")
-        density = sample_footprints(catalog.geometry, population)[:, 0]
-        return np.nan_to_num(np.clip(density, 0.0, None))
+        op = "sum" if population_holds == "counts" else "mean"
+        with open_raster(population, "aggregate.population", "population") as src:
+            people = zonal_stats(src, list(catalog.geometry), (op,))[:, 0]
+        return np.nan_to_num(np.clip(people, 0.0, None))
     return None

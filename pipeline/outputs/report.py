@@ -120,15 +120,64 @@ def gain_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table.reindex(columns=list(dict.fromkeys(rows["predictor"]))).reset_index()
 
 
+INTERVAL_NAMES = {"naive_cv": "old: out-of-fold residual quantile around the refitted model",
+                  "cv_plus": "CV+", "normalised": "CV+ normalised by distance to training",
+                  "mondrian_urban": "CV+ within urban / rural"}
+
+
+def interval_table(metrics: dict) -> pd.DataFrame:
+    """Per target and interval method: nominal vs coverage on held-out blocks, mean width,
+    and what it promises."""
+    rows = []
+    for target, entry in metrics.get("targets", {}).items():
+        interval = entry.get("interval") or {}
+        for method, m in (interval.get("methods") or {}).items():
+            rows.append({"target": target, "method": INTERVAL_NAMES.get(method, method),
+                         "on the map": "yes" if method == interval.get("map_method") else "",
+                         "nominal": m.get("nominal", interval.get("coverage")),
+                         "held-out coverage": m.get("held_out_coverage"),
+                         "mean width": m.get("mean_width"),
+                         "units": interval.get("units"), "promise": m.get("guarantee")})
+    return pd.DataFrame(rows)
+
+
+def weights_note(metrics: dict) -> str:
+    """Which cluster weights the scores use, with the unweighted R² where they differ."""
+    used = {entry.get("weights", "none") for entry in metrics.get("targets", {}).values()}
+    if used <= {"none"}:
+        return ('<p class="note">Cluster weights: none (every surveyed cluster counts alike; '
+                "set <code>regression.weights</code> to score over the population the survey "
+                "weights stand for).</p>")
+    pairs = []
+    for target, entry in metrics.get("targets", {}).items():
+        for scheme, subsets in entry.get("schemes", {}).items():
+            model = subsets.get("all", {}).get("model", {}) if isinstance(subsets, dict) else {}
+            if "unweighted" in model:
+                pairs.append(f"{html.escape(target)} {scheme}: weighted {model['r2']:.3f}, "
+                             f"unweighted {model['unweighted']['r2']:.3f}")
+    return (f'<p class="note">Cluster weights: {html.escape(", ".join(sorted(used)))} — the '
+            "ridge fit and every score are weighted (R², RMSE, percentile subsets). Model R², "
+            f"all clusters: {'; '.join(pairs)}.</p>")
+
+
 def evaluation_section(bundle: ExportBundle) -> str:
     """The metrics table and the evaluation plots (``fit/*.png``, else scatters)."""
     files = bundle.files
-    frame = metrics_frame(_read_json(files.fit.metrics))
+    metrics = _read_json(files.fit.metrics)
+    frame = metrics_frame(metrics)
     parts = ["<h2>Evaluation: cross-validated R²</h2>",
              '<p class="note">sklearn R² (1 − SSE/SST) of out-of-fold predictions; log units '
              "where the target is logged. <code>model</code> is the image model; the other "
-             "columns are baselines on the same folds.</p>",
+             "columns are baselines on the same folds.</p>", weights_note(metrics),
              _table(r2_table(frame))]
+    intervals = interval_table(metrics)
+    if not intervals.empty:
+        parts += ["<h3>Prediction intervals: what they promise, and how often they covered</h3>",
+                  '<p class="note">Coverage measured on clusters of held-out spatial blocks, '
+                  "each interval calibrated on the other blocks only, beside the nominal "
+                  "coverage. The promises hold only for places like the survey's clusters; "
+                  "the map's out-of-distribution flag marks the others.</p>",
+                  _table(intervals)]
     gains = gain_table(frame)
     if not gains.empty:
         parts += ["<h3>The model's R² gain over each baseline</h3>",

@@ -39,6 +39,7 @@ from pipeline.engine.rundir import RunDir
 from pipeline.evaluation.design import build_predictors, survey_of, target_values
 from pipeline.evaluation.evaluate import evaluate
 from pipeline.evaluation.predictors import Predictor
+from pipeline.evaluation.settings import CvSettings
 from pipeline.geo.neighbours import Neighbourhood
 
 BLOCK_TILES = 8
@@ -117,14 +118,16 @@ def cluster_truth(run_dir: Path, world_dir: Path) -> pd.DataFrame:
     cfg = config.regression.model_copy(update={"poor_percentiles": (50.0,)})
     rows = []
     for target in cfg.targets:
-        y, keep = target_values(clusters, target)
+        y, keep = target_values(clusters, target.column, target.log)
         use = np.flatnonzero(clusters["usable"].to_numpy() & keep & np.isfinite(means))
         sub = clusters.iloc[use]
-        predictors = build_predictors(sub, {k: v[use] for k, v in features.items()}, cfg)
+        predictors = build_predictors(sub, {k: v[use] for k, v in features.items()},
+                                      cfg.baselines)
         predictors = {name: p for name, p in predictors.items()
                       if name in ("model", "imagenet", "random_features")}
         predictors["truth"] = Predictor("ridge", np.column_stack([means[use], means[use] ** 2]))
-        metrics, _ = evaluate(survey_of(sub, y[use], target), predictors, cfg, config.seed)
+        metrics, _ = evaluate(survey_of(sub, y[use], target.column), predictors,
+                              CvSettings.of(cfg), config.seed)
         for scheme, subsets in metrics.items():
             for subset in ("all", "below_p50"):
                 entry = subsets.get(subset, {})

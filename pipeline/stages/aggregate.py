@@ -79,7 +79,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
             f"no survey cluster has {cfg.min_tiles}+ tiles within aggregate.radius_km="
             f"{cfg.radius_km} km (box_km={cfg.box_km}); check that the survey and the tiles "
             "cover the same area.")
-    weights = tile_weights(cfg.weight, catalog, cfg.population)
+    weights = tile_weights(cfg.weight, catalog, cfg.population, cfg.population_holds)
     _save_means(ctx, "cluster_features.npy", np.load(ctx.input("extract", "features.npy"),
                                                      mmap_mode="r"), groups, weights, usable)
     for name in BASELINE_FILES:

@@ -3,7 +3,9 @@
 Inputs: ``ingest/tiles.parquet``; the raster at ``data.nightlights.path`` (any CRS).
 Outputs (``label/``):
     labels.parquet  one row per catalog tile, same order: tile_id, radiance_mean, radiance_max
-                    (raster units, e.g. nW/cm²/sr for VIIRS) over the tile footprint,
+                    (raster units, e.g. nW/cm²/sr for VIIRS) over the tile footprint, each
+                    pixel weighted by the exact share of it the footprint covers (see
+                    :mod:`pipeline.geo.nightlights`),
                     ``label_radiance`` (the radiance the label is made of: ``radiance_mean``,
                     or with ``labels.context_km`` the mean over a square of that side
                     centred on the tile), ``label`` (0 = darkest class .. n_classes-1; -1
@@ -253,7 +255,7 @@ def _warn(ctx: StageContext, outside: int, temporal_warnings: list[str]) -> None
 
 STAGE = Stage(
     name="label",
-    version=5,
+    version=6,  # 6: coverage-weighted zonal means (exactextract), not pixel centres
     inputs=("ingest",),
     outputs=("labels.parquet", "bins.json", "histogram.png"),
     config=("labels", "data.nightlights", "seed"),

@@ -3,7 +3,8 @@
 Each tile gets the mean feature vector of the tiles within ``predict.radius_km`` (default:
 ``aggregate.radius_km``, or the ``aggregate.box_km`` box) of its centre, weighted as in
 ``aggregate`` — the same neighbourhood the models were trained on — and every target's model is
-applied to it, with its split-conformal interval and out-of-distribution flag from ``fit``.
+applied to it, with its prediction interval (CV+ from the fold models ``fit`` saved; see
+:mod:`pipeline.evaluation.intervals` for what it promises) and out-of-distribution flag.
 
 Inputs: ``fit/model.json``; ``extract/features.npy`` + ``extract/index.parquet``;
 ``ingest/tiles.parquet`` (footprints).
@@ -11,7 +12,9 @@ Outputs (``predict/``):
     grid.parquet  GeoParquet, one row per tile: tile_id, lon, lat, n_tiles (tiles averaged),
                   ``pred_<target>`` in the outcome's own units (exp() of the log model where
                   the target is logged); ``lower_<target>`` / ``upper_<target>``, the
-                  conformal prediction interval (``fit/model.json`` states its coverage);
+                  prediction interval (``fit/model.json`` states its method and coverage,
+                  ``fit/metrics.json`` its promise and its coverage measured on held-out
+                  blocks);
                   ``ood_<target>``, True where the tile's features lie farther from every
                   training cluster's than the training clusters lie from each other;
                   geometry = tile footprint, EPSG:4326.
@@ -117,7 +120,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     agg = ctx.config.aggregate
     catalog = gpd.read_parquet(ctx.input("ingest", "tiles.parquet"))
     index = pd.read_parquet(ctx.input("extract", "index.parquet"))
-    weights = tile_weights(agg.weight, catalog, agg.population)
+    weights = tile_weights(agg.weight, catalog, agg.population, agg.population_holds)
     weights_path = None if weights is None else ctx.out / ".weights.npy"
     if weights_path is not None:
         np.save(weights_path, weights)
@@ -140,13 +143,13 @@ def run(ctx: StageContext) -> dict[str, Any]:
 
 STAGE = Stage(
     name="predict",
-    version=2,
+    version=3,  # 3: CV+ interval ends
     inputs=("ingest", "extract", "fit"),
     outputs=("grid.parquet",),
     # the neighbourhood and tile weights the models were trained with (not which clusters
     # aggregate keeps: min_tiles, districts)
     config=("predict", "aggregate.radius_km", "aggregate.box_km", "aggregate.weight",
-            "aggregate.population"),
+            "aggregate.population", "aggregate.population_holds"),
     run=run,
     input_files=input_files,
 )

@@ -45,7 +45,14 @@ def test_fit_features_writes_the_fit_outputs(table, tmp_path, capsys):
         assert result["model"]["r2_ci"][0] < result["model"]["r2"] < result["model"]["r2_ci"][1]
         assert "region_mean" in result
     assert entry["schemes"]["country"]["all"]["folds"] == 2
-    assert 0 < entry["interval"]["half_width"] and entry["interval"]["scheme"] == "spatial"
+    interval = entry["interval"]
+    assert 0 < interval["naive_half_width"] and interval["scheme"] == "spatial"
+    assert interval["map_method"] == "cv_plus" and "1 - 2 alpha" in interval["guarantee"]
+    for method in ("naive_cv", "cv_plus", "normalised"):  # measured on held-out blocks
+        measured = interval["methods"][method]
+        assert measured["nominal"] == 0.9 and measured["held_out_clusters"] == 239
+        assert 0.8 <= measured["held_out_coverage"] <= 1.0 and measured["mean_width"] > 0
+    assert interval["methods"]["naive_cv"]["guarantee"].startswith("none")
     cv = pd.read_csv(out / "cv_predictions.csv")
     assert set(cv["scheme"]) == {"random", "spatial", "country"} and len(cv) == 3 * 239
     model = json.loads((out / "model.json").read_text())["consumption"]

@@ -102,3 +102,21 @@ def test_cli_init(tiny_world, tmp_path):
                          text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.startswith("error: ") and "'wealth'" in bad.stderr
+
+
+def test_log_is_decided_by_the_values_and_the_name_only_breaks_ties():
+    from pipeline.cli.init import log_decision
+
+    rng = np.random.default_rng(0)
+    skewed = rng.lognormal(0.0, 0.8, 500)  # consumption-like, whatever the column is called
+    logged, why = log_decision("cons_pc", skewed)
+    assert logged and "skewness G1" in why and "> 1" in why
+    assert log_decision("x1", skewed)[0]  # any name
+    symmetric = rng.normal(10.0, 1.0, 500)
+    logged, why = log_decision("consumption", symmetric)
+    assert not logged and why.startswith("raw: skewness G1") and "<= 0.5" in why
+    assert not log_decision("consumption", np.r_[skewed, 0.0])[0]  # a zero: log undefined
+    middle = np.r_[np.full(70, 1.0), np.full(30, 3.0)] + rng.uniform(0, 0.01, 100)  # G1 0.88
+    g1_between = log_decision("wealth", middle)
+    assert not g1_between[0] and "name decided" in g1_between[1]
+    assert log_decision("expenditure", middle)[0]

@@ -4,16 +4,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config.schema import TargetConfig
 from pipeline.evaluation.design import nightlight_design, target_values
 
 
 def test_log_target_drops_non_positive():
     df = pd.DataFrame({"c": [1.0, np.e, 0.0, -1.0, np.nan]})
-    y, keep = target_values(df, TargetConfig(column="c", log=True))
+    y, keep = target_values(df, "c", log=True)
     assert keep.tolist() == [True, True, False, False, False]
     assert y[:2] == pytest.approx([0.0, 1.0])
-    y, keep = target_values(df, TargetConfig(column="c"))
+    y, keep = target_values(df, "c")
     assert keep.tolist() == [True, True, True, True, False]
 
 

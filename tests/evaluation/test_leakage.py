@@ -3,19 +3,18 @@
 import numpy as np
 import pytest
 
-from pipeline.config.schema import RegressionConfig, TargetConfig
 from pipeline.evaluation.evaluate import Survey, evaluate
 from pipeline.evaluation.folds import random_folds, spatial_folds
 from pipeline.evaluation.metrics import scores
 from pipeline.evaluation.predictors import Predictor
 from pipeline.evaluation.ridge import fit_ridge
+from pipeline.evaluation.settings import CvSettings
 
 N = 300
 
 
-def settings(**extra) -> RegressionConfig:
-    return RegressionConfig(targets=(TargetConfig(column="y"),), folds=5, spatial_block_km=8,
-                            poor_percentiles=(50.0,), bootstrap=0, **extra)
+def settings(**extra) -> CvSettings:
+    return CvSettings(folds=5, spatial_block_km=8, poor_percentiles=(50.0,), bootstrap=0, **extra)
 
 
 def world(seed: int) -> tuple[Survey, dict[str, Predictor]]:
@@ -37,14 +36,20 @@ def world(seed: int) -> tuple[Survey, dict[str, Predictor]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
-def test_pure_noise_target_scores_nothing_under_every_scheme(seed):
+@pytest.mark.parametrize("weighted", [False, True])
+def test_pure_noise_target_scores_nothing_under_every_scheme(seed, weighted):
     survey, predictors = world(seed)
+    if weighted:  # survey weights that vary 25-fold, as DHS cluster weights can
+        weight = np.random.default_rng(seed + 10).uniform(0.2, 5.0, N)
+        survey = Survey(**{**survey.__dict__, "weight": weight})
     metrics, oof = evaluate(survey, predictors, settings(buffer_km=2.0), seed)
     assert set(metrics) == {"random", "spatial", "country"}
     for scheme, subsets in metrics.items():
         for subset in ("all", "below_p50"):
             for name in predictors:
                 assert subsets[subset][name]["r2"] <= 0.02, (scheme, subset, name)
+                if weighted:
+                    assert subsets[subset][name]["unweighted"]["r2"] <= 0.02
                 assert subsets[subset][name]["spearman"] < 0.15, (scheme, subset, name)  # signed
         assert np.isfinite(oof[scheme]["model"]).all()
 

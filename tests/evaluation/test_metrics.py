@@ -3,7 +3,7 @@ import pytest
 from scipy.stats import spearmanr
 from sklearn.metrics import r2_score
 
-from pipeline.config.schema import RegressionConfig, TargetConfig
+from pipeline.evaluation.settings import CvSettings
 from pipeline.evaluation.evaluate import Survey, group_entries, urban_flags
 from pipeline.evaluation.metrics import bootstrap_intervals, paired_gain, pearson_r2, r2, scores
 
@@ -97,10 +97,28 @@ def test_an_unknown_urban_code_skips_the_urban_subsets_with_the_reason():
     y = rng.normal(size=40)
     survey = Survey(y=y, y_raw=y, lonlat=np.zeros((40, 2)),
                     urban=np.array(["U", "R", "semi"] * 13 + ["U"], dtype=object))
-    cfg = RegressionConfig(targets=(TargetConfig(column="y"),), bootstrap=0)
+    cfg = CvSettings(bootstrap=0)
     out = group_entries(survey, {"model": y + rng.normal(size=40)}, cfg, 0)
     assert "semi" in out["urban"]["skipped"] and out["rural"] == out["urban"]
     survey = Survey(y=y, y_raw=y, lonlat=np.zeros((40, 2)),
                     urban=np.array(["U", "R"] * 20, dtype=object))
     out = group_entries(survey, {"model": y}, cfg, 0)
     assert out["urban"]["model"]["n"] == 20 and out["rural"]["model"]["r2"] == pytest.approx(1.0)
+
+
+def test_weighted_scores_by_hand_keep_the_unweighted_beside():
+    from pipeline.evaluation.metrics import weighted_percentile
+
+    y = np.array([1.0, 2.0, 3.0, 4.0])
+    pred = np.array([1.0, 2.0, 3.0, 2.0])
+    w = np.array([1.0, 1.0, 1.0, 3.0])
+    ybar = (1 + 2 + 3 + 12) / 6.0  # weighted mean 3.0
+    sst = (1 - ybar) ** 2 + (2 - ybar) ** 2 + 0 + 3 * (4 - ybar) ** 2  # 4 + 1 + 0 + 3 = 8
+    out = scores(y, pred, w=w)
+    assert out["r2"] == pytest.approx(1 - 3 * 4 / sst)  # weighted SSE 12 -> -0.5
+    assert out["rmse"] == pytest.approx(np.sqrt(12 / 6))
+    assert out["unweighted"]["r2"] == pytest.approx(1 - 4 / 5)
+    assert out["unweighted"]["rmse"] == pytest.approx(1.0)
+    # cumulative weight shares 1/6 2/6 3/6 6/6: the weighted median is 3, just above it 4
+    assert weighted_percentile(y, 50, w) == 3.0 and weighted_percentile(y, 51, w) == 4.0
+    assert weighted_percentile(y, 50) == 2.5
