@@ -89,6 +89,7 @@ def interval_lines(interval: dict) -> list[str]:
 
 def cmd_fit_features(args: argparse.Namespace) -> int:
     from pipeline.evaluation.table import TableSpec, fit_feature_table
+    from pipeline.outputs.evaluation_figures import write_plots
 
     if (args.lat is None) != (args.lon is None):
         from pipeline.errors import ConfigError
@@ -99,7 +100,9 @@ def cmd_fit_features(args: argparse.Namespace) -> int:
     spec = TableSpec(target=args.target, features=tuple(args.features),
                      log_target=args.log_target, id=args.id, lat=args.lat, lon=args.lon,
                      country=args.country, weight=args.weight)
-    entry = fit_feature_table(args.table, spec, args.out, cfg, args.seed)
+    entry, result, y = fit_feature_table(args.table, spec, args.out, cfg, args.seed)
+    label = f"log {args.target}" if args.log_target else args.target
+    write_plots(args.out, args.target, label, entry["schemes"], result.predictions, None, y)
     for scheme, subsets in entry["schemes"].items():
         result = subsets.get("all", {})
         if "model" in result:

@@ -21,11 +21,10 @@ import pandas as pd
 
 from pipeline.errors import InputDataError
 from pipeline.evaluation.evaluate import Survey
-from pipeline.outputs.evaluation_figures import write_plots
 from pipeline.evaluation.predictors import Predictor
 from pipeline.evaluation.ridge import save_models
 from pipeline.evaluation.settings import CvSettings
-from pipeline.evaluation.target import fit_target
+from pipeline.evaluation.target import TargetResult, fit_target
 
 
 @dataclass(frozen=True)
@@ -165,11 +164,13 @@ def survey_from(rows: pd.DataFrame, y: np.ndarray, spec: TableSpec, path: Path) 
 
 
 def fit_feature_table(path: Path, spec: TableSpec, out: Path, cfg: CvSettings,
-                      seed: int = 0) -> dict[str, object]:
-    """Cross-validate and fit ridge on a feature table; write the results into ``out``.
+                      seed: int = 0) -> tuple[dict[str, object], TargetResult, np.ndarray]:
+    """Cross-validate and fit ridge on a feature table; write metrics.json, cv_predictions.csv
+    and model.json into ``out`` (the caller draws the figures).
 
     Returns:
-        the ``targets.<target>`` entry of the metrics written.
+        the ``targets.<target>`` entry of the metrics written, the target's full result, and
+        the modelled outcome of the rows fitted (log units where logged).
     """
     table = read_feature_table(path)
     rows, y, x, columns = prepare(table, spec, path)
@@ -190,6 +191,4 @@ def fit_feature_table(path: Path, spec: TableSpec, out: Path, cfg: CvSettings,
     (out / "metrics.json").write_text(json.dumps({"targets": {spec.target: entry}}, indent=2))
     result.predictions.to_csv(out / "cv_predictions.csv", index=False)
     save_models(out / "model.json", {spec.target: {**result.model, "feature_columns": columns}})
-    label = f"log {spec.target}" if spec.log_target else spec.target
-    write_plots(out, spec.target, label, result.metrics["schemes"], result.predictions, None, y)
-    return entry
+    return entry, result, y
