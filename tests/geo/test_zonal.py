@@ -7,7 +7,6 @@ import rasterio
 from rasterio.transform import from_origin
 from shapely.geometry import box
 
-from pipeline.config.schema import AggregateConfig
 from pipeline.geo.aggregation import tile_weights
 from pipeline.geo.nightlights import sample_footprints, zonal_stats
 
@@ -63,8 +62,7 @@ def test_a_tile_inside_one_pixel_gets_that_pixel(raster):
 def test_population_counts_are_summed_and_densities_averaged(raster):
     tiles = gpd.GeoDataFrame(geometry=[box(30.05, -10.25, 30.15, -10.05),
                                        box(30.25, -10.05, 30.45, -9.95)], crs="EPSG:4326")
-    counts = tile_weights(AggregateConfig(weight="population", population=raster), tiles)
+    counts = tile_weights("population", tiles, raster)
     np.testing.assert_allclose(counts, [9.0, 2.0])
-    density = tile_weights(AggregateConfig(weight="population", population=raster,
-                                           population_holds="density"), tiles)
+    density = tile_weights("population", tiles, raster, population_holds="density")
     np.testing.assert_allclose(density, [4.5, 2.0 / 0.75])
