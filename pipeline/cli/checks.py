@@ -8,7 +8,8 @@ from pipeline.config.schema import Config
 from pipeline.errors import ConfigError, MissingArtifactError
 from pipeline.models.backbones import get_backbone
 from pipeline.models.weights import Weights
-from pipeline.stages.ingest import source_of
+from pipeline.stages.ingest import cluster_points, source_of, survey_source
+from pipeline.survey.recipes import survey_clusters
 
 
 def check_inputs(config: Config) -> dict[str, object]:
@@ -28,9 +29,7 @@ def check_inputs(config: Config) -> dict[str, object]:
                       *((f"data.manifests[{i}]", m) for i, m in enumerate(data.manifests))):
         if path is not None and not Path(path).is_file():
             raise MissingArtifactError(f"{path}: file not found ({key}).")
-    if not data.tiles.path.exists():
-        raise MissingArtifactError(f"{data.tiles.path}: not found (data.tiles.path).")
-    tiles = source_of(data.tiles).count()
+    tiles = _tile_count(config)
     get_backbone(config.model.backbone)
     weights = Weights.parse(config.model.weights)
     if weights.path is not None and not weights.path.is_file():
@@ -39,3 +38,15 @@ def check_inputs(config: Config) -> dict[str, object]:
         raise ConfigError(f"model.weights_dir: {config.model.weights_dir} is not a folder.")
     return {"tiles": tiles, "nightlights": str(data.nightlights.path),
             "survey": str(data.survey.path), "run_dir": str(config.run_dir)}
+
+
+def _tile_count(config: Config) -> int:
+    """Tiles of the source; for a STAC source, the grid tiles around the survey's clusters
+    (no request is made: ``validate`` works offline)."""
+    data = config.data
+    if data.tiles.source == "stac":
+        clusters, _, _ = survey_clusters(survey_source(data.survey))
+        return source_of(data.tiles, cluster_points(clusters)).count()
+    if not data.tiles.path.exists():
+        raise MissingArtifactError(f"{data.tiles.path}: not found (data.tiles.path).")
+    return source_of(data.tiles).count()
