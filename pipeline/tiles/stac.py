@@ -39,7 +39,13 @@ from pipeline.tiles.composite import clear_pixels, median_composite, scaled
 from pipeline.tiles.inspect import TilesInfo
 from pipeline.tiles.reading import ReadSpec, TileRead, TileShard, in_shards, read_or_reject, read_tile
 from pipeline.tiles.scaling import sample_indices
-from pipeline.tiles.stac_api import StacQuery, one_line, request_headers, search_items
+from pipeline.tiles.stac_api import (
+    StacQuery,
+    failing_url,
+    one_line,
+    request_headers,
+    search_items,
+)
 
 COUNT_BAND = "clear_count"
 TOO_FEW_CLEAR = "too few clear observations"
@@ -124,7 +130,6 @@ class StacSource:
         return out
 
     def read(self, shard: TileShard, spec: ReadSpec) -> Iterator[TileRead]:
-        self.path.mkdir(parents=True, exist_ok=True)
         for tile in shard.items:
             path, error = self.acquire(tile)
             if error is not None:
@@ -135,6 +140,7 @@ class StacSource:
 
     def acquire(self, tile: TileBox) -> tuple[Path, str | None]:
         """The tile's composite COG (acquired unless cached), or why it is rejected."""
+        self.path.mkdir(parents=True, exist_ok=True)
         path = self.path / f"{tile.tile_id}.tif"
         footprint = tile.footprint()
         items = [i for i in self.items if footprint_of(i).intersects(footprint)]
@@ -216,9 +222,12 @@ def load_windows(request: StacRequest, tile: TileBox, items: list[dict[str, Any]
                              chunks={}, patch_url=_url_signer(query.sign))
         return data.compute(scheduler="threads")
     except Exception as exc:  # GDAL/rasterio errors after GDAL's own retries
-        raise InputDataError(f"reading tile {tile.tile_id} from {query.url} items failed after "
-                             f"{query.retries} retries: {one_line(exc)}; raise "
-                             "data.tiles.stac.retries or check the network.") from exc
+        urls = [i["assets"][b]["href"] for i in items for b in bands if b in i["assets"]]
+        culprit = failing_url(urls, request_headers(query), query.timeout_s) or one_line(exc)
+        raise InputDataError(f"tile {tile.tile_id}: reading the items' COGs failed after "
+                             f"{query.retries} retries ({culprit}; {one_line(exc)}); raise "
+                             "data.tiles.stac.retries or try again later (finished tiles are "
+                             "kept).") from exc
 
 
 def gdal_options(query: StacQuery) -> dict[str, Any]:

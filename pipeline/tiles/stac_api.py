@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,11 +164,13 @@ def filters_cloud_cover(client: Any) -> bool:
 
 def _check_collection(client: Any, query: StacQuery) -> None:
     try:
-        client.get_collection(query.collection)
-    except Exception as exc:
-        raise InputDataError(f"STAC API {query.url}: collection {query.collection!r} not found "
-                             f"({one_line(exc)}); check data.tiles.stac.collection against "
-                             f"{query.url.rstrip('/')}/collections.") from exc
+        found, error = client.get_collection(query.collection), ""
+    except Exception as exc:  # pystac-client raises APIError on 404, some APIs answer nothing
+        found, error = None, f" ({one_line(exc)})"
+    if found is None:
+        raise InputDataError(f"STAC API {query.url}: collection {query.collection!r} not found"
+                             f"{error}; check data.tiles.stac.collection against "
+                             f"{query.url.rstrip('/')}/collections.")
 
 
 def _cloud_cover(item: Mapping[str, Any]) -> float:
@@ -188,6 +190,21 @@ def nothing_found(query: StacQuery, bbox: tuple[float, ...], cloudy: int) -> str
             f"(lon/lat) in {query.datetime}; widen data.tiles.stac.datetime, raise "
             "data.tiles.stac.max_cloud_cover, or check the area (data.survey, "
             "data.tiles.stac.region_bbox) and the collection's extent.")
+
+
+def failing_url(urls: Iterable[str], headers: Mapping[str, str], timeout_s: float) -> str:
+    """``URL answered STATUS`` for the first of ``urls`` that fails a HEAD request (one try
+    each), or an empty string when all answer (to name the culprit of a failed read)."""
+    import requests
+
+    for url in urls:
+        try:
+            response = requests.head(url, headers=dict(headers), timeout=timeout_s)
+        except requests.RequestException as exc:
+            return f"{url}: {one_line(exc)}"
+        if response.status_code >= 400:
+            return f"{url} answered HTTP {response.status_code}"
+    return ""
 
 
 def one_line(exc: BaseException) -> str:

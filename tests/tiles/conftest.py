@@ -97,9 +97,25 @@ def stac_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StacWorld]:
 
 @pytest.fixture
 def cog_faults(stac_world: StacWorld) -> Iterator[CogServer]:
-    """The COG server, its faults cleared after the test."""
+    """The COG server (GDAL's HTTP cache emptied, so reads reach it), its faults cleared after
+    the test."""
+    clear_gdal_http_cache()
     yield stac_world.cogs
     stac_world.cogs.faults.clear()
+
+
+def clear_gdal_http_cache() -> None:
+    """Empty GDAL's /vsicurl/ cache of this process (the libgdal rasterio loaded)."""
+    import ctypes
+    import glob
+    import os
+
+    import rasterio
+
+    libs = glob.glob(os.path.join(os.path.dirname(rasterio.__file__) + ".libs", "libgdal*"))
+    if not libs:
+        pytest.skip("cannot reach libgdal to empty its HTTP cache (rasterio not from a wheel)")
+    ctypes.CDLL(libs[0]).VSICurlClearCache()
 
 
 def s2_clear(scl: np.ndarray) -> np.ndarray:
