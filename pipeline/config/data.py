@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from pipeline.config.base import RelPath, Section
+from pipeline.config.base import Location, RelPath, Section, is_url
 from pipeline.config.stac import StacConfig
 from pipeline.config.survey import SurveyConfig
 
@@ -120,9 +120,10 @@ def _check_pattern(key: str, pattern: str | None) -> None:
 class NightlightsConfig(Section):
     """One nightlight raster (VIIRS radiance or DMSP digital numbers), any CRS."""
 
-    path: RelPath = Field(description=(
+    path: Location = Field(description=(
         "The nightlight raster (VIIRS radiance, or DMSP-OLS digital numbers 0 to 63), any CRS, "
-        "covering the tiles."))
+        "covering the tiles: a local file, or a URL of a COG read through GDAL (`https://`, "
+        "`s3://`, `/vsicurl/...`, `/vsis3/...`), kept as written."))
     band: int = Field(1, ge=1, description="1-based band of the raster to read.")
     year: int | None = Field(None, ge=1990, le=2100, description=(
         "The composite's year. When null, a `year` (or `ACQUISITION_DATE`) tag, else a 4-digit "
@@ -166,7 +167,9 @@ class DataConfig(Section):
 
     def _input_paths(self) -> list[tuple[str, Path]]:
         paths = [("tiles.path", self.tiles.path)] if self.tiles.path is not None else []
-        paths += [("nightlights.path", self.nightlights.path), ("survey.path", self.survey.path)]
+        if not is_url(self.nightlights.path):
+            paths.append(("nightlights.path", self.nightlights.path))
+        paths.append(("survey.path", self.survey.path))
         if self.survey.locations is not None:
             paths.append(("survey.locations", self.survey.locations))
         return paths + [(f"manifests[{i}]", m) for i, m in enumerate(self.manifests)]

@@ -21,7 +21,7 @@ from pyproj import Transformer
 from pipeline.cli.checks import check_inputs
 from pipeline.config.schema import load_config
 from pipeline.engine.runner import run_pipeline
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, MissingArtifactError
 from pipeline.stages import PIPELINE
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,3 +120,30 @@ def test_sigkill_during_acquisition_then_rerun_gives_the_same_tiles(stac_world, 
     pd.testing.assert_frame_equal(
         pd.read_parquet(whole / "run" / "ingest" / "tiles.parquet")[columns],
         pd.read_parquet(killed / "run" / "ingest" / "tiles.parquet")[columns])
+
+
+@pytest.mark.parametrize("url", ["s3://bucket/viirs/2020.tif", "https://host/a/../b.tif",
+                                 "/vsicurl/https://host/b.tif", "/vsis3/bucket/x.tif"])
+def test_nightlight_urls_are_kept_as_written(tmp_path, url):
+    path = write_config(tmp_path, "http://127.0.0.1:9", tmp_path / "run")
+    data = yaml.safe_load(path.read_text())
+    data["data"]["nightlights"]["path"] = url
+    path.write_text(yaml.safe_dump(data))
+    assert load_config(path, env={}).data.nightlights.path == url
+    data["data"]["nightlights"]["path"] = "sub/../nl.tif"
+    path.write_text(yaml.safe_dump(data))
+    assert load_config(path, env={}).data.nightlights.path == tmp_path / "nl.tif"
+
+
+def test_validate_probes_a_nightlight_url_by_opening_it(stac_world, tmp_path):
+    path = write_config(tmp_path, stac_world.api_url, tmp_path / "run")
+    data = yaml.safe_load(path.read_text())
+    data["data"]["nightlights"]["path"] = f"{stac_world.cogs.url}/s2/S2-0/B04.tif"
+    path.write_text(yaml.safe_dump(data))
+    found = check_inputs(load_config(path, env={}))
+    assert found["nightlights"].startswith("http://127.0.0.1")
+    data["data"]["nightlights"]["path"] = f"{stac_world.cogs.url}/s2/missing.tif"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(MissingArtifactError, match="missing.tif: cannot open it.*"
+                                                   "data.nightlights.path"):
+        check_inputs(load_config(path, env={}))
