@@ -147,3 +147,23 @@ def test_validate_probes_a_nightlight_url_by_opening_it(stac_world, tmp_path):
     with pytest.raises(MissingArtifactError, match="missing.tif: cannot open it.*"
                                                    "data.nightlights.path"):
         check_inputs(load_config(path, env={}))
+
+
+@pytest.mark.parametrize("name", ["stac_sentinel2_planetary_computer.yaml",
+                                  "stac_landsat_earth_search.yaml"])
+def test_shipped_catalog_configs_validate_offline(tmp_path, name):
+    """The shipped configs for real catalogs pass `validate` with no network: the survey and
+    nightlights are swapped for local stand-ins, the tile section is kept as shipped."""
+    shipped = yaml.safe_load((REPO / "configs" / name).read_text())
+    stand_in = yaml.safe_load(write_config(tmp_path, "http://127.0.0.1:9",
+                                           tmp_path / "run").read_text())
+    shipped["data"]["survey"] = stand_in["data"]["survey"]
+    shipped["data"]["nightlights"] = stand_in["data"]["nightlights"]
+    shipped["run_dir"] = str(tmp_path / "run")
+    shipped["model"]["weights"] = "none"
+    shipped["regression"]["targets"] = [{"column": "consumption_pc_day"}]
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(shipped))
+    config = load_config(path, env={})
+    found = check_inputs(config)
+    assert config.data.tiles.stac.url.startswith("https://") and found["tiles"] > 0
