@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import rasterio
+from rasterio.errors import RasterioError
+
 from pipeline.config.schema import Config
 from pipeline.errors import ConfigError, MissingArtifactError
 from pipeline.models.backbones import get_backbone
 from pipeline.models.weights import Weights
-from pipeline.stages.ingest import source_of
+from pipeline.stages.ingest import cluster_points, source_of, survey_source
+from pipeline.survey.recipes import survey_clusters
 
 
 def check_inputs(config: Config) -> dict[str, object]:
@@ -20,17 +24,18 @@ def check_inputs(config: Config) -> dict[str, object]:
         ConfigError: unknown backbone.
     """
     data = config.data
-    for key, path in (("data.nightlights.path", data.nightlights.path),
-                      ("data.survey.path", data.survey.path)):
-        if not Path(path).is_file():
-            raise MissingArtifactError(f"{path}: file not found ({key}).")
+    if isinstance(data.nightlights.path, str):
+        probe_url(data.nightlights.path, "data.nightlights.path")
+    elif not data.nightlights.path.is_file():
+        raise MissingArtifactError(f"{data.nightlights.path}: file not found "
+                                   "(data.nightlights.path).")
+    if not Path(data.survey.path).is_file():
+        raise MissingArtifactError(f"{data.survey.path}: file not found (data.survey.path).")
     for key, path in (("data.survey.locations", data.survey.locations),
                       *((f"data.manifests[{i}]", m) for i, m in enumerate(data.manifests))):
         if path is not None and not Path(path).is_file():
             raise MissingArtifactError(f"{path}: file not found ({key}).")
-    if not data.tiles.path.exists():
-        raise MissingArtifactError(f"{data.tiles.path}: not found (data.tiles.path).")
-    tiles = source_of(data.tiles).count()
+    tiles = _tile_count(config)
     get_backbone(config.model.backbone)
     weights = Weights.parse(config.model.weights)
     if weights.path is not None and not weights.path.is_file():
@@ -39,3 +44,30 @@ def check_inputs(config: Config) -> dict[str, object]:
         raise ConfigError(f"model.weights_dir: {config.model.weights_dir} is not a folder.")
     return {"tiles": tiles, "nightlights": str(data.nightlights.path),
             "survey": str(data.survey.path), "run_dir": str(config.run_dir)}
+
+
+def _tile_count(config: Config) -> int:
+    """Tiles of the source; for a STAC source, the grid tiles around the survey's clusters
+    (no request is made: ``validate`` works offline)."""
+    data = config.data
+    if data.tiles.source == "stac":
+        clusters, _, _ = survey_clusters(survey_source(data.survey))
+        return source_of(data.tiles, cluster_points(clusters)).count()
+    if not data.tiles.path.exists():
+        raise MissingArtifactError(f"{data.tiles.path}: not found (data.tiles.path).")
+    return source_of(data.tiles).count()
+
+
+def probe_url(url: str, key: str) -> None:
+    """Open the raster at ``url`` (a URL is probed by opening it, not by a file test).
+
+    Raises:
+        MissingArtifactError: it cannot be opened; the URL, GDAL's reason and the key named.
+    """
+    try:  # no listing of the URL's "folder" for sidecar files: one request or two
+        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(url):
+            return
+    except RasterioError as exc:
+        reason = " ".join(str(exc).split())
+        raise MissingArtifactError(f"{url}: cannot open it ({reason}); check {key} (and the "
+                                   "network, or credentials for s3://).") from exc

@@ -13,22 +13,27 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, model_validator
 
-from pipeline.config.base import RelPath, Section
+from pipeline.config.base import Location, RelPath, Section, is_url
+from pipeline.config.stac import StacConfig
 from pipeline.config.survey import SurveyConfig
 
 Range = tuple[float, float]
 
 
 class TilesConfig(Section):
-    """Imagery: a folder of GeoTIFF tiles, or one large raster cut into windows."""
+    """Imagery: a folder of GeoTIFF tiles, one large raster cut into windows, or a STAC search."""
 
-    path: RelPath = Field(description=(
+    path: RelPath | None = Field(None, description=(
         "A folder of GeoTIFF/COG tiles, searched recursively for `*.tif`/`*.tiff` (any CRS; "
         "tiles of several CRSs may mix), or one large raster (`.tif`/`.tiff`/`.vrt` of a mosaic "
-        "or composite) that is cut into windows and read window by window, never whole."))
-    source: Literal["auto", "folder", "mosaic"] = Field("auto", description=(
+        "or composite) that is cut into windows and read window by window, never whole. "
+        "Required unless `source` is `stac`."))
+    source: Literal["auto", "folder", "mosaic", "stac"] = Field("auto", description=(
         "`auto`: a folder is a folder of tiles, a file is a mosaic. `folder` or `mosaic`: say "
-        "what you expect, and a mismatch is an error."))
+        "what you expect, and a mismatch is an error. `stac`: cloud-masked composites of a "
+        "STAC API search around the survey clusters (see `stac`), written to `ingest/stac/`."))
+    stac: StacConfig | None = Field(None, description=(
+        "The STAC search and composites, when `source` is `stac` (docs/stac.md)."))
     bands: tuple[int, ...] = Field((1, 2, 3), min_length=3, max_length=16, description=(
         "1-based band indexes to use, in model order (RGB first), e.g. `[4, 3, 2]` for RGB from "
         "a Sentinel-2 or Landsat stack. Extra bands reach the model as extra input channels."))
@@ -46,9 +51,10 @@ class TilesConfig(Section):
     tile_size_px: int = Field(64, ge=16, le=1024, description=(
         "Side in pixels the tiles are resampled (bilinear) to in the tile cache."))
     window_px: int | None = Field(None, ge=8, le=8192, description=(
-        "Mosaic only: window side in the source's pixels (default: `tile_size_px`); the ground "
-        "size is `window_px` times the resolution, e.g. 100 px at 10 m is 1 km. The last row "
-        "and column of windows are shifted inward so every window lies inside the raster."))
+        "Mosaic and stac: window side in the source's pixels (default: `tile_size_px`); the "
+        "ground size is `window_px` times the resolution, e.g. 100 px at 10 m is 1 km. The "
+        "last row and column of a mosaic's windows are shifted inward so every window lies "
+        "inside the raster."))
     overlap_px: int = Field(0, ge=0, description=(
         "Mosaic only: pixels shared by neighbouring windows; smaller than the window."))
     min_valid_share: float = Field(0.5, ge=0.0, le=1.0, description=(
@@ -66,6 +72,15 @@ class TilesConfig(Section):
 
     @model_validator(mode="after")
     def _consistent(self) -> TilesConfig:
+        if self.source == "stac" and self.stac is None:
+            raise ValueError("data.tiles.stac: required when data.tiles.source is stac (the "
+                             "API url, collection, datetime and assets)")
+        if self.source != "stac" and self.path is None:
+            raise ValueError("data.tiles.path: required (a folder of tiles or one raster), "
+                             "unless data.tiles.source is stac")
+        if self.stac is not None and max(self.bands) > len(self.stac.assets):
+            raise ValueError(f"data.tiles.bands {list(self.bands)}: the STAC composites have "
+                             f"{len(self.stac.assets)} bands (data.tiles.stac.assets)")
         if min(self.bands) < 1:
             raise ValueError(f"data.tiles.bands: band indexes start at 1; got {list(self.bands)}")
         for low, high in _ranges(self.scale):
@@ -105,9 +120,10 @@ def _check_pattern(key: str, pattern: str | None) -> None:
 class NightlightsConfig(Section):
     """One nightlight raster (VIIRS radiance or DMSP digital numbers), any CRS."""
 
-    path: RelPath = Field(description=(
+    path: Location = Field(description=(
         "The nightlight raster (VIIRS radiance, or DMSP-OLS digital numbers 0 to 63), any CRS, "
-        "covering the tiles."))
+        "covering the tiles: a local file, or a URL of a COG read through GDAL (`https://`, "
+        "`s3://`, `/vsicurl/...`, `/vsis3/...`), kept as written."))
     band: int = Field(1, ge=1, description="1-based band of the raster to read.")
     year: int | None = Field(None, ge=1990, le=2100, description=(
         "The composite's year. When null, a `year` (or `ACQUISITION_DATE`) tag, else a 4-digit "
@@ -150,8 +166,10 @@ class DataConfig(Section):
         return self
 
     def _input_paths(self) -> list[tuple[str, Path]]:
-        paths = [("tiles.path", self.tiles.path), ("nightlights.path", self.nightlights.path),
-                 ("survey.path", self.survey.path)]
+        paths = [("tiles.path", self.tiles.path)] if self.tiles.path is not None else []
+        if not is_url(self.nightlights.path):
+            paths.append(("nightlights.path", self.nightlights.path))
+        paths.append(("survey.path", self.survey.path))
         if self.survey.locations is not None:
             paths.append(("survey.locations", self.survey.locations))
         return paths + [(f"manifests[{i}]", m) for i, m in enumerate(self.manifests)]

@@ -63,8 +63,11 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def file_identity(path: Path) -> list[Any]:
-    """Identity of a file or folder: for a folder, every file below it (sorted)."""
+def file_identity(path: Path | str) -> list[Any]:
+    """Identity of a file or folder: for a folder, every file below it (sorted); a URL (kept
+    as a string by the config) is identified by itself."""
+    if isinstance(path, str):
+        return [path, "url"]
     if path.is_dir():
         return [
             [str(p.relative_to(path)), *_stat(p)]

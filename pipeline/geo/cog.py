@@ -8,7 +8,7 @@ block of one zoom level with a single range request. GDAL's ``COG`` driver write
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,8 @@ def overview_factors(width: int, height: int, block: int) -> list[int]:
 
 
 def write_cog(path: Path, bands: np.ndarray, crs: str, transform: Affine,
-              descriptions: Sequence[str], resampling: Resampling = Resampling.average) -> None:
+              descriptions: Sequence[str], resampling: Resampling = Resampling.average,
+              tags: Mapping[str, str] | None = None) -> None:
     """Write float32 ``bands`` as a Cloud-Optimized GeoTIFF with NaN as nodata.
 
     Args:
@@ -43,6 +44,7 @@ def write_cog(path: Path, bands: np.ndarray, crs: str, transform: Affine,
         crs: the raster's CRS (e.g. ``"EPSG:32736"``); transform: its geotransform.
         descriptions: one band description per band (e.g. the column name).
         resampling: how overviews are computed (average ignores nodata).
+        tags: dataset metadata (GeoTIFF tags) to store, e.g. ``ACQUISITION_DATE``.
     """
     count, height, width = bands.shape
     block = block_size(width, height)
@@ -53,6 +55,8 @@ def write_cog(path: Path, bands: np.ndarray, crs: str, transform: Affine,
             dst.write(bands.astype(np.float32))
             for band, text in enumerate(descriptions, start=1):
                 dst.set_band_description(band, text)
+            if tags:
+                dst.update_tags(**tags)
             factors = overview_factors(width, height, block)
             if factors:
                 dst.build_overviews(factors, resampling)

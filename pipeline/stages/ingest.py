@@ -1,7 +1,8 @@
 """ingest: tile catalog, tile cache and survey clusters.
 
 Inputs: ``data.tiles.path`` (a folder of GeoTIFFs, or one mosaic GeoTIFF/COG/VRT cut into
-windows), ``data.survey`` (a cluster table, or DHS/LSMS household files and a recipe),
+windows) or ``data.tiles.stac`` (a STAC search composited around the clusters),
+``data.survey`` (a cluster table, or DHS/LSMS household files and a recipe),
 ``data.manifests`` (verified before anything is read).
 Outputs (``ingest/``):
     tiles.parquet     GeoParquet, one row per usable tile: tile_id, path, crs, minx..maxy (tile
@@ -13,11 +14,16 @@ Outputs (``ingest/``):
     scaling.json      how pixels were mapped to 0..255: method (none|fixed|percentile), bands,
                       per-band low and high (computed once for a percentile stretch).
     clusters.parquet  GeoParquet, one row per valid survey cluster (see geo.survey).
+    stac/             ``source: stac`` only: <tile>.tif, the float32 composite COG of each tile
+                      (the assets, then clear_count), and <tile>.json, its provenance; the
+                      catalog then also has stac_items, stac_datetimes, stac_cloud_cover,
+                      clear_count_mean and clear_share.
     rejected.csv      source, row, id, reason: every tile, cluster and household not used.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from functools import partial
 from pathlib import Path
@@ -32,10 +38,13 @@ from pipeline.engine.provenance import verify_all
 from pipeline.errors import InputDataError
 from pipeline.survey.recipes import DhsColumns, LsmsColumns, SurveySource, survey_clusters
 from pipeline.survey.tables import ClusterColumns, beyond_reach, check_not_swapped
+from pipeline.tiles.area import area_tiles
 from pipeline.tiles.catalog import ingest_shard
 from pipeline.tiles.reading import ReadSpec
 from pipeline.tiles.scaling import Ranges, band_ranges, save_ranges
 from pipeline.tiles.source import TileSource, tile_source
+from pipeline.tiles.stac import TOO_FEW_CLEAR, StacRequest, provenance_table
+from pipeline.tiles.stac_api import StacQuery
 from pipeline.engine.stage import Stage
 
 # The fewest valid clusters any cross-validation can use: 2 per fold, regression.folds >= 2.
@@ -51,17 +60,48 @@ def input_files(config: Config) -> list[Path]:
 
 def _tile_files(tiles: TilesConfig) -> list[Path]:
     """The tile source's files; a missing or mismatched source fails when ingest runs, and its
-    path alone keys the fingerprint until then."""
+    path alone keys the fingerprint until then. A STAC search reads no local file."""
+    if tiles.source == "stac":
+        return []
     try:
         return source_of(tiles).files()
     except InputDataError:
         return [tiles.path]
 
 
-def source_of(tiles: TilesConfig) -> TileSource:
-    """The tile source ``data.tiles`` describes (also used by ``validate``)."""
-    return tile_source(tiles.path, tiles.source, tiles.window_px or tiles.tile_size_px,
-                       tiles.overlap_px)
+def source_of(tiles: TilesConfig, points: Sequence[tuple[float, float]] = (),
+              folder: Path | None = None, reuse: Path | None = None) -> TileSource:
+    """The tile source ``data.tiles`` describes (also used by ``validate``).
+
+    Args:
+        tiles: ``data.tiles``.
+        points: ``stac`` only: (lon, lat) of the survey clusters to acquire imagery around.
+        folder: ``stac`` only: where the composites are written.
+        reuse: ``stac`` only: a previous run's composites, reused where their key matches.
+    """
+    window_px = tiles.window_px or tiles.tile_size_px
+    if tiles.source == "stac":
+        return tile_source(folder or Path("stac"), "stac", window_px,
+                           stac=stac_request(tiles, points), reuse=reuse)
+    return tile_source(tiles.path, tiles.source, window_px, tiles.overlap_px)
+
+
+def stac_request(tiles: TilesConfig, points: Sequence[tuple[float, float]]) -> StacRequest:
+    """``data.tiles.stac`` as plain values, with the grid tiles around ``points``."""
+    s = tiles.stac
+    query = StacQuery(s.url, s.collection, s.datetime, s.assets, s.cloud_mask, s.mask_asset,
+                      s.max_cloud_cover, s.cloud_filter, s.max_items, s.token_env,
+                      tuple(s.headers_env.items()), s.sign, s.retries, s.retry_delay_s,
+                      s.timeout_s)
+    tile_m = (tiles.window_px or tiles.tile_size_px) * s.resolution_m
+    boxes = area_tiles(points, s.reach_km, s.region_bbox, tile_m, s.crs)
+    return StacRequest(query, tuple(boxes), s.resolution_m, s.resampling,
+                       s.min_clear_observations, s.min_clear_share)
+
+
+def cluster_points(clusters: pd.DataFrame) -> list[tuple[float, float]]:
+    """(lon, lat) of each cluster."""
+    return list(zip(clusters["lon"].astype(float), clusters["lat"].astype(float)))
 
 
 def read_spec(tiles: TilesConfig, ranges: Ranges | None) -> ReadSpec:
@@ -75,7 +115,7 @@ def scaling_ranges(source: TileSource, tiles: TilesConfig) -> Ranges | None:
     source.check(tiles.bands, tiles.crs, tiles.scale is not None)
     sample = partial(source.sample, tiles.bands, tiles.stretch_sample_tiles)
     return band_ranges(tiles.scale, len(tiles.bands), tiles.stretch_percentiles, sample,
-                       str(tiles.path))
+                       str(tiles.path or source.path))
 
 
 def survey_source(survey: SurveyConfig) -> SurveySource:
@@ -89,7 +129,10 @@ def survey_source(survey: SurveyConfig) -> SurveySource:
 def run(ctx: StageContext) -> dict[str, Any]:
     data = ctx.config.data
     verify_all(data.manifests)
-    source = source_of(data.tiles)
+    logged = ctx.config.regression.log_columns
+    clusters, bad_clusters, bad_households = survey_clusters(survey_source(data.survey), logged)
+    source = source_of(data.tiles, cluster_points(clusters), ctx.out / "stac",
+                       ctx.run.output("ingest", "stac"))
     shards = source.shards(data.shard_size)
     ranges = scaling_ranges(source, data.tiles)
     save_ranges(ctx.out / "scaling.json", ranges, data.tiles.scale, data.tiles.bands,
@@ -102,12 +145,14 @@ def run(ctx: StageContext) -> dict[str, Any]:
     frames = [rows for rows, _ in results if len(rows)]
     if not frames:
         tiles_rejected.to_csv(ctx.out / "rejected.csv", index=False)
-        raise InputDataError(f"{data.tiles.path}: none of the tiles is usable; see the reasons "
-                             f"in {ctx.out / 'rejected.csv'}.")
+        raise InputDataError(f"{data.tiles.path or source.path}: none of the tiles is usable; "
+                             f"see the reasons in {ctx.out / 'rejected.csv'}.")
     catalog = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry",
                                crs="EPSG:4326").astype({"year": "Int64"})
-    logged = ctx.config.regression.log_columns
-    clusters, bad_clusters, bad_households = survey_clusters(survey_source(data.survey), logged)
+    if source.kind == "stac":  # provenance columns; paths where the stage folder will be
+        catalog = catalog.assign(**pd.DataFrame(provenance_table(list(catalog["path"]))))
+        final = ctx.run.output("ingest", "stac")
+        catalog["path"] = [str(final / Path(p).name) for p in catalog["path"]]
     check_not_swapped(clusters, catalog["lon"].to_numpy(), catalog["lat"].to_numpy(),
                       data.survey.path, data.survey.recipe)
     if data.survey.reach_km is not None:
@@ -124,10 +169,15 @@ def run(ctx: StageContext) -> dict[str, Any]:
     catalog.to_parquet(ctx.out / "tiles.parquet")
     clusters.to_parquet(ctx.out / "clusters.parquet")
     _log_rejections(ctx, pd.concat([bad_households, bad_clusters], ignore_index=True))
-    return {"tiles": len(catalog), "tiles_rejected": len(tiles_rejected),
-            "tiles_low_valid_share": int(tiles_rejected["reason"].str.startswith("valid share").sum()),
-            "clusters": len(clusters), "clusters_rejected": len(bad_clusters),
-            "households_rejected": len(bad_households), "tile_source": source.kind}
+    counts = {"tiles": len(catalog), "tiles_rejected": len(tiles_rejected),
+              "tiles_low_valid_share": int(
+                  tiles_rejected["reason"].str.startswith("valid share").sum()),
+              "clusters": len(clusters), "clusters_rejected": len(bad_clusters),
+              "households_rejected": len(bad_households), "tile_source": source.kind}
+    if source.kind == "stac":
+        counts["tiles_too_few_clear"] = int(
+            tiles_rejected["reason"].str.startswith(TOO_FEW_CLEAR).sum())
+    return counts
 
 
 def _log_rejections(ctx: StageContext, bad_rows: pd.DataFrame) -> None:

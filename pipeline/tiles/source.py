@@ -11,8 +11,10 @@ imagery, whatever its form:
 - :meth:`~TileSource.read`: the tiles of one shard, each read or rejected with its reason;
 - :meth:`~TileSource.files`: the local files it reads (they key ingest's fingerprint).
 
-Implementations: :class:`~pipeline.tiles.folder.FolderSource` (a folder of GeoTIFF tiles) and
-:class:`~pipeline.tiles.mosaic.MosaicSource` (one raster cut into windows). Adding a source is
+Implementations: :class:`~pipeline.tiles.folder.FolderSource` (a folder of GeoTIFF tiles),
+:class:`~pipeline.tiles.mosaic.MosaicSource` (one raster cut into windows) and
+:class:`~pipeline.tiles.stac.StacSource` (composites of a STAC search, written into a folder of
+the run directory as they are acquired). Adding a source is
 one new module with a class like them, plus its branch in :func:`tile_source` and the config
 value ``data.tiles.source`` that names it.
 """
@@ -30,6 +32,7 @@ from pipeline.tiles.folder import FolderSource
 from pipeline.tiles.inspect import TilesInfo
 from pipeline.tiles.mosaic import MOSAIC_SUFFIXES, MosaicSource
 from pipeline.tiles.reading import ReadSpec, TileRead, TileShard
+from pipeline.tiles.stac import StacRequest, StacSource
 
 
 class TileSource(Protocol):
@@ -87,18 +90,27 @@ def source_kind(path: Path, source: str = "auto") -> str:
 
 
 def tile_source(path: Path, source: str = "auto", window_px: int = 64,
-                overlap_px: int = 0) -> TileSource:
+                overlap_px: int = 0, stac: StacRequest | None = None,
+                reuse: Path | None = None) -> TileSource:
     """The tile source at ``path``: the one place that chooses an implementation.
 
     Args:
-        path: a folder of tiles, or one raster (GeoTIFF, COG, VRT).
-        source: ``auto`` (from what ``path`` is), ``folder`` or ``mosaic``.
+        path: a folder of tiles, or one raster (GeoTIFF, COG, VRT); for ``stac``, the folder
+            the composites are written to.
+        source: ``auto`` (from what ``path`` is), ``folder``, ``mosaic`` or ``stac``.
         window_px: side of a mosaic's windows, source pixels.
         overlap_px: pixels shared by neighbouring windows of a mosaic.
+        stac: ``stac`` only: the search, the tiles and the composite.
+        reuse: ``stac`` only: a previous run's composites folder (tiles with the same cache
+            key are copied, not acquired again).
 
     Raises:
         InputDataError: see :func:`source_kind`.
     """
+    if source == "stac":
+        if stac is None:
+            raise InputDataError("data.tiles.source: stac needs the data.tiles.stac section.")
+        return StacSource(stac, path, reuse)
     if source_kind(path, source) == "folder":
         return FolderSource(path)
     return MosaicSource(path, window_px, overlap_px)

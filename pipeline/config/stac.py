@@ -1,0 +1,108 @@
+"""The ``data.tiles.stac`` section: imagery searched in a STAC API and composited per tile.
+
+Used when ``data.tiles.source`` is ``stac`` (see :mod:`pipeline.tiles.stac`). Secrets are never
+values here: the config names the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from pipeline.config.base import COSMETIC, Section
+
+BBox = tuple[float, float, float, float]
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class StacConfig(Section):
+    """A STAC API search turned into cloud-masked median composites around the clusters."""
+
+    url: str = Field(description=(
+        "The STAC API root, e.g. `https://planetarycomputer.microsoft.com/api/stac/v1` or "
+        "`https://earth-search.aws.element84.com/v1`."))
+    collection: str = Field(description=(
+        "The collection id, e.g. `sentinel-2-l2a` or `landsat-c2-l2`."))
+    datetime: str = Field(description=(
+        "The acquisition interval, RFC 3339: `2019-01-01/2019-12-31` (open ends as `..`)."))
+    assets: tuple[str, ...] = Field(min_length=3, max_length=16, description=(
+        "Asset names read, in model order (RGB first), e.g. `[B04, B03, B02, B08]` on "
+        "Planetary Computer's Sentinel-2 or `[red, green, blue, nir08]` for Landsat. The "
+        "composites' bands follow this order; `data.tiles.bands` indexes them from 1."))
+    cloud_mask: Literal["sentinel2_scl", "landsat_qa_pixel", "none"] = Field(
+        "sentinel2_scl", description=(
+            "How clouds and shadows are found: Sentinel-2's scene classification band "
+            "(clear: classes 2, 4, 5, 6, 7, 11), Landsat Collection 2's QA_PIXEL bits (fill, "
+            "dilated cloud, cirrus, cloud, shadow masked), or `none`."))
+    mask_asset: str = Field("SCL", description=(
+        "The asset holding the mask: `SCL` (Sentinel-2 L2A), `qa_pixel` (Landsat C2 L2 on "
+        "Planetary Computer and Earth Search)."))
+    max_cloud_cover: float = Field(30.0, ge=0, le=100, description=(
+        "Items with a larger `eo:cloud_cover` (percent of the scene) are not used."))
+    cloud_filter: Literal["server", "client"] = Field("server", description=(
+        "`server`: the search asks the API to filter cloud cover (its query extension; an "
+        "API that does not declare the extension is filtered as with `client`); `client`: "
+        "every item of the search is fetched and filtered here."))
+    reach_km: float = Field(2.0, gt=0, le=50, description=(
+        "Imagery is acquired for every tile meeting the square of `reach_km` on each side of "
+        "a survey cluster; set `aggregate`'s radius within it."))
+    region_bbox: BBox | None = Field(None, description=(
+        "Also acquire the region to map: `[west, south, east, north]` in degrees."))
+    resolution_m: float = Field(10.0, gt=0, le=1000, description=(
+        "Pixel side of the composites in metres; a tile is `window_px` (default "
+        "`tile_size_px`) pixels on a side."))
+    crs: str | None = Field(None, description=(
+        "CRS of the composites' grid, e.g. `EPSG:32736`; null: the local UTM zone of the "
+        "area's centre."))
+    resampling: Literal["nearest", "bilinear", "cubic", "average"] = Field(
+        "nearest", description=(
+            "How item pixels are resampled onto the grid (the mask always uses nearest)."))
+    min_clear_observations: int = Field(1, ge=1, le=1000, description=(
+        "Pixels with fewer clear observations have no value (nodata) in the composite."))
+    min_clear_share: float = Field(0.5, ge=0, le=1, description=(
+        "Tiles where a smaller share of pixels has `min_clear_observations` are rejected, "
+        "with the reason `too few clear observations` in `ingest/rejected.csv`."))
+    max_items: int = Field(2000, ge=1, le=100_000, description=(
+        "At most this many items are fetched by the search (paged)."))
+    token_env: str | None = Field(None, description=(
+        "Name of an environment variable holding a bearer token sent with every request "
+        "(the token itself never belongs in the config, and is never logged or stored)."))
+    headers_env: dict[str, str] = Field(default_factory=dict, description=(
+        "Extra request headers, header name -> name of the environment variable holding its "
+        "value, e.g. `{X-Api-Key: MY_API_KEY}`."))
+    sign: Literal["none", "planetary_computer"] = Field("none", description=(
+        "`planetary_computer`: sign asset URLs with Planetary Computer's SAS tokens (needs "
+        "the `planetary-computer` package)."))
+    retries: int = Field(5, ge=0, le=20, json_schema_extra=COSMETIC, description=(
+        "Retries of a failed API call or COG read (timeouts, resets, 429 honouring "
+        "Retry-After, 5xx), with exponential backoff."))
+    retry_delay_s: float = Field(1.0, ge=0, le=60, json_schema_extra=COSMETIC, description=(
+        "The first backoff delay; it doubles with each retry."))
+    timeout_s: float = Field(60.0, gt=0, le=600, json_schema_extra=COSMETIC, description=(
+        "Seconds to wait for a connection or a response."))
+
+    @field_validator("token_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME.match(value):
+            raise ValueError("data.tiles.stac.token_env: the NAME of an environment variable "
+                             "(letters, digits, _), not the token itself")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StacConfig:
+        for header, name in self.headers_env.items():
+            if not ENV_NAME.match(name):
+                raise ValueError(f"data.tiles.stac.headers_env.{header}: the NAME of an "
+                                 "environment variable (letters, digits, _), not its value")
+        if self.region_bbox is not None:
+            west, south, east, north = self.region_bbox
+            if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+                raise ValueError("data.tiles.stac.region_bbox: [west, south, east, north] in "
+                                 f"degrees with west < east, south < north; got "
+                                 f"{list(self.region_bbox)}")
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"data.tiles.stac.url: an http(s) URL; got {self.url!r}")
+        return self

@@ -1,0 +1,143 @@
+"""A small HTTP file server answering range requests, as object stores serve COGs to GDAL.
+
+Serves a folder on 127.0.0.1 in a background thread (``GET`` and ``HEAD``, one ``Range:
+bytes=a-b`` per request, ``206 Partial Content``), counts the requests and bytes it sends per
+file, and injects faults on demand, each a bounded number of times: ``500``, ``429`` with
+``Retry-After``, or a connection dropped in the middle of a body. Used by the tests, by
+``make demo-stac`` and by ``make bench-acquire``.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
+FAULTS = ("500", "429", "drop")
+
+
+@dataclass
+class Fault:
+    """Answer the next ``count`` requests whose path contains ``match`` with ``kind``."""
+
+    kind: str
+    count: int
+    match: str = ""
+    retry_after_s: int = 1
+
+
+@dataclass
+class ServerLog:
+    """What the server sent: requests and body bytes per path, faults injected."""
+
+    requests: Counter = field(default_factory=Counter)
+    bytes_sent: Counter = field(default_factory=Counter)
+    faults: Counter = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class CogServer:
+    """Serve ``root`` at ``http://127.0.0.1:<port>/`` until :meth:`close` (a context manager)."""
+
+    def __init__(self, root: Path, port: int = 0) -> None:
+        self.root = Path(root)
+        self.log = ServerLog()
+        self.faults: list[Fault] = []
+        handler = type("Handler", (_Handler,), {"server_ref": self})
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def inject(self, kind: str, count: int, match: str = "", retry_after_s: int = 1) -> None:
+        """Fail the next ``count`` matching requests with ``kind`` (one of :data:`FAULTS`)."""
+        if kind not in FAULTS:
+            raise ValueError(f"fault must be one of {FAULTS}; got {kind!r}")
+        with self.log.lock:
+            self.faults.append(Fault(kind, count, match, retry_after_s))
+
+    def take_fault(self, path: str) -> Fault | None:
+        with self.log.lock:
+            for fault in self.faults:
+                if fault.count > 0 and fault.match in path:
+                    fault.count -= 1
+                    self.log.faults[fault.kind] += 1
+                    return fault
+        return None
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> CogServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_ref: CogServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # quiet
+        return
+
+    def do_HEAD(self) -> None:
+        self._serve(body=False)
+
+    def do_GET(self) -> None:
+        self._serve(body=True)
+
+    def _serve(self, body: bool) -> None:
+        server = self.server_ref
+        path = server.root / self.path.split("?")[0].lstrip("/")
+        with server.log.lock:
+            server.log.requests[self.path] += 1
+        fault = server.take_fault(self.path)
+        if fault is not None and fault.kind != "drop":
+            status = int(fault.kind)
+            self.send_response(status)
+            if status == 429:
+                self.send_header("Retry-After", str(fault.retry_after_s))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if not path.resolve().is_relative_to(server.root.resolve()) or not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        start, end, status = 0, len(data) - 1, 200
+        match = RANGE.match(self.headers.get("Range", ""))
+        if match:
+            start = int(match.group(1))
+            end = min(int(match.group(2)) if match.group(2) else len(data) - 1, len(data) - 1)
+            status = 206
+        chunk = data[start:end + 1]
+        self.send_response(status)
+        self.send_header("Content-Type", "image/tiff")
+        self.send_header("Accept-Ranges", "bytes")
+        self.send_header("Content-Length", str(len(chunk)))
+        if status == 206:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+        self.end_headers()
+        if not body:
+            return
+        if fault is not None:  # drop: half the body, then the connection is gone
+            self.wfile.write(chunk[:len(chunk) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.close()
+            return
+        self.wfile.write(chunk)
+        with server.log.lock:
+            server.log.bytes_sent[self.path] += len(chunk)

@@ -1,0 +1,181 @@
+"""The stac tile source against real servers: rustac serve + a COG server with range requests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from conftest import (
+    CRS, LS_ASSETS, LS_RASTER, S2_ASSETS, S2_RASTER, landsat_clear, reference_composite,
+    s2_clear,
+)
+from pyproj import Transformer
+
+from pipeline.errors import InputDataError
+from pipeline.tiles.area import area_tiles, local_utm
+from pipeline.tiles.composite import clear_pixels, median_composite
+from pipeline.tiles.stac import StacRequest, StacSource
+from pipeline.tiles.stac_api import StacQuery, request_headers
+
+TO_LONLAT = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+
+
+def s2_source(world, out: Path, reach_km=0.3, point=(800_480, 9_783_520), **query) -> StacSource:
+    settings = {"url": world.api_url, "collection": "s2-test", "datetime": "2020-01-01/2020-12-31",
+                "assets": S2_ASSETS, "max_cloud_cover": 50.0, "retries": 2,
+                "retry_delay_s": 0.05, "timeout_s": 10, **query}
+    q = StacQuery(**settings)
+    tiles = area_tiles([TO_LONLAT.transform(*point)], reach_km, None, 320.0, CRS)
+    return StacSource(StacRequest(q, tuple(tiles), 10.0), out)
+
+
+def composite_of(path: Path) -> np.ndarray:
+    with rasterio.open(path) as src:
+        return src.read()
+
+
+def test_clear_pixels_follow_scl_classes_and_qa_bits():
+    scl = np.arange(12, dtype=np.uint8)[None]
+    assert np.flatnonzero(clear_pixels(scl, "sentinel2_scl")[0]).tolist() == [2, 4, 5, 6, 7, 11]
+    qa = np.array([[21824, 21824 | 8, 21824 | 16, 21824 | 2, 21824 | 4, 1, 21824 | 32]])
+    assert clear_pixels(qa, "landsat_qa_pixel")[0].tolist() == [True] + [False] * 5 + [True]
+
+
+def test_median_composite_ignores_masked_scenes():
+    scenes = np.array([[[[1.0]]], [[[5.0]]], [[[100.0]]]])  # (time, band, 1, 1)
+    clear = np.array([[[True]], [[True]], [[False]]])
+    composite, count = median_composite(scenes, clear, 1)
+    assert composite[0, 0, 0] == 3.0 and count[0, 0] == 2
+    composite, _ = median_composite(scenes, clear, 3)
+    assert np.isnan(composite[0, 0, 0])
+
+
+def test_area_grid_is_anchored_and_covers_the_reach():
+    lon, lat = TO_LONLAT.transform(800_480, 9_783_520)
+    tiles = area_tiles([(lon, lat)], 0.3, None, 320.0)
+    assert local_utm(lon, lat) == CRS and {t.crs for t in tiles} == {CRS}
+    assert len(tiles) == 9 and tiles[0].bounds == (800_000.0, 9_783_680.0, 800_320.0, 9_784_000.0)
+    assert tiles == area_tiles([(lon, lat), (lon, lat)], 0.3, None, 320.0)  # shared, not doubled
+
+
+def test_sentinel2_composites_equal_a_numpy_reference(stac_world, tmp_path):
+    source = s2_source(stac_world, tmp_path / "stac")
+    source.check((1, 2, 3), None, True)
+    assert [i["id"] for i in source.items] == ["S2-0", "S2-1", "S2-2"]  # S2-3: 60% cloud
+    written = 0
+    for tile in source.request.tiles:
+        path, error = source.acquire(tile)
+        if error is not None:
+            continue
+        written += 1
+        got = composite_of(path)
+        ref, count = reference_composite(stac_world.s2[:3], S2_ASSETS, "SCL", s2_clear,
+                                         tile.bounds, 10.0, S2_RASTER)
+        np.testing.assert_allclose(got[:4], ref, atol=1e-6)
+        np.testing.assert_array_equal(got[4], count)
+        finite = got[:4][np.isfinite(got[:4])]
+        # clouds are 0.85 and shadows -0.095 after scale/offset: neither reaches a tile
+        assert finite.max() <= 0.2 and finite.min() >= 0.03 - 0.1 - 1e-6
+        record = json.loads(path.with_suffix(".json").read_text())
+        assert record["items"] == ["S2-0", "S2-1", "S2-2"] and record["cloud_cover"] == [10, 20, 35]
+    assert written == 8
+
+
+def test_a_tile_cloudy_in_every_scene_is_rejected_with_the_reason(stac_world, tmp_path):
+    source = s2_source(stac_world, tmp_path / "stac")
+    path, error = source.acquire(source.request.tiles[0])  # the top-left tile
+    assert error.startswith("too few clear observations: 0% of the tile's pixels")
+    assert "data.tiles.stac.min_clear_share" in error and not path.exists()
+
+
+def test_landsat_composites_apply_scale_offset_and_qa_bits(stac_world, tmp_path):
+    q = StacQuery(stac_world.api_url, "landsat-test", "2020-01-01/2020-12-31", LS_ASSETS,
+                  cloud_mask="landsat_qa_pixel", mask_asset="qa_pixel", retries=1)
+    tiles = area_tiles([TO_LONLAT.transform(801_120, 9_782_880)], 0.1, None, 960.0, CRS)
+    source = StacSource(StacRequest(q, tuple(tiles), 30.0), tmp_path / "stac")
+    (tile,) = tiles
+    path, error = source.acquire(tile)
+    assert error is None
+    ref, count = reference_composite(stac_world.landsat, LS_ASSETS, "qa_pixel", landsat_clear,
+                                     tile.bounds, 30.0, LS_RASTER)
+    got = composite_of(path)
+    np.testing.assert_allclose(got[:4], ref, atol=1e-5)
+    np.testing.assert_array_equal(got[4], count)
+    assert count.min() >= 1 and count.max() == 3 and np.nanmax(got[:4]) < 0.36
+
+
+def test_server_and_client_cloud_filters_agree(stac_world, tmp_path):
+    # rustac does not declare the query extension: `server` falls back to filtering here
+    server = s2_source(stac_world, tmp_path / "a", cloud_filter="server")
+    client = s2_source(stac_world, tmp_path / "b", cloud_filter="client")
+    assert [i["id"] for i in server.items] == [i["id"] for i in client.items]
+    everything = s2_source(stac_world, tmp_path / "c", max_cloud_cover=100.0)
+    assert len(everything.items) == 4
+
+
+def test_a_search_finding_nothing_says_what_to_loosen(stac_world, tmp_path):
+    source = s2_source(stac_world, tmp_path, datetime="2015-01-01/2015-12-31")
+    with pytest.raises(InputDataError, match="widen data.tiles.stac.datetime"):
+        source.check((1, 2, 3), None, True)
+    cloudy = s2_source(stac_world, tmp_path, max_cloud_cover=5.0, cloud_filter="client")
+    with pytest.raises(InputDataError, match=r"4 item\(s\).*raise data.tiles.stac.max_cloud_cover"):
+        cloudy.check((1, 2, 3), None, True)
+
+
+def test_a_bad_collection_or_api_is_a_config_level_error(stac_world, tmp_path):
+    source = s2_source(stac_world, tmp_path, collection="nope")
+    with pytest.raises(InputDataError, match="collection 'nope' not found.*stac.collection") as e:
+        source.check((1, 2, 3), None, True)
+    assert e.value.exit_code == 2
+    dead = s2_source(stac_world, tmp_path, url=stac_world.cogs.url + "/nothing", retries=0)
+    with pytest.raises(InputDataError, match="cannot open it.*data.tiles.stac.url"):
+        dead.check((1, 2, 3), None, True)
+
+
+def test_secrets_come_from_named_environment_variables(monkeypatch):
+    q = StacQuery("http://x", "c", "2020", S2_ASSETS, token_env="MY_TOKEN",
+                  headers_env=(("X-Key", "MY_KEY"),))
+    with pytest.raises(InputDataError, match="MY_TOKEN .*not set") as e:
+        request_headers(q)
+    monkeypatch.setenv("MY_TOKEN", "s3cret")
+    monkeypatch.setenv("MY_KEY", "k")
+    assert request_headers(q) == {"Authorization": "Bearer s3cret", "X-Key": "k"}
+    assert "s3cret" not in repr(q) and "s3cret" not in str(e.value)
+
+
+def test_a_finished_tile_is_not_acquired_again(stac_world, tmp_path):
+    source = s2_source(stac_world, tmp_path / "stac", reach_km=0.1)
+    tile = source.request.tiles[0]
+    source.acquire(tile)
+    before = sum(stac_world.cogs.log.requests.values())
+    path, error = source.acquire(tile)
+    assert error is None and sum(stac_world.cogs.log.requests.values()) == before
+    again = StacSource(source.request, tmp_path / "next", reuse=tmp_path / "stac")
+    assert again.acquire(tile)[1] is None and (tmp_path / "next" / path.name).is_file()
+    assert sum(stac_world.cogs.log.requests.values()) == before
+
+
+@pytest.mark.parametrize("fault", ["500", "429", "drop"])
+def test_cog_faults_are_retried_to_the_same_composite(stac_world, cog_faults, tmp_path, fault):
+    clean = s2_source(stac_world, tmp_path / "clean", reach_km=0.1)
+    tile = clean.request.tiles[0]
+    expected = composite_of(clean.acquire(tile)[0])
+    faulty = s2_source(stac_world, tmp_path / "faulty", reach_km=0.1, retries=4)
+    cog_faults.inject(fault, 2, match="/s2/")
+    path, error = faulty.acquire(tile)
+    assert error is None and cog_faults.log.faults[fault] == 2
+    np.testing.assert_array_equal(composite_of(path), expected)
+
+
+def test_a_cog_server_that_keeps_failing_gives_one_clear_line(stac_world, cog_faults, tmp_path):
+    source = s2_source(stac_world, tmp_path, reach_km=0.1, retries=1)
+    source.check((1, 2, 3), None, True)
+    cog_faults.inject("500", 1000, match="/s2/")
+    with pytest.raises(InputDataError) as e:
+        source.acquire(source.request.tiles[0])
+    message = str(e.value)
+    assert "\n" not in message and "data.tiles.stac.retries" in message
+    assert "500" in message and "/s2/" in message
