@@ -33,6 +33,10 @@ from pipeline.errors import InputDataError
 
 WGS84 = "EPSG:4326"
 ZONAL_OPS = ("mean", "max", "sum", "count")
+MIN_COVERAGE = 1e-6
+"""Pixels a footprint covers by less than this fraction are left out: such slivers are
+floating-point noise at a shared edge (a box aligned on pixel edges would otherwise take its
+neighbour's value where its own pixels are nodata)."""
 
 
 def open_nightlights(path: Path) -> rasterio.DatasetReader:
@@ -109,8 +113,9 @@ def zonal_stats(src: rasterio.DatasetReader, footprints: Sequence[Polygon],
         return np.empty((0, len(ops)), dtype=np.float64)
     zones = gpd.GeoSeries(list(footprints), crs=WGS84).to_crs(src.crs).to_numpy()
     wanted = list(dict.fromkeys([*ops, "count"]))
+    specs = [f"{op}={op}(min_coverage_frac={MIN_COVERAGE})" for op in wanted]
     frame = exact_extract(RasterioRasterSource(src, band), _Footprints(zones, src.crs.to_wkt()),
-                          wanted, include_cols=["row"], output="pandas",
+                          specs, include_cols=["row"], output="pandas",
                           strategy="raster-sequential").sort_values("row")
     out = frame[list(ops)].to_numpy(dtype=np.float64, copy=True)
     empty = frame["count"].to_numpy() == 0

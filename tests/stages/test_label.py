@@ -116,7 +116,8 @@ def test_real_viirs_sampled_over_pixel_aligned_boxes(shared_data):
             block = values[r:r + 12, c:c + 12].compressed()
             expected.append((block.mean(), block.max()) if block.size else (np.nan, np.nan))
     stats = sample_footprints(boxes, path)
-    np.testing.assert_allclose(stats, np.array(expected), rtol=1e-9)
+    # coverage-weighted: a box's edge pixels are covered by 1 - O(1e-7) in floating point
+    np.testing.assert_allclose(stats, np.array(expected), rtol=1e-6)
     finite = stats[np.isfinite(stats[:, 0]), 0]
     assert np.isnan(stats[:, 0]).sum() > 100  # blocks outside Burundi are all nodata
     assert np.median(finite) < 0.2 and finite.max() > 2  # dark countryside, lit Bujumbura
