@@ -12,6 +12,8 @@ do not count: the mean is over the covered valid pixels only.
 - ``max``: the largest value among the pixels the footprint covers any part of;
 - ``sum``: sum(value x covered share): a raster of counts (people per pixel) summed over the
   footprint.
+
+:func:`intensity` is the scale nightlight radiance is classed and regressed on.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ from pipeline.errors import InputDataError
 
 WGS84 = "EPSG:4326"
 ZONAL_OPS = ("mean", "max", "sum", "count")
+
+
+def intensity(radiance: np.ndarray) -> np.ndarray:
+    """The scale nightlight classes are fitted on (and the radiance objective regresses):
+    log(1 + max(radiance, 0)), same shape as ``radiance``."""
+    return np.log1p(np.clip(radiance, 0.0, None))
 
 
 def open_nightlights(path: Path) -> rasterio.DatasetReader:
