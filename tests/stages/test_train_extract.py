@@ -27,7 +27,7 @@ from pipeline.engine.context import StageContext
 from pipeline.engine.rundir import RESUME_DIR, RunDir
 from pipeline.engine.stage import Stage
 from pipeline.engine.resume import close_resume_dir, open_resume_dir, resume_key
-from pipeline.stages.train import split_train_val
+from pipeline.models.validation import split_train_val
 
 MODEL = {"head_epochs": 1, "finetune_epochs": 2}
 FOLDED = {**MODEL, "input_size_px": 64}  # twice the 32 px tiles: the upsampling is in the stem
@@ -251,19 +251,6 @@ def test_features_mode_is_validated(tmp_path) -> None:
         parse_config(data, base_dir=tmp_path)
 
 
-def test_validation_holds_out_whole_blocks(make_tiny_config, tmp_path) -> None:
-    config = load_config(make_tiny_config(tmp_path), env={})
-    rng = np.random.default_rng(0)
-    table = pd.DataFrame({"lon": 35 + rng.uniform(0, 0.1, 400), "lat": -13 + rng.uniform(0, 0.1, 400)})
-    train, val = split_train_val(table, config.model.model_copy(
-        update={"validation_block_km": 2.0}), seed=0)
-    from pipeline.geo.blocks import block_ids
-
-    blocks = block_ids(table["lon"].to_numpy(), table["lat"].to_numpy(), 2.0)
-    assert set(blocks[train]).isdisjoint(blocks[val])
-    assert len(train) + len(val) == 400 and 0.1 < len(val) / 400 < 0.35
-
-
 def test_resume_dir_is_keyed_by_config_and_inputs(make_tiny_config, tmp_path) -> None:
     config = load_config(make_tiny_config(tmp_path), env={})
     stage = Stage(name="train", version=1, inputs=(), outputs=(), config=("model",),
@@ -314,7 +301,9 @@ def test_radiance_objective_regresses_standardised_log_radiance(make_tiny_config
     keep = (labels["label"] >= 0) & labels["train_ok"]
     table = catalog[keep.to_numpy()].reset_index(drop=True)
     target = np.log1p(np.clip(labels["label_radiance"][keep].to_numpy(), 0, None))
-    train_rows, val_rows = split_train_val(table, config.model, config.seed)
+    train_rows, val_rows = split_train_val(table["lon"].to_numpy(), table["lat"].to_numpy(),
+                                           config.model.validation_block_km,
+                                           config.model.validation_share, config.seed)
     scaling = metrics["target_scaling"]
     assert scaling["log1p_radiance_mean"] == pytest.approx(target[train_rows].mean())
     assert scaling["log1p_radiance_sd"] == pytest.approx(target[train_rows].std())
