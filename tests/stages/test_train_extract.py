@@ -199,18 +199,6 @@ def test_a_truncated_shard_file_is_run_again_not_trusted(reference, make_tiny_co
     assert not (tmp_path / "run" / ".tmp-extract").exists()
 
 
-def test_features_are_assembled_in_catalog_order(tmp_path) -> None:
-    catalog = pd.DataFrame({"shard": [1, 0, 1, 2, 0], "offset": [0, 0, 1, 0, 1]})
-    jobs = extract.shard_jobs(catalog, tmp_path, None, 4)
-    parts = [np.full((len(job.rows), 3), job.shard, np.float32) + job.offsets[:, None] / 10
-             for job in jobs]
-    extract.write_features(tmp_path / "features.npy", jobs, list(parts), 3)
-    features = np.load(tmp_path / "features.npy")
-    expected = catalog["shard"].to_numpy()[:, None] + catalog["offset"].to_numpy()[:, None] / 10
-    assert features.dtype == np.float32 and features.shape == (5, 3)
-    np.testing.assert_array_equal(features, np.repeat(expected, 3, axis=1).astype(np.float32))
-
-
 def fake_imagenet_weights(path: Path) -> Path:
     """A seeded random MobileNet 0.25 weights file standing in for the ImageNet one."""
     backbone = get_backbone("mobilenet_0.25").factory((32, 32, 3), None, None)
