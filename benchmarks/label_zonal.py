@@ -41,7 +41,7 @@ from shapely.geometry import box, mapping, shape
 from threadpoolctl import threadpool_limits
 
 from pipeline.geo.nightlights import sample_footprints
-from pipeline.stages.label import assign_classes, class_thresholds
+from pipeline.evaluation.light_classes import assign_classes, class_thresholds
 
 PIXEL_DEG = 15 / 3600
 TILE_DEG = 1 / 110.574

@@ -2,7 +2,7 @@
 
 On generated 64 px tiles (a tile cache of ``--shard``-tile ``.npy`` files in a temporary folder)
 and a MobileNet 0.25 classifier (random weights; saved and loaded as ``model.keras``), the extract
-stage's own shard function (:func:`pipeline.stages.extract.extract_shard`: the model loaded once
+stage's own shard function (:func:`pipeline.models.extraction.extract_shard`: the model loaded once
 per process, batches read on a background thread, resized to the network input in the compiled
 graph, the features saved as the shard's own result file) runs for every cache shard through
 the pipeline's own executor (:class:`pipeline.engine.executor.StageShards`: shard records, results read
@@ -38,9 +38,14 @@ import numpy as np  # noqa: E402
 
 from pipeline.config.schema import DaskExecutor  # noqa: E402
 from pipeline.engine.executor import DaskShardExecutor, LocalExecutor, StageShards  # noqa: E402
-from pipeline.models.extraction import FeatureSource, finetuned_source, forward_for  # noqa: E402
 from pipeline.tiles.cache import TileShape  # noqa: E402
-from pipeline.stages.extract import ShardJob, extract_shard  # noqa: E402
+from pipeline.models.extraction import (  # noqa: E402
+    FeatureSource,
+    ShardJob,
+    extract_shard,
+    finetuned_source,
+    forward_for,
+)
 
 TILE_PX, BANDS, BATCH = 64, 3, 64
 

@@ -1,5 +1,7 @@
 """Evaluation that cannot fool its users: CV folds, baselines, metrics, intervals, plots.
 
+- :mod:`~pipeline.evaluation.light_classes`: the nightlight intensity classes the network is
+  fine-tuned on (thresholds, classes, balancing).
 - :mod:`~pipeline.evaluation.folds`: random, spatial (blocks, optional buffer) and
   leave-one-country-out folds.
 - :mod:`~pipeline.evaluation.preprocess`: the feature preprocessing fitted inside each fold.

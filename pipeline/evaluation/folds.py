@@ -104,6 +104,24 @@ def share_tested_near_training(lon: np.ndarray, lat: np.ndarray, folds: Folds,
     return float(np.concatenate(near).mean()) if near and sum(map(len, near)) else 0.0
 
 
+def spatial_cv_record(lon: np.ndarray, lat: np.ndarray, k: int, block_km: float,
+                      buffer_km: float, reach_km: float, seed: int) -> dict[str, float]:
+    """How separate the spatial folds of these clusters (one target's rows, as scored) are:
+    block side, buffer, and the share of test clusters within ``reach_km`` of a training cluster
+    (with ``reach_km`` the neighbourhood's reach, their features share tiles).
+
+    Args:
+        lon, lat: cluster coordinates, WGS84 degrees, shape (n,).
+        k, block_km, seed, buffer_km: the folds, as :func:`spatial_folds` makes them.
+        reach_km: the distance within which two clusters' neighbourhoods share tiles.
+    """
+    folds = spatial_folds(lon, lat, k, block_km, seed, buffer_km)
+    return {"block_km": block_km, "buffer_km": buffer_km,
+            "neighbourhood_reach_km": round(reach_km, 6),
+            "test_share_sharing_tiles": round(share_tested_near_training(lon, lat, folds,
+                                                                         reach_km), 4)}
+
+
 def country_folds(countries: np.ndarray) -> Folds:
     """Leave one country out: one fold per country (rows with no country are never tested)."""
     labels = np.asarray(countries, dtype=object)

@@ -12,6 +12,8 @@ do not count: the mean is over the covered valid pixels only.
 - ``max``: the largest value among the pixels the footprint covers any part of;
 - ``sum``: sum(value x covered share): a raster of counts (people per pixel) summed over the
   footprint.
+
+:func:`intensity` is the scale nightlight radiance is classed and regressed on.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ MIN_COVERAGE = 1e-6
 """Pixels a footprint covers by less than this fraction are left out: such slivers are
 floating-point noise at a shared edge (a box aligned on pixel edges would otherwise take its
 neighbour's value where its own pixels are nodata)."""
+
+
+def intensity(radiance: np.ndarray) -> np.ndarray:
+    """The scale nightlight classes are fitted on (and the radiance objective regresses):
+    log(1 + max(radiance, 0)), same shape as ``radiance``."""
+    return np.log1p(np.clip(radiance, 0.0, None))
 
 
 def open_nightlights(path: Path) -> rasterio.DatasetReader:

@@ -14,6 +14,10 @@ tiles to float32 features. Two network feature sources (config ``features.mode``
 - ``finetuned``: the ``features`` layer of the classifier the train stage saved.
 - ``frozen``: the same layer of a classifier built on the ImageNet backbone and never trained
   (global-average-pooled ImageNet features; Jean et al.'s "no transfer" comparison).
+
+The extract stage's work is one :class:`ShardJob` per cache shard (:func:`shard_jobs`), each
+computed by :func:`extract_shard` on a worker; :func:`assemble_features` then copies the shards'
+results into one feature matrix in catalog order.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from pipeline.errors import ConfigError
@@ -200,3 +205,73 @@ def stream_features(forward: Forward, cache: TileCache, shards: np.ndarray, offs
             nxt = start + batch_size
             pending = reader.submit(read, nxt) if nxt < len(shards) else None
             yield start, forward(tiles)
+
+
+@dataclass(frozen=True)
+class ShardJob:
+    """One cache shard's extraction, as sent to a worker.
+
+    Attributes:
+        shard: The cache shard.
+        rows: Catalog rows (= rows of ``features.npy``) of the shard's tiles, int (n,).
+        offsets: Their positions in the shard file, int (n,).
+        cache_dir: The ``ingest/cache`` folder.
+        source: The network computing the features.
+        batch_size: Tiles per forward pass.
+    """
+
+    shard: int
+    rows: np.ndarray
+    offsets: np.ndarray
+    cache_dir: Path
+    source: FeatureSource
+    batch_size: int
+
+
+def extract_shard(job: ShardJob) -> np.ndarray:
+    """One shard's features, float32 (n, feature_dim), row j for the tile at ``job.offsets[j]``.
+
+    The executor saves them as this shard's own result file; the shard writes nothing else.
+    """
+    forward, dim = forward_for(job.source)
+    features = np.empty((len(job.rows), dim), dtype=np.float32)
+    shards = np.full(len(job.rows), job.shard)
+    for start, values in stream_features(forward, TileCache(job.cache_dir), shards, job.offsets,
+                                         job.batch_size):
+        features[start:start + len(values)] = values
+    return features
+
+
+def assemble_features(path: Path, jobs: list[ShardJob], parts: list[np.ndarray], dim: int) -> None:
+    """Write float32 ``(n_tiles, dim)`` ``path``, each job's rows from its part, one at a time.
+
+    Args:
+        path: The ``.npy`` to write (replaced if it exists).
+        jobs: The shard jobs; their ``rows`` together are 0 .. n_tiles - 1.
+        parts: Each job's features (memory-mapped shard results), in job order. Each is taken
+            out of the list as it is copied, and the output is mapped only while one part is
+            copied into it, so memory holds one shard's features at a time.
+    """
+    n_tiles = sum(len(job.rows) for job in jobs)
+    np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n_tiles, dim)).flush()
+    for job in jobs:
+        features = np.load(path, mmap_mode="r+")
+        features[job.rows] = parts.pop(0)
+        features.flush()
+        del features  # unmap: the touched pages leave this process's resident memory
+
+
+def shard_jobs(catalog: pd.DataFrame, cache_dir: Path, source: FeatureSource,
+               batch_size: int) -> list[ShardJob]:
+    """One job per cache shard, in shard order.
+
+    Args:
+        catalog: one row per tile, in catalog order, with its cache ``shard`` and ``offset``.
+    """
+    shards = catalog["shard"].to_numpy()
+    jobs = []
+    for shard in np.unique(shards):
+        rows = np.flatnonzero(shards == shard)
+        jobs.append(ShardJob(int(shard), rows, catalog["offset"].to_numpy()[rows], cache_dir,
+                             source, batch_size))
+    return jobs

@@ -21,7 +21,6 @@ shard nor trusts a partial one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +32,12 @@ from pipeline.models.backbones import get_backbone
 from pipeline.models.datasets import TileCache
 from pipeline.models.extraction import (
     FeatureSource,
+    assemble_features,
+    extract_shard,
     finetuned_source,
     forward_for,
     imagenet_source,
-    stream_features,
+    shard_jobs,
 )
 from pipeline.models.weights import Weights
 from pipeline.tiles.cache import TileShape
@@ -75,60 +76,6 @@ def backbone_source(config: Config, tiles: TileShape) -> FeatureSource:
                            model.input_size_px, model.weights_dir, tiles, config.seed)
 
 
-@dataclass(frozen=True)
-class ShardJob:
-    """One cache shard's extraction, as sent to a worker.
-
-    Attributes:
-        shard: The cache shard.
-        rows: Catalog rows (= rows of ``features.npy``) of the shard's tiles, int (n,).
-        offsets: Their positions in the shard file, int (n,).
-        cache_dir: The ``ingest/cache`` folder.
-        source: The network computing the features.
-        batch_size: Tiles per forward pass.
-    """
-
-    shard: int
-    rows: np.ndarray
-    offsets: np.ndarray
-    cache_dir: Path
-    source: FeatureSource
-    batch_size: int
-
-
-def extract_shard(job: ShardJob) -> np.ndarray:
-    """One shard's features, float32 (n, feature_dim), row j for the tile at ``job.offsets[j]``.
-
-    The executor saves them as this shard's own result file; the shard writes nothing else.
-    """
-    forward, dim = forward_for(job.source)
-    features = np.empty((len(job.rows), dim), dtype=np.float32)
-    shards = np.full(len(job.rows), job.shard)
-    for start, values in stream_features(forward, TileCache(job.cache_dir), shards, job.offsets,
-                                         job.batch_size):
-        features[start:start + len(values)] = values
-    return features
-
-
-def write_features(path: Path, jobs: list[ShardJob], parts: list[np.ndarray], dim: int) -> None:
-    """Write float32 ``(n_tiles, dim)`` ``path``, each job's rows from its part, one at a time.
-
-    Args:
-        path: The ``.npy`` to write (replaced if it exists).
-        jobs: The shard jobs; their ``rows`` together are 0 .. n_tiles - 1.
-        parts: Each job's features (memory-mapped shard results), in job order. Each is taken
-            out of the list as it is copied, and the output is mapped only while one part is
-            copied into it, so memory holds one shard's features at a time.
-    """
-    n_tiles = sum(len(job.rows) for job in jobs)
-    np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n_tiles, dim)).flush()
-    for job in jobs:
-        features = np.load(path, mmap_mode="r+")
-        features[job.rows] = parts.pop(0)
-        features.flush()
-        del features  # unmap: the touched pages leave this process's resident memory
-
-
 def feature_source(ctx: StageContext, tiles: TileShape) -> FeatureSource:
     """The network ``features.mode`` asks for (weights resolved now, so errors come early)."""
     if ctx.config.features.mode == "finetuned":
@@ -139,18 +86,6 @@ def feature_source(ctx: StageContext, tiles: TileShape) -> FeatureSource:
     return source
 
 
-def shard_jobs(catalog: pd.DataFrame, cache_dir: Path, source: FeatureSource,
-               batch_size: int) -> list[ShardJob]:
-    """One job per cache shard, in shard order."""
-    shards = catalog["shard"].to_numpy()
-    jobs = []
-    for shard in np.unique(shards):
-        rows = np.flatnonzero(shards == shard)
-        jobs.append(ShardJob(int(shard), rows, catalog["offset"].to_numpy()[rows], cache_dir,
-                             source, batch_size))
-    return jobs
-
-
 def run(ctx: StageContext) -> dict[str, Any]:
     catalog = pd.read_parquet(ctx.input("ingest", "tiles.parquet"), columns=CATALOG_COLUMNS)
     cache_dir = ctx.input("ingest", "cache")
@@ -159,7 +94,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     _, dim = forward_for(source)
     jobs = shard_jobs(catalog, cache_dir, source, ctx.config.features.batch_size)
     parts = ctx.executor.map(extract_shard, jobs, desc="extract")
-    write_features(ctx.out / "features.npy", jobs, parts, dim)
+    assemble_features(ctx.out / "features.npy", jobs, parts, dim)
     catalog[["tile_id", "lon", "lat"]].assign(row=np.arange(len(catalog)))[
         ["row", "tile_id", "lon", "lat"]].to_parquet(ctx.out / "index.parquet", index=False)
     return {"tiles": len(catalog), "feature_dim": dim, "mode": ctx.config.features.mode}

@@ -37,16 +37,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.config.schema import RegressionConfig
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.evaluation.design import build_predictors, survey_of, target_values
-from pipeline.evaluation.folds import share_tested_near_training, spatial_folds
+from pipeline.evaluation.folds import spatial_cv_record
 from pipeline.outputs.evaluation_figures import write_plots
 from pipeline.evaluation.ridge import save_models
 from pipeline.evaluation.settings import CvSettings
 from pipeline.evaluation.target import fit_target
 from pipeline.engine.context import StageContext
-from pipeline.geo.neighbours import Neighbourhood
 from pipeline.stages.aggregate import neighbourhood
 from pipeline.engine.stage import Stage
 
@@ -78,20 +76,6 @@ def load_features(ctx: StageContext) -> dict[str, np.ndarray]:
     for name, file in BASELINE_FEATURES.items():
         features[name] = np.load(ctx.input("aggregate", file))
     return features
-
-
-def spatial_cv_record(clusters: pd.DataFrame, cfg: RegressionConfig, around: Neighbourhood,
-                      seed: int) -> dict[str, float]:
-    """How separate the spatial folds of ``clusters`` (one target's rows, as scored) are: block
-    side, buffer, and the share of test clusters within neighbourhood reach of a training
-    cluster (their features share tiles)."""
-    lon, lat = clusters["lon"].to_numpy(), clusters["lat"].to_numpy()
-    folds = spatial_folds(lon, lat, cfg.folds, cfg.spatial_block_km, seed, cfg.buffer_km)
-    reach = around.reach_km
-    return {"block_km": cfg.spatial_block_km, "buffer_km": cfg.buffer_km,
-            "neighbourhood_reach_km": round(reach, 6),
-            "test_share_sharing_tiles": round(share_tested_near_training(lon, lat, folds, reach),
-                                              4)}
 
 
 def warn_shared_tiles(ctx: StageContext, target: str, record: dict[str, float]) -> None:
@@ -137,7 +121,8 @@ def run(ctx: StageContext) -> dict[str, Any]:
                                              "excluded_no_weight": int((no_weight & keep).sum())}
         if "spatial" in cfg.schemes:
             metrics["targets"][target.column]["spatial_cv"] = record = spatial_cv_record(
-                sub, cfg, neighbourhood(ctx.config.aggregate), seed)
+                sub["lon"].to_numpy(), sub["lat"].to_numpy(), cfg.folds, cfg.spatial_block_km,
+                cfg.buffer_km, neighbourhood(ctx.config.aggregate).reach_km, seed)
             warn_shared_tiles(ctx, target.column, record)
         models[target.column] = {**result.model, "feature_layer": "features"}
         predictions.append(result.predictions)

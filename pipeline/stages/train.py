@@ -43,20 +43,14 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
-import keras
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
-from sklearn.metrics import confusion_matrix, r2_score
-from sklearn.model_selection import GroupShuffleSplit
-from sklearn.utils.class_weight import compute_class_weight
 
-from pipeline.config.schema import Config, ModelConfig
-from pipeline.errors import InputDataError
-from pipeline.geo.blocks import block_ids
+from pipeline.config.schema import Config
 from pipeline.models import BackboneSpec, Weights, build_classifier, get_backbone, resolve_weights
 from pipeline.models.datasets import TileCache, tile_dataset
 from pipeline.models.devices import detect_devices, training_devices
+from pipeline.models.targets import balanced_class_weight, training_targets
 from pipeline.models.training import (
     Checkpoints,
     TrainState,
@@ -64,64 +58,14 @@ from pipeline.models.training import (
     fit_epochs,
     write_scalars,
 )
+from pipeline.models.validation import evaluate_classes, evaluate_radiance, split_train_val
 from pipeline.engine.context import StageContext
 from pipeline.engine.resume import close_resume_dir, open_resume_dir
 from pipeline.engine.stage import Stage
-from pipeline.stages.label import intensity
 
 
 def input_files(config: Config) -> list[Path]:
     return Weights.parse(config.model.weights).files()
-
-
-def split_train_val(table: pd.DataFrame, cfg: ModelConfig, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions of training and validation tiles, whole spatial blocks held out."""
-    groups = block_ids(table["lon"].to_numpy(), table["lat"].to_numpy(), cfg.validation_block_km)
-    if len(np.unique(groups)) < 2:
-        raise InputDataError(
-            f"all tiles fall in one {cfg.validation_block_km} km block; lower "
-            "model.validation_block_km so that some blocks can be held out for validation."
-        )
-    splitter = GroupShuffleSplit(n_splits=1, test_size=cfg.validation_share, random_state=seed)
-    return next(splitter.split(table, groups=groups))
-
-
-def evaluate(model: keras.Model, val: Any, y_val: np.ndarray, n_classes: int) -> dict[str, Any]:
-    """Validation accuracy, per-class accuracy (recall) and the confusion matrix."""
-    pred = np.argmax(model.predict(val, verbose=0), axis=1)
-    cm = confusion_matrix(y_val, pred, labels=list(range(n_classes)))
-    per_class = cm.diagonal() / np.maximum(cm.sum(axis=1), 1)
-    return {"val_accuracy": float((pred == y_val).mean()),
-            "val_balanced_accuracy": float(per_class.mean()),
-            "per_class_accuracy": per_class.tolist(), "confusion_matrix": cm.tolist()}
-
-
-def evaluate_radiance(model: keras.Model, val: Any, y_val: np.ndarray) -> dict[str, Any]:
-    """Validation R² (sklearn), Spearman correlation and RMSE of the standardised target."""
-    pred = model.predict(val, verbose=0).ravel()
-    varies = np.ptp(pred) > 0 and np.ptp(y_val) > 0  # else Spearman is undefined: null
-    return {"val_r2": float(r2_score(y_val, pred)),
-            "val_spearman": float(spearmanr(y_val, pred).statistic) if varies else None,
-            "val_rmse": float(np.sqrt(np.mean((pred - y_val) ** 2)))}
-
-
-def training_targets(table: pd.DataFrame, objective: str,
-                     train_rows: np.ndarray) -> tuple[np.ndarray, dict[str, float]]:
-    """What the network learns per tile: the class (int64), or log(1 + radiance) standardised
-    with the training tiles' mean and sd (float32); and that scaling (empty for classes)."""
-    if objective == "classes":
-        return table["label"].to_numpy(dtype=np.int64), {}
-    x = intensity(table["label_radiance"].to_numpy(dtype=np.float64))
-    mean, sd = float(x[train_rows].mean()), float(max(x[train_rows].std(), 1e-9))
-    return ((x - mean) / sd).astype(np.float32), {"log1p_radiance_mean": mean,
-                                                  "log1p_radiance_sd": sd}
-
-
-def balanced_class_weight(y: np.ndarray) -> dict[int, float]:
-    """Weights inversely proportional to class frequency (sklearn's "balanced")."""
-    present = np.unique(y)
-    weights = compute_class_weight("balanced", classes=present, y=y)
-    return dict(zip(present.tolist(), weights.tolist()))
 
 
 def labelled_tiles(ctx: StageContext) -> tuple[pd.DataFrame, int]:
@@ -205,7 +149,8 @@ def write_history(history: list[dict[str, Any]], path: Path) -> None:
 def run(ctx: StageContext) -> dict[str, Any]:
     cfg, seed = ctx.config.model, ctx.config.seed
     table, n_classes = labelled_tiles(ctx)
-    split = split_train_val(table, cfg, seed)
+    split = split_train_val(table["lon"].to_numpy(), table["lat"].to_numpy(),
+                            cfg.validation_block_km, cfg.validation_share, seed)
     spec = get_backbone(cfg.backbone)
     weights = resolve_weights(spec, Weights.parse(cfg.weights), cfg.input_size_px,
                               cfg.weights_dir)
@@ -216,7 +161,7 @@ def run(ctx: StageContext) -> dict[str, Any]:
     model.save(ctx.out / "model.keras")
     write_history(state.history, ctx.out / "history.csv")
     if cfg.objective == "classes":
-        scores = {**evaluate(model, val, y[split[1]], n_classes),
+        scores = {**evaluate_classes(model, val, y[split[1]], n_classes),
                   "class_weight": balanced_class_weight(y[split[0]])}
     else:
         scores = {**evaluate_radiance(model, val, y[split[1]]), "target_scaling": scaling}

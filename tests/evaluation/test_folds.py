@@ -6,6 +6,7 @@ from pipeline.evaluation.folds import (
     fold_of,
     random_folds,
     share_tested_near_training,
+    spatial_cv_record,
     spatial_folds,
 )
 from pipeline.geo.neighbours import EARTH_RADIUS_KM
@@ -56,6 +57,19 @@ def test_the_buffer_that_equals_the_reach_leaves_no_test_row_near_training():
     assert share_tested_near_training(lon, lat, spatial_folds(lon, lat, 5, 8, 0), 6.0) > 0.5
     buffered = spatial_folds(lon, lat, 5, 8, 0, buffer_km=6.0)
     assert share_tested_near_training(lon, lat, buffered, 6.0) == 0.0
+
+
+def test_spatial_cv_record_names_the_folds_and_the_share_of_test_clusters_sharing_tiles():
+    rng = np.random.default_rng(0)
+    lon, lat = rng.uniform(34, 34.4, 300), rng.uniform(-14, -13.6, 300)
+    share = share_tested_near_training(lon, lat, spatial_folds(lon, lat, 5, 8, 0), 6.0)
+    assert spatial_cv_record(lon, lat, 5, 8.0, 0.0, 6.0, 0) == {
+        "block_km": 8.0, "buffer_km": 0.0, "neighbourhood_reach_km": 6.0,
+        "test_share_sharing_tiles": round(share, 4)}
+    assert share > 0.5
+    buffered = spatial_cv_record(lon, lat, 5, 8.0, 6.0, 2 ** 0.5 * 3, 0)
+    assert buffered["test_share_sharing_tiles"] == 0.0  # a buffer past the reach: none
+    assert buffered["neighbourhood_reach_km"] == round(2 ** 0.5 * 3, 6)
 
 
 def test_country_folds_leave_one_country_out():

@@ -1,4 +1,5 @@
-"""Tests for pipeline.models.extraction: the compiled forward pass and the batch stream."""
+"""Tests for pipeline.models.extraction: the compiled forward pass, the batch stream and the
+assembly of shard results."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 
@@ -15,6 +17,7 @@ from pipeline.models.datasets import TileCache
 from pipeline.tiles.cache import TileShape
 from pipeline.models.extraction import (
     FeatureSource,
+    assemble_features,
     chunk_count,
     compile_forward,
     in_chunks,
@@ -22,6 +25,7 @@ from pipeline.models.extraction import (
     forward_for,
     frozen_source,
     load_feature_model,
+    shard_jobs,
     stream_features,
 )
 
@@ -109,3 +113,15 @@ def test_in_chunks_keeps_order_with_uneven_and_empty_slices() -> None:
     for parts in (1, 3, 4, 12):
         out = tf.function(lambda x, p=parts: in_chunks(lambda t: t * 2, x, p))(batch)
         assert out.numpy().tolist() == list(range(0, 20, 2))
+
+
+def test_features_are_assembled_in_catalog_order(tmp_path) -> None:
+    catalog = pd.DataFrame({"shard": [1, 0, 1, 2, 0], "offset": [0, 0, 1, 0, 1]})
+    jobs = shard_jobs(catalog, tmp_path, None, 4)
+    parts = [np.full((len(job.rows), 3), job.shard, np.float32) + job.offsets[:, None] / 10
+             for job in jobs]
+    assemble_features(tmp_path / "features.npy", jobs, list(parts), 3)
+    features = np.load(tmp_path / "features.npy")
+    expected = catalog["shard"].to_numpy()[:, None] + catalog["offset"].to_numpy()[:, None] / 10
+    assert features.dtype == np.float32 and features.shape == (5, 3)
+    np.testing.assert_array_equal(features, np.repeat(expected, 3, axis=1).astype(np.float32))

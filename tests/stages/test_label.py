@@ -1,58 +1,24 @@
+"""The label stage on tiny worlds and real rasters (its algorithms: tests/evaluation/
+test_light_classes.py)."""
+
 import numpy as np
 
-from pipeline.stages.label import assign_classes, class_thresholds
+import json
 
+import geopandas as gpd
+import pandas as pd
+import pytest
+import rasterio
+import yaml
+from rasterio.transform import from_origin
+from shapely.geometry import box
 
-def test_gmm_separates_three_well_separated_groups():
-    rng = np.random.default_rng(0)
-    dark = rng.normal(0.0, 0.05, 600)
-    mid = np.expm1(rng.normal(1.5, 0.1, 300))
-    bright = np.expm1(rng.normal(3.5, 0.1, 100))
-    radiance = np.concatenate([dark, mid, bright])
-    thresholds = class_thresholds(radiance, "gmm", 3, seed=0)
-    assert len(thresholds) == 2
-    assert 0.1 < thresholds[0] < np.expm1(1.2)
-    assert np.expm1(1.8) < thresholds[1] < np.expm1(3.2)
-    labels = assign_classes(radiance, thresholds)
-    assert np.bincount(labels).tolist() == [600, 300, 100]
-
-
-def test_quantile_classes_have_equal_counts():
-    radiance = np.arange(300, dtype=float)
-    labels = assign_classes(radiance, class_thresholds(radiance, "quantile", 3, seed=0))
-    assert np.bincount(labels).tolist() == [100, 100, 100]
-
-
-def test_outside_raster_gets_minus_one():
-    labels = assign_classes(np.array([np.nan, 0.0, 5.0]), np.array([1.0, 3.0]))
-    assert labels.tolist() == [-1, 0, 2]
-
-
-# --- fixed thresholds, balancing, the label stage on a tiny world, real and DMSP-like rasters ---
-
-import json  # noqa: E402
-
-import geopandas as gpd  # noqa: E402
-import pandas as pd  # noqa: E402
-import pyproj  # noqa: E402
-import pytest  # noqa: E402
-import rasterio  # noqa: E402
-import yaml  # noqa: E402
-from rasterio.transform import from_origin  # noqa: E402
-from shapely.geometry import box  # noqa: E402
-
-from pipeline.config.schema import LabelsConfig, load_config  # noqa: E402
-from pipeline.errors import InputDataError  # noqa: E402
-from pipeline.geo.nightlights import sample_footprints  # noqa: E402
-from pipeline.stages import ingest, label  # noqa: E402
-from pipeline.stages.label import balance_mask, context_boxes  # noqa: E402
-
-
-def test_fixed_thresholds_are_used_as_given():
-    radiance = np.array([0.0, 0.4, 0.5, 2.0, 7.0, np.nan])
-    thresholds = class_thresholds(radiance, "fixed", 3, seed=0, fixed=(0.5, 5.0))
-    assert thresholds.tolist() == [0.5, 5.0]
-    assert assign_classes(radiance, thresholds).tolist() == [0, 0, 1, 1, 2, -1]
+from pipeline.config.schema import LabelsConfig, load_config
+from pipeline.errors import InputDataError
+from pipeline.evaluation.light_classes import assign_classes, class_thresholds
+from pipeline.geo.blocks import context_boxes
+from pipeline.geo.nightlights import sample_footprints
+from pipeline.stages import ingest, label
 
 
 def test_fixed_thresholds_are_checked_in_the_config():
@@ -62,16 +28,6 @@ def test_fixed_thresholds_are_checked_in_the_config():
         LabelsConfig(method="fixed", n_classes=3, thresholds=(2.0, 1.0))
     with pytest.raises(ValueError, match="only used with labels.method: fixed"):
         LabelsConfig(method="gmm", thresholds=(1.0, 2.0))
-
-
-def test_balancing_subsamples_only_the_dominant_dark_class():
-    labels = np.array([0] * 70 + [1] * 20 + [2] * 10 + [-1] * 5)
-    ok = balance_mask(labels, True, 1.5, seed=0)
-    assert ok[labels == 0].sum() == 30 and ok[labels == 1].all() and ok[labels == 2].all()
-    assert not ok[labels == -1].any()
-    assert (balance_mask(labels, True, 1.5, seed=0) == ok).all()  # seeded
-    assert balance_mask(labels, False, 1.0, seed=0).sum() == 100
-    assert balance_mask(labels, True, 5.0, seed=0).sum() == 100  # 70 <= 5 * 20: nothing cut
 
 
 @pytest.mark.slow
@@ -138,22 +94,6 @@ def test_dmsp_digital_numbers_get_quantile_classes(tmp_path, tif_writer):
     assert np.bincount(labels).tolist() == [4, 4, 4, 4]
 
 
-def test_context_boxes_are_squares_of_the_given_side_in_km():
-    tiles = gpd.GeoSeries([box(30.0, -0.005, 30.01, 0.005), box(10.0, 59.995, 10.01, 60.005)],
-                          crs="EPSG:4326")
-    equator, north = context_boxes(tiles, 10.0)
-    assert equator.centroid.x == pytest.approx(30.005) and equator.centroid.y == pytest.approx(0)
-    geod = pyproj.Geod(ellps="WGS84")
-
-    def sides_km(square) -> tuple[float, float]:  # noqa: ANN001 - (west-east, south-north)
-        x0, y0, x1, y1 = square.bounds
-        cy, cx = (y0 + y1) / 2, (x0 + x1) / 2
-        return geod.inv(x0, cy, x1, cy)[2] / 1e3, geod.inv(cx, y0, cx, y1)[2] / 1e3
-
-    assert sides_km(equator) == pytest.approx((10.0, 10.0), rel=1e-3)  # on the ellipsoid
-    assert sides_km(north) == pytest.approx((10.0, 10.0), rel=1e-2)
-
-
 @pytest.mark.slow
 def test_context_label_is_the_light_of_the_surroundings(make_tiny_config, tmp_path, stage_runner):
     path = make_tiny_config(tmp_path)
@@ -174,20 +114,6 @@ def test_context_label_is_the_light_of_the_surroundings(make_tiny_config, tmp_pa
     thresholds = json.loads((config.run_dir / "label" / "bins.json").read_text())["thresholds"]
     assert (table["label"] == assign_classes(table["label_radiance"].to_numpy(),
                                              np.array(thresholds))).all()
-
-
-def test_quantile_classes_keep_tied_tiles_in_the_lower_class():
-    rng = np.random.default_rng(0)
-    lit = rng.lognormal(0, 1, 300)
-    radiance = np.r_[np.zeros(700), lit]  # most rural VIIRS tiles read 0 after clipping
-    thresholds = class_thresholds(radiance, "quantile", 3, seed=0)
-    labels = assign_classes(radiance, thresholds)
-    assert np.bincount(labels).tolist() == [700, 150, 150]  # the lit tiles split evenly
-    assert (labels[:700] == 0).all()
-    assert thresholds.tolist() == [lit.min(), np.sort(lit)[150]]
-    tied = np.array([1.0, 2.0, 3.0, 3.0, 3.0, 3.0, 3.0, 4.0, 5.0])
-    assert assign_classes(tied, class_thresholds(tied, "quantile", 3, seed=0)).tolist() == [
-        0, 0, 1, 1, 1, 1, 1, 2, 2]
 
 
 def test_an_empty_class_stops_label_with_the_counts_and_what_to_change(

@@ -27,7 +27,7 @@ from pipeline.engine.context import StageContext
 from pipeline.engine.rundir import RESUME_DIR, RunDir
 from pipeline.engine.stage import Stage
 from pipeline.engine.resume import close_resume_dir, open_resume_dir, resume_key
-from pipeline.stages.train import split_train_val
+from pipeline.models.validation import split_train_val
 
 MODEL = {"head_epochs": 1, "finetune_epochs": 2}
 FOLDED = {**MODEL, "input_size_px": 64}  # twice the 32 px tiles: the upsampling is in the stem
@@ -199,18 +199,6 @@ def test_a_truncated_shard_file_is_run_again_not_trusted(reference, make_tiny_co
     assert not (tmp_path / "run" / ".tmp-extract").exists()
 
 
-def test_features_are_assembled_in_catalog_order(tmp_path) -> None:
-    catalog = pd.DataFrame({"shard": [1, 0, 1, 2, 0], "offset": [0, 0, 1, 0, 1]})
-    jobs = extract.shard_jobs(catalog, tmp_path, None, 4)
-    parts = [np.full((len(job.rows), 3), job.shard, np.float32) + job.offsets[:, None] / 10
-             for job in jobs]
-    extract.write_features(tmp_path / "features.npy", jobs, list(parts), 3)
-    features = np.load(tmp_path / "features.npy")
-    expected = catalog["shard"].to_numpy()[:, None] + catalog["offset"].to_numpy()[:, None] / 10
-    assert features.dtype == np.float32 and features.shape == (5, 3)
-    np.testing.assert_array_equal(features, np.repeat(expected, 3, axis=1).astype(np.float32))
-
-
 def fake_imagenet_weights(path: Path) -> Path:
     """A seeded random MobileNet 0.25 weights file standing in for the ImageNet one."""
     backbone = get_backbone("mobilenet_0.25").factory((32, 32, 3), None, None)
@@ -249,19 +237,6 @@ def test_features_mode_is_validated(tmp_path) -> None:
             "regression": {"targets": [{"column": "y"}]}}
     with pytest.raises(ConfigError, match="features.mode"):
         parse_config(data, base_dir=tmp_path)
-
-
-def test_validation_holds_out_whole_blocks(make_tiny_config, tmp_path) -> None:
-    config = load_config(make_tiny_config(tmp_path), env={})
-    rng = np.random.default_rng(0)
-    table = pd.DataFrame({"lon": 35 + rng.uniform(0, 0.1, 400), "lat": -13 + rng.uniform(0, 0.1, 400)})
-    train, val = split_train_val(table, config.model.model_copy(
-        update={"validation_block_km": 2.0}), seed=0)
-    from pipeline.geo.blocks import block_ids
-
-    blocks = block_ids(table["lon"].to_numpy(), table["lat"].to_numpy(), 2.0)
-    assert set(blocks[train]).isdisjoint(blocks[val])
-    assert len(train) + len(val) == 400 and 0.1 < len(val) / 400 < 0.35
 
 
 def test_resume_dir_is_keyed_by_config_and_inputs(make_tiny_config, tmp_path) -> None:
@@ -314,7 +289,9 @@ def test_radiance_objective_regresses_standardised_log_radiance(make_tiny_config
     keep = (labels["label"] >= 0) & labels["train_ok"]
     table = catalog[keep.to_numpy()].reset_index(drop=True)
     target = np.log1p(np.clip(labels["label_radiance"][keep].to_numpy(), 0, None))
-    train_rows, val_rows = split_train_val(table, config.model, config.seed)
+    train_rows, val_rows = split_train_val(table["lon"].to_numpy(), table["lat"].to_numpy(),
+                                           config.model.validation_block_km,
+                                           config.model.validation_share, config.seed)
     scaling = metrics["target_scaling"]
     assert scaling["log1p_radiance_mean"] == pytest.approx(target[train_rows].mean())
     assert scaling["log1p_radiance_sd"] == pytest.approx(target[train_rows].std())
