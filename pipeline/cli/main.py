@@ -1,4 +1,4 @@
-"""Command line: ``poverty-pipeline run|validate|status|demo|data|init|export|fit-features``.
+"""Command line: ``poverty-pipeline run|validate|status|demo|data|init|export|fit-features|bundle|predict|change``.
 
 Thin: it parses arguments, calls into the runner, and turns the project's errors into one-line
 messages and exit codes: 0 ok, 2 bad config or input, 3 data verification failed, 4 a stage
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pipeline.cli import config as cli_config
+from pipeline.cli import bundle as cli_bundle, change as cli_change
 from pipeline.cli import data as cli_data, export as cli_export, fit as cli_fit, runs as cli_runs
 from pipeline.errors import PipelineError, StageError
 
@@ -46,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     cli_export.add_parsers(sub)
     cli_fit.add_parsers(sub)
     cli_config.add_parsers(sub)
+    cli_bundle.add_parsers(sub)
+    cli_change.add_parsers(sub)
     return parser
 
 
@@ -62,11 +65,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.cli.checks import check_inputs
     from pipeline.engine.runner import run_pipeline
     from pipeline.runs.summary import summarize
-    from pipeline.stages import PIPELINE
+    from pipeline.stages import pipeline_for
 
     config = cli_runs.apply_run_options(_load(args.config, args.run_dir), args)
     check_inputs(config)
-    outcomes = run_pipeline(config, PIPELINE, from_stage=args.from_stage,
+    outcomes = run_pipeline(config, pipeline_for(config), from_stage=args.from_stage,
                             until_stage=args.until_stage, force=args.force, quiet=args.quiet)
     print(summarize(config.run_dir, outcomes))
     return 0
@@ -81,13 +84,16 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from pipeline.engine.rundir import RunDir
     from pipeline.engine.runner import stage_status
-    from pipeline.stages import PIPELINE
+    from pipeline.stages import PIPELINE, pipeline_for
 
-    if not (args.run_dir / "manifest.json").exists():
+    run = RunDir(args.run_dir)
+    if not run.is_run():
         print(f"{args.run_dir}: no manifest.json; nothing has run there yet.", file=sys.stderr)
         return 2
-    for row in stage_status(args.run_dir, PIPELINE):
+    stages = pipeline_for(_load(run.config_file)) if run.config_file.exists() else PIPELINE
+    for row in stage_status(args.run_dir, stages):
         seconds = "" if row["seconds"] is None else f"{row['seconds']:8.1f} s"
         print(f"{row['stage']:<10} {row['status']:<8} {seconds:>10}  "
               f"{row['finished'] or '':<25} {row['fingerprint'] or ''}")
@@ -109,6 +115,8 @@ COMMANDS.update(cli_runs.COMMANDS)
 COMMANDS.update(cli_export.COMMANDS)
 COMMANDS.update(cli_fit.COMMANDS)
 COMMANDS.update(cli_config.COMMANDS)
+COMMANDS.update(cli_bundle.COMMANDS)
+COMMANDS.update(cli_change.COMMANDS)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
