@@ -60,7 +60,12 @@ def run_prediction(ctx: StageContext) -> dict[str, Any]:
 def write_exports(ctx: StageContext, model_card: Path | None = None) -> dict[str, Any]:
     """Every format into ``ctx.out``; the counts for the manifest."""
     rundir = ctx.run
-    files = ExportFiles.find(ctx.artifact, rundir.path, rundir.manifest_file,
+
+    def artifact(stage: str, name: str | None = None, required: bool = True) -> Path | None:
+        # a prediction run's export has no survey, train or fit stage to read
+        return ctx.artifact(stage, name, required) if stage in ctx.upstream else None
+
+    files = ExportFiles.find(artifact, rundir.path, rundir.manifest_file,
                              rundir.config_file.read_text(encoding="utf-8"), model_card)
     bundle = load_bundle(files, ctx.config)
     write_formats(bundle, ctx.out)
