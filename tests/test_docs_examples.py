@@ -27,13 +27,47 @@ def parse_cli(line: str):
 
 
 def test_crontab_line():
-    (line,) = [l for l in (EXAMPLES / "crontab").read_text().splitlines()
-               if l.strip() and not l.startswith("#")]
+    line, yearly = [l for l in (EXAMPLES / "crontab").read_text().splitlines()
+                    if l.strip() and not l.startswith("#")]
     fields = line.split(None, 5)
     assert fields[:5] == ["0", "2", "*", "*", "1"]
     command = re.search(r"(\S*poverty-pipeline run [^>|&]*)", fields[5]).group(1)
     args = parse_cli(command)
     assert args.command == "run" and args.config == Path("configs/malawi.yaml") and args.quiet
+    fields = yearly.split(None, 5)
+    assert fields[:5] == ["0", "3", "1", "2", "*"]
+    assert [a.command for a in yearly_commands(fields[5].replace("$((Y - 1))", "2024")
+                                               .replace("$Y", "2025"))] == ["predict", "change"]
+
+
+def yearly_commands(text: str) -> list:
+    """The poverty-pipeline calls of a shell line, parsed by the real CLI."""
+    calls = re.findall(r"(\S*poverty-pipeline (?:predict|change) [^>|&]*)", text)
+    return [parse_cli(" ".join(call.split())) for call in calls]
+
+
+def test_yearly_examples_predict_with_a_bundle_then_change(monkeypatch):
+    job = yaml.safe_load((EXAMPLES / "cronjob_yearly.yaml").read_text())
+    (container,) = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    script = container["args"][0].replace("$((Y - 1))", "2024").replace("$Y", "2025")
+    predict, change = yearly_commands(script)
+    assert predict.bundle == Path("/work/data/bundles/malawi-2024")
+    assert predict.tiles == Path("/work/data/imagery/2025")
+    assert (change.run_a, change.run_b) == (Path("/work/runs/malawi-map-2024"),
+                                           Path("/work/runs/malawi-map-2025"))
+    rule, = job["spec"]["jobTemplate"]["spec"]["podFailurePolicy"]["rules"]
+    assert rule["onExitCodes"]["values"] == NO_RETRY_CODES
+    fake_airflow(monkeypatch)
+    runpy.run_path(str(EXAMPLES / "airflow_yearly_dag.py"))
+    assert [t.task_id for t in TASKS] == ["predict", "change"]
+    assert TASKS[1].upstream == ["predict"]
+    rendered = [t.bash_command.replace("{{ data_interval_end.year - 1 }}", "2024")
+                .replace("{{ data_interval_end.year }}", "2025")
+                .replace("{{ var.value.poverty_dask_scheduler }}", "tcp://sched:8786")
+                for t in TASKS]
+    predict, change = (parse_cli(line) for line in rendered)
+    assert predict.command == "predict" and predict.executor == "dask"
+    assert change.command == "change" and change.out == Path("/srv/poverty/runs/malawi-change-2025")
 
 
 def test_kubernetes_cronjob():
@@ -81,7 +115,8 @@ class FakeDag:
 TASKS: list[FakeTask] = []
 
 
-def test_airflow_dag_calls_the_cli_once_per_stage(monkeypatch):
+def fake_airflow(monkeypatch) -> None:
+    """Airflow's DAG and BashOperator replaced by fakes that record the tasks in TASKS."""
     airflow = types.ModuleType("airflow")
     airflow.DAG = FakeDag
     bash = types.ModuleType("airflow.operators.bash")
@@ -90,6 +125,10 @@ def test_airflow_dag_calls_the_cli_once_per_stage(monkeypatch):
     monkeypatch.setitem(sys.modules, "airflow.operators", types.ModuleType("airflow.operators"))
     monkeypatch.setitem(sys.modules, "airflow.operators.bash", bash)
     TASKS.clear()
+
+
+def test_airflow_dag_calls_the_cli_once_per_stage(monkeypatch):
+    fake_airflow(monkeypatch)
     runpy.run_path(str(EXAMPLES / "airflow_dag.py"))
     assert [t.task_id for t in TASKS] == stage_names()
     assert [t.upstream for t in TASKS] == [[]] + [[s] for s in stage_names()[:-1]]

@@ -33,7 +33,8 @@ def text_of(notebook: nbformat.NotebookNode) -> str:
 
 def test_notebooks_are_committed_without_outputs():
     names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
-    assert names == ["01_quickstart.ipynb", "02_evaluate.ipynb", "03_custom_region.ipynb"]
+    assert names == ["01_quickstart.ipynb", "02_evaluate.ipynb", "03_custom_region.ipynb",
+                     "04_bundle_and_change.ipynb"]
     for name in names:
         notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
         assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), name
@@ -68,3 +69,17 @@ def test_custom_region_exports_h3_regular_and_admin(finished_run, monkeypatch, t
     districts = pd.read_csv(tmp_path / "districts" / "predictions.csv")
     assert sorted(districts["cell_id"]) == ["East", "West"]
     assert districts["n_tiles"].sum() == 100
+
+
+def test_bundle_notebook_maps_a_region_without_survey_and_its_change(finished_run, monkeypatch,
+                                                                    tmp_path):
+    monkeypatch.setenv("POVERTY_PIPELINE_RUN", str(finished_run))
+    monkeypatch.setenv("POVERTY_PIPELINE_OUT", str(tmp_path))
+    notebook = execute("04_bundle_and_change.ipynb")
+    text = text_of(notebook)
+    assert "# Model card" in text and "checksums.json" in text and "ood_asset_index" in text
+    assert "share_quintile_moved" in text and "planted tiles" in text
+    images = [o for c in notebook.cells for o in c.get("outputs", [])
+              if "image/png" in o.get("data", {})]
+    assert len(images) >= 2  # the map and the change map
+    assert (tmp_path / "region-year-2" / "export" / "report.html").is_file()

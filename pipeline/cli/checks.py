@@ -23,7 +23,11 @@ def check_inputs(config: Config) -> dict[str, object]:
         InputDataError: the tile folder holds no tiles.
         ConfigError: unknown backbone.
     """
+    if config.bundle is not None:
+        return check_prediction_inputs(config)
     data = config.data
+    if data.nightlights is None or data.survey is None:  # Config refuses this; for the types
+        raise ConfigError("data.survey and data.nightlights are required for a training run.")
     if isinstance(data.nightlights.path, str):
         probe_url(data.nightlights.path, "data.nightlights.path")
     elif not data.nightlights.path.is_file():
@@ -71,3 +75,16 @@ def probe_url(url: str, key: str) -> None:
         reason = " ".join(str(exc).split())
         raise MissingArtifactError(f"{url}: cannot open it ({reason}); check {key} (and the "
                                    "network, or credentials for s3://).") from exc
+
+
+def check_prediction_inputs(config: Config) -> dict[str, object]:
+    """A prediction run's checks: the bundle opens and verifies, the tiles are there."""
+    from pipeline.bundles.format import open_bundle
+    from pipeline.engine.manifest import package_version
+
+    bundle = open_bundle(config.bundle, package_version())  # type: ignore[arg-type]
+    tiles = config.data.tiles
+    if not tiles.path.exists():
+        raise MissingArtifactError(f"{tiles.path}: not found (data.tiles.path).")
+    return {"tiles": source_of(tiles).count(), "bundle": str(bundle.path),
+            "trained on": bundle.info["training"]["name"], "run_dir": str(config.run_dir)}

@@ -1,4 +1,5 @@
-"""Command line: ``poverty-pipeline run|validate|status|demo|data|init|runs|export|fit-features``.
+"""Command line: ``poverty-pipeline run|validate|status|demo|data|init|runs|export|fit-features|
+bundle|predict|change|config``.
 
 Thin: it parses arguments, calls into the runner, and turns the project's errors into one-line
 messages and exit codes (:mod:`pipeline.cli.exit_codes`, also printed by ``--help``). Only
@@ -15,6 +16,8 @@ import sys
 from collections.abc import Sequence
 
 from pipeline.cli import (
+    bundle as cli_bundle,
+    change as cli_change,
     config as cli_config,
     data as cli_data,
     export as cli_export,
@@ -31,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 DESCRIPTION = ("Predict poverty from satellite imagery (nightlight transfer learning after Jean "
                "et al. 2016): run a config's pipeline, check inputs, inspect and export runs.")
 
-GROUPS = (cli_run, cli_data, cli_runs, cli_export, cli_fit, cli_config)
+GROUPS = (cli_run, cli_data, cli_runs, cli_export, cli_fit, cli_bundle, cli_change, cli_config)
 """Every command group, in the order ``--help`` lists their commands."""
 COMMANDS = {name: command for group in GROUPS for name, command in group.COMMANDS.items()}
 

@@ -75,12 +75,12 @@ def apply_run_options(config: Any, args: argparse.Namespace) -> Any:
 def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.cli.checks import check_inputs
     from pipeline.engine.runner import run_pipeline
-    from pipeline.stages import PIPELINE
     from pipeline.runs.summary import summarize
+    from pipeline.stages import pipeline_for
 
     config = apply_run_options(load(args.config, args.run_dir), args)
     check_inputs(config)
-    outcomes = run_pipeline(config, PIPELINE, from_stage=args.from_stage,
+    outcomes = run_pipeline(config, pipeline_for(config), from_stage=args.from_stage,
                             until_stage=args.until_stage, force=args.force, quiet=args.quiet)
     print(summarize(config.run_dir, outcomes))
     return 0
@@ -97,12 +97,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from pipeline.engine.rundir import RunDir
     from pipeline.engine.runner import stage_status
-    from pipeline.stages import PIPELINE
+    from pipeline.stages import PIPELINE, pipeline_for
 
-    if not RunDir(args.run_dir).is_run():
+    run = RunDir(args.run_dir)
+    if not run.is_run():
         print(f"{args.run_dir}: no manifest.json; nothing has run there yet.", file=sys.stderr)
         return 2
-    for row in stage_status(args.run_dir, PIPELINE):
+    stages = pipeline_for(load(run.config_file)) if run.config_file.exists() else PIPELINE
+    for row in stage_status(args.run_dir, stages):
         seconds = "" if row["seconds"] is None else f"{row['seconds']:8.1f} s"
         print(f"{row['stage']:<10} {row['status']:<8} {seconds:>10}  "
               f"{row['finished'] or '':<25} {row['fingerprint'] or ''}")

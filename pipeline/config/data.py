@@ -135,8 +135,12 @@ class DataConfig(Section):
     """The inputs: imagery tiles, one nightlight raster, the survey, and how work is split."""
 
     tiles: TilesConfig = Field(description="The imagery.")
-    nightlights: NightlightsConfig = Field(description="The nightlight raster.")
-    survey: SurveyConfig = Field(description="The survey clusters and their outcomes.")
+    nightlights: NightlightsConfig | None = Field(None, description=(
+        "The nightlight raster. Required for a training run; a prediction run (`bundle:`) "
+        "reads none."))
+    survey: SurveyConfig | None = Field(None, description=(
+        "The survey clusters and their outcomes. Required for a training run; a prediction "
+        "run (`bundle:`) reads none."))
     shard_size: int = Field(512, ge=1, le=100_000, description=(
         "Tiles per shard: one tile-cache file, and the unit of per-tile work (retries, resume, "
         "one Dask task). Memory of the per-tile stages grows with it."))
@@ -167,9 +171,10 @@ class DataConfig(Section):
 
     def _input_paths(self) -> list[tuple[str, Path]]:
         paths = [("tiles.path", self.tiles.path)] if self.tiles.path is not None else []
-        if not is_url(self.nightlights.path):
+        if self.nightlights is not None and not is_url(self.nightlights.path):
             paths.append(("nightlights.path", self.nightlights.path))
-        paths.append(("survey.path", self.survey.path))
-        if self.survey.locations is not None:
+        if self.survey is not None:
+            paths.append(("survey.path", self.survey.path))
+        if self.survey is not None and self.survey.locations is not None:
             paths.append(("survey.locations", self.survey.locations))
         return paths + [(f"manifests[{i}]", m) for i, m in enumerate(self.manifests)]

@@ -43,6 +43,10 @@ __all__ = [
 ]
 
 WEIGHTS_DIR_ENV = "POVERTY_PIPELINE_WEIGHTS_DIR"
+PREDICTION_REFUSES = {"labels": (), "model": (), "features": ("batch_size",), "baselines": (),
+                      "aggregate": ()}
+"""Training sections a prediction config must not set (but for the keys named): the bundle
+fixes them."""
 
 
 class Config(Section):
@@ -53,6 +57,11 @@ class Config(Section):
         "show it, and a bare `--run-id` starts with it."))
     run_dir: RelPath = Field(description=(
         "Where the run directory is written (docs/run-directory.md)."))
+    bundle: RelPath | None = Field(None, description=(
+        "A model bundle (`poverty-pipeline bundle`, docs/bundles.md). With it this is a "
+        "prediction run: ingest -> extract -> predict -> export with the bundle's network, "
+        "models and tile preprocessing, and no survey, night lights, `regression` or training "
+        "sections (they come from the bundle)."))
     seed: int = Field(0, description=(
         "Seeds the label mixture, the training split and training, the random baselines and "
         "the CV folds."))
@@ -67,8 +76,8 @@ class Config(Section):
         "Baseline tile features (stage `baselines`)."))
     aggregate: AggregateConfig = Field(AggregateConfig(), description=(
         "The tiles averaged around each cluster (stage `aggregate`)."))
-    regression: RegressionConfig = Field(description=(
-        "Targets, ridge and cross-validation (stage `fit`)."))
+    regression: RegressionConfig | None = Field(None, description=(
+        "Targets, ridge and cross-validation (stage `fit`). Required for a training run."))
     predict: PredictConfig = Field(PredictConfig(), description=(
         "The neighbourhood around each mapped tile (stage `predict`)."))
     export: ExportConfig = Field(ExportConfig(), description=(
@@ -86,9 +95,31 @@ class Config(Section):
         return node
 
     @model_validator(mode="after")
-    def _targets_are_outcomes(self) -> Config:
-        outcomes = set(self.data.survey.outcomes)
-        for i, target in enumerate(self.regression.targets):
+    def _training_or_prediction(self) -> Config:
+        """A training run needs a survey, night lights and targets; a prediction run (a
+        ``bundle``) takes everything about the model from the bundle and refuses them."""
+        given = {"data.survey": self.data.survey, "data.nightlights": self.data.nightlights,
+                 "regression": self.regression}
+        if self.bundle is None:
+            missing = [key for key, value in given.items() if value is None]
+            if missing:
+                raise ValueError("; ".join(f"{key}: required key is missing (a training run "
+                                           "needs it; a prediction run gives `bundle:` instead)"
+                                           for key in missing))
+            return self._targets_are_outcomes(set(self.data.survey.outcomes),  # type: ignore[union-attr]
+                                              self.regression.targets)  # type: ignore[union-attr]
+        from_bundle = [key for key, value in given.items() if value is not None]
+        from_bundle += [f"{key}.{name}" for key, allowed in PREDICTION_REFUSES.items()
+                        for name in sorted(getattr(self, key).model_fields_set - set(allowed))]
+        if from_bundle:
+            raise ValueError(f"{from_bundle[0]}: a prediction run (`bundle: {self.bundle}`) takes "
+                             f"{', '.join(from_bundle)} from the bundle's training run; remove "
+                             "them from this config.")
+        return self
+
+    def _targets_are_outcomes(self, outcomes: set[str],
+                              targets: tuple[TargetConfig, ...]) -> Config:
+        for i, target in enumerate(targets):
             if target.column not in outcomes:
                 raise ValueError(
                     f"regression.targets[{i}].column: {target.column!r} is not one of "
@@ -141,8 +172,14 @@ def save_config(config: Config, path: Path) -> None:
 
 
 def config_yaml(config: Config) -> str:
-    """The resolved config as YAML text (absolute paths; ``source`` left out)."""
-    return yaml.safe_dump(config.model_dump(mode="json", exclude={"source"}), sort_keys=False)
+    """The resolved config as YAML text (absolute paths; ``source`` left out, and the training
+    sections of a prediction run, which its bundle fixes)."""
+    exclude: dict[str, Any] = {"source": True}
+    if config.bundle is not None:
+        for key, allowed in PREDICTION_REFUSES.items():
+            names = set(type(getattr(config, key)).model_fields) - set(allowed)
+            exclude[key] = True if not allowed else names
+    return yaml.safe_dump(config.model_dump(mode="json", exclude=exclude), sort_keys=False)
 
 
 def parse_config(data: Mapping[str, Any], base_dir: Path, origin: str = "config") -> Config:

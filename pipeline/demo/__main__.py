@@ -1,4 +1,5 @@
-"""Generate a demo world: ``python -m pipeline.demo OUT_DIR [--seed N] [--tiles-x N --tiles-y N]``."""
+"""Generate a demo world: ``python -m pipeline.demo OUT_DIR [--seed N] [--tiles-x N --tiles-y N]
+[--plant town|road --plant-at X Y]``."""
 
 from __future__ import annotations
 
@@ -21,12 +22,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tiles-y", type=int, default=WorldSpec.n_tiles_y, help="tiles down")
     parser.add_argument("--tile-size", type=int, default=WorldSpec.tile_size_px, help="pixels")
     parser.add_argument("--clusters", type=int, default=WorldSpec.n_clusters, help="survey clusters")
+    parser.add_argument("--plant", choices=("town", "road"),
+                        help="plant a new town or road (the same world otherwise: a later year)")
+    parser.add_argument("--plant-at", type=float, nargs=2, metavar=("X", "Y"),
+                        default=(WorldSpec.plant_x, WorldSpec.plant_y),
+                        help="where, as fractions of the width and height from the NW corner")
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
         spec = WorldSpec(
             seed=args.seed, n_tiles_x=args.tiles_x, n_tiles_y=args.tiles_y,
-            tile_size_px=args.tile_size, n_clusters=args.clusters,
+            tile_size_px=args.tile_size, n_clusters=args.clusters, plant=args.plant,
+            plant_x=args.plant_at[0], plant_y=args.plant_at[1],
         )
         out = generate_world(args.out_dir, spec)
     except PipelineError as exc:

@@ -51,6 +51,12 @@ class WorldSpec:
         origin_x_m: Upper-left corner x in ``crs`` units (metres).
         origin_y_m: Upper-left corner y in ``crs`` units (metres).
         year: Survey year written into the survey table.
+        plant: A change planted into the otherwise identical world of the same spec:
+            ``"town"`` (a new town grows) or ``"road"`` (a new paved road runs east), or None.
+            Outside the planted area the tiles are byte-identical to the world without it
+            (see :mod:`pipeline.demo.change`).
+        plant_x, plant_y: Where, as fractions (0 to 1) of the world's width and height from
+            its north-west corner: the town's centre, or the road's western end.
     """
 
     seed: int = 0
@@ -63,6 +69,9 @@ class WorldSpec:
     origin_x_m: float = 700000.0
     origin_y_m: float = 8510000.0
     year: int = 2016
+    plant: str | None = None
+    plant_x: float = 0.3
+    plant_y: float = 0.3
 
     def __post_init__(self) -> None:
         _check_int("seed", self.seed, 0, 2**63 - 1)
@@ -78,6 +87,12 @@ class WorldSpec:
         if self.gsd_m <= 0:
             raise ConfigError(f"WorldSpec.gsd_m must be > 0 metres per pixel; got {self.gsd_m!r}.")
         _check_crs(self.crs)
+        if self.plant not in (None, "town", "road"):
+            raise ConfigError(f"WorldSpec.plant must be 'town', 'road' or None; got {self.plant!r}.")
+        for name in ("plant_x", "plant_y"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ConfigError(f"WorldSpec.{name} must be a fraction in [0, 1]; got {value!r}.")
 
 
 def _check_int(name: str, value: object, low: int, high: int) -> None:

@@ -6,7 +6,8 @@ Layout of ``out_dir``::
     nightlights.tif                        1-band float32 radiance, EPSG:4326, 15 arc-seconds
     survey.csv                             one row per cluster (see pipeline.demo.survey)
     truth.npz                              latent truth, for diagnostics only (never an input)
-    world.json                             the spec and a description; written last
+    world.json                             the spec and a description (and, for a world with a
+                                           planted change, its tiles); written last
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
+from pipeline.demo.change import Planted, plant_change
 from pipeline.demo.fields import LatentFields, interior, make_fields
 from pipeline.demo.layout import make_layout
 from pipeline.demo.nightlights import make_nightlights, write_nightlights
 from pipeline.demo.scene import make_scene
 from pipeline.demo.spec import COARSE_FACTOR, WorldGrid, WorldSpec
 from pipeline.demo.survey import Survey, make_survey
-from pipeline.demo.tiles import render, write_tiles
+from pipeline.demo.tiles import render, tile_path, write_tiles
 from pipeline.errors import InputDataError
 
 FORMAT_VERSION = 1
@@ -69,16 +71,20 @@ def generate_world(out_dir: str | Path, spec: WorldSpec = WorldSpec(), *, progre
     (out / "world.json").unlink(missing_ok=True)
     grid = WorldGrid.from_spec(spec)
     layout = make_layout(grid)
-    fields = make_fields(grid, layout)
+    planted = plant_change(grid, layout) if spec.plant else None
+    fields = make_fields(grid, layout if planted is None else planted.layout)
     _clear_tiles(out / "tiles")
-    image = render(make_scene(grid, layout, fields))
+    image = render(make_scene(grid, layout if planted is None else planted.layout, fields))
+    if planted is not None:  # the plain world's drawing outside the planted area
+        plain = render(make_scene(grid, layout, make_fields(grid, layout)))
+        image = np.where(planted.mask[..., None], image, plain)
     write_tiles(image, grid, out / "tiles", progress=progress)
     radiance, transform = make_nightlights(grid, fields)
     write_nightlights(out / "nightlights.tif", radiance, transform)
     survey = make_survey(grid, fields)
     survey.table.to_csv(out / "survey.csv", index=False, lineterminator="\n")
     _write_truth(out / "truth.npz", grid, fields, survey)
-    _write_json(out / "world.json", spec, grid)
+    _write_json(out / "world.json", spec, grid, planted)
     return out
 
 
@@ -132,8 +138,8 @@ def _save_npz(path: Path, **arrays: np.ndarray) -> None:
             zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buffer.getvalue())
 
 
-def _write_json(path: Path, spec: WorldSpec, grid: WorldGrid) -> None:
-    record = {
+def _write_json(path: Path, spec: WorldSpec, grid: WorldGrid, planted: Planted | None) -> None:
+    record: dict[str, object] = {
         "generator": "pipeline.demo",
         "format_version": FORMAT_VERSION,
         "description": DESCRIPTION,
@@ -141,6 +147,11 @@ def _write_json(path: Path, spec: WorldSpec, grid: WorldGrid) -> None:
         "bounds": list(grid.bounds),
         "scale": grid.scale,
     }
+    if planted is not None:
+        rows, cols = np.nonzero(planted.tiles(grid))
+        record["planted"] = {"kind": spec.plant, "x": spec.plant_x, "y": spec.plant_y,
+                             "tiles": [Path(tile_path(Path(), r, c)).stem
+                                       for r, c in zip(rows.tolist(), cols.tolist())]}
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     tmp.replace(path)

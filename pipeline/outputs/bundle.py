@@ -36,10 +36,11 @@ class FindArtifact(Protocol):
                  required: bool = True) -> Path | None: ...
 
 
-def clusters_file(artifact: FindArtifact) -> Path:
-    """The survey clusters: ``aggregate``'s (with n_tiles, usable, ...), else ``ingest``'s."""
+def clusters_file(artifact: FindArtifact) -> Path | None:
+    """The survey clusters: ``aggregate``'s (with n_tiles, usable, ...), else ``ingest``'s;
+    None for a prediction run, which has no survey."""
     found = artifact("aggregate", "clusters.parquet", required=False)
-    return found or cast(Path, artifact("ingest", "clusters.parquet"))
+    return found or artifact("ingest", "clusters.parquet", required=False)
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,14 @@ class ExportFiles:
         train_history, train_metrics: ``train/history.csv`` and ``train/metrics.json``.
         manifest: the run's ``manifest.json``.
         config_text: the config shown in the report, as YAML.
-        Optional files are None when absent.
+        model_card: a prediction run's bundle ``model_card.json``.
+        Optional files (clusters too: a prediction run has none) are None when absent.
     """
 
     run_dir: Path
     grid: Path
     catalog: Path
-    clusters: Path
+    clusters: Path | None
     fit: FitFiles = FitFiles()
     fit_dir: Path | None = None
     rejected: Path | None = None
@@ -87,10 +89,11 @@ class ExportFiles:
     train_metrics: Path | None = None
     manifest: Path | None = None
     config_text: str = ""
+    model_card: Path | None = None
 
     @classmethod
     def find(cls, artifact: FindArtifact, run_dir: Path, manifest: Path | None,
-             config_text: str) -> ExportFiles:
+             config_text: str, model_card: Path | None = None) -> ExportFiles:
         """The files, looked up with ``artifact`` (MissingArtifactError for a required one)."""
         required = cast(Callable[[str, str], Path], artifact)  # never None: raises instead
         grid, catalog = required("predict", "grid.parquet"), required("ingest", "tiles.parquet")
@@ -101,7 +104,7 @@ class ExportFiles:
                    train_history=artifact("train", "history.csv", required=False),
                    train_metrics=artifact("train", "metrics.json", required=False),
                    manifest=manifest if manifest is not None and manifest.exists() else None,
-                   config_text=config_text)
+                   config_text=config_text, model_card=model_card)
 
 
 @dataclass
@@ -183,7 +186,7 @@ def load_bundle(files: ExportFiles, config: Config) -> ExportBundle:
     region = read_polygons(spec.region, "export.region") if spec.region else None
     tiles_crs = str(catalog["crs"].mode().iloc[0])
     cells, cell_of_tile = make_cells(grid, spec.grid, tiles_crs, spec.population, region)
-    target = spec.target or config.regression.targets[0].column
+    target = spec.target or first_target(grid)
     clusters = cluster_table(files, config, cells, target)
     outline = region.geometry if region is not None else gpd.GeoSeries(
         [grid.geometry.union_all()], crs=grid.crs)
@@ -191,9 +194,19 @@ def load_bundle(files: ExportFiles, config: Config) -> ExportBundle:
                         target)
 
 
+def first_target(grid: pd.DataFrame) -> str:
+    """The first predicted outcome of a grid (``pred_<target>`` columns follow the targets'
+    order), the map's default target."""
+    return next(c.removeprefix("pred_") for c in grid.columns if c.startswith("pred_"))
+
+
 def cluster_table(files: ExportFiles, config: Config, cells: gpd.GeoDataFrame,
                   target: str) -> gpd.GeoDataFrame:
-    """The survey clusters with their out-of-fold prediction and the map's value there."""
+    """The survey clusters with their out-of-fold prediction and the map's value there (no
+    rows for a prediction run)."""
+    if files.clusters is None:
+        return gpd.GeoDataFrame({"cluster_id": pd.Series([], dtype=str)},
+                                geometry=gpd.GeoSeries([], crs="EPSG:4326"))
     clusters = gpd.read_parquet(files.clusters).to_crs("EPSG:4326").reset_index(drop=True)
     clusters[f"cv_predicted_{target}"] = out_of_fold(files.fit, config, clusters["cluster_id"],
                                                      target)

@@ -1,6 +1,7 @@
 """``report.html``: one self-contained page about a run (no scripts, no network).
 
-Sections: summary (data counts, rejected rows, stage timings), training (curves and confusion
+Sections: the out-of-distribution share (and a prediction run's model card, see
+:mod:`pipeline.outputs.report_prediction`), summary (data counts, rejected rows, stage timings), training (curves and confusion
 matrix from ``train/``), evaluation (R² table from ``fit/metrics.json``, the plots ``fit``
 wrote, or predicted-vs-observed scatters), the map, and the config. Images are PNGs inlined as
 base64 data URIs, and the style sheet is inline, so the file opens anywhere, offline.
@@ -21,6 +22,7 @@ from pipeline.outputs.bundle import ExportBundle, ExportFiles, target_is_logged
 from pipeline.outputs.report_figures import confusion_figure, figure_uri, file_uri, training_curves
 from pipeline.outputs.tables import metrics_frame, rejected_summary, stage_frame
 from pipeline.outputs.figures import plot_map, plot_scatter
+from pipeline.outputs.report_prediction import OOD_STYLE, model_card_section, ood_banner
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2430;
@@ -222,12 +224,13 @@ def render_report(bundle: ExportBundle, map_png: Path | None = None) -> str:
     version = manifest.get("versions", {}).get("poverty-pipeline", "unknown")
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     config_text = bundle.files.config_text
-    body = "".join([summary_section(bundle, manifest), training_section(bundle.files),
+    body = "".join([ood_banner(bundle.grid), model_card_section(bundle.files.model_card),
+                    summary_section(bundle, manifest), training_section(bundle.files),
                     evaluation_section(bundle), map_section(bundle, map_png),
                     f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>"])
     name = html.escape(bundle.config.name)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-            f"<title>Run report: {name}</title><style>{STYLE}</style></head><body>"
+            f"<title>Run report: {name}</title><style>{STYLE}{OOD_STYLE}</style></head><body>"
             f"<header><h1>Run report: {name}</h1><p>{html.escape(str(bundle.run_dir))} · "
             f"poverty-pipeline {html.escape(version)} · made {made}</p></header>"
             f"<main>{body}</main></body></html>")

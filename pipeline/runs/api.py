@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import pyarrow.parquet as pq
 import numpy as np
 import pandas as pd
 
@@ -101,7 +102,11 @@ class Run:
     def clusters(self) -> gpd.GeoDataFrame:
         """Survey clusters (points, EPSG:4326) with their outcomes, ``n_tiles``, ``usable`` and,
         per target, ``cv_predicted_<target>``: the out-of-fold prediction in outcome units."""
-        frame = gpd.read_parquet(clusters_file(self.dir.artifact))
+        path = clusters_file(self.dir.artifact)
+        if path is None:
+            raise MissingArtifactError(f"{self.dir.path}: a prediction run (bundle "
+                                       f"{self.config.bundle}) has no survey clusters.")
+        frame = gpd.read_parquet(path)
         fit = FitFiles.find(self.dir.artifact)
         for target in self.targets:
             frame[f"cv_predicted_{target}"] = out_of_fold(fit, self.config,
@@ -117,7 +122,12 @@ class Run:
 
     @property
     def targets(self) -> list[str]:
-        return [t.column for t in self.config.regression.targets]
+        """The outcomes predicted (a prediction run's: its bundle's)."""
+        if self.config.regression is not None:
+            return [t.column for t in self.config.regression.targets]
+        grid = self.dir.artifact("predict", "grid.parquet")
+        names = pq.read_schema(grid).names
+        return [c.removeprefix("pred_") for c in names if c.startswith("pred_")]
 
     @property
     def cv_predictions(self) -> pd.DataFrame:

@@ -6,9 +6,13 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
+import pyarrow.parquet as pq
+
 from pipeline.engine.rundir import RunDir
 from pipeline.engine.runner import StageOutcome
 from pipeline.evaluation.metrics import gain_text
+from pipeline.outputs.report_prediction import ood_shares
 
 
 BASELINE_ABBREVIATIONS = {"nightlights": "NL", "nightlights_knn": "NL-kNN",
@@ -42,6 +46,20 @@ def metric_lines(metrics: dict) -> list[str]:
     return lines
 
 
+def ood_lines(grid_file: Path) -> list[str]:
+    """The share of the map out of distribution, per target (a warning line when any is)."""
+    names = pq.read_schema(grid_file).names
+    columns = [c for c in names if c.startswith("ood_")]
+    if not columns:
+        return []
+    shares = ood_shares(pd.read_parquet(grid_file, columns=columns))
+    text = ", ".join(f"{target} {100 * share:.1f}%" for target, share in shares.items())
+    if max(shares.values()) == 0:
+        return [f"out of distribution: none of the map ({text})"]
+    return [f"WARNING out of distribution: {text} of the map's tiles are unlike every training "
+            "cluster; their predictions carry no guarantee (ood_<target> in the outputs)"]
+
+
 def summarize(run_dir: Path, outcomes: Sequence[StageOutcome]) -> str:
     ran = [o.name for o in outcomes if o.status == "done"]
     skipped = [o.name for o in outcomes if o.status == "skipped"]
@@ -53,6 +71,9 @@ def summarize(run_dir: Path, outcomes: Sequence[StageOutcome]) -> str:
         lines.append("cross-validated r² (sklearn R²), image model vs baselines (NL: nightlights "
                      "ridge, NL-kNN, random conv. features, untrained ImageNet, region mean):")
         lines.extend(metric_lines(json.loads(metrics_path.read_text())))
+    grid = run.artifact("predict", "grid.parquet", required=False)
+    if grid is not None and "predict" in {o.name for o in outcomes}:
+        lines.extend(ood_lines(grid))
     if run.stage_dir("export").exists() and "export" in {o.name for o in outcomes}:
         def export(name: str) -> Path:
             return run.output("export", name)

@@ -27,10 +27,13 @@ Outputs (``export/``):
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pipeline.bundles.format import CARD_JSON, open_bundle
 from pipeline.config.schema import Config
+from pipeline.engine.manifest import package_version
 from pipeline.errors import StageError
 from pipeline.geo.cog import cog_problems
 from pipeline.outputs.bundle import ExportFiles, load_bundle
@@ -45,9 +48,25 @@ def input_files(config: Config) -> list[Path]:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
+    return write_exports(ctx)
+
+
+def run_prediction(ctx: StageContext) -> dict[str, Any]:
+    """A prediction run's export: its report shows the bundle's model card."""
+    bundle = open_bundle(ctx.config.bundle, package_version())
+    return write_exports(ctx, bundle.file(CARD_JSON))
+
+
+def write_exports(ctx: StageContext, model_card: Path | None = None) -> dict[str, Any]:
+    """Every format into ``ctx.out``; the counts for the manifest."""
     rundir = ctx.run
-    files = ExportFiles.find(ctx.artifact, rundir.path, rundir.manifest_file,
-                             rundir.config_file.read_text(encoding="utf-8"))
+
+    def artifact(stage: str, name: str | None = None, required: bool = True) -> Path | None:
+        # a prediction run's export has no survey, train or fit stage to read
+        return ctx.artifact(stage, name, required) if stage in ctx.upstream else None
+
+    files = ExportFiles.find(artifact, rundir.path, rundir.manifest_file,
+                             rundir.config_file.read_text(encoding="utf-8"), model_card)
     bundle = load_bundle(files, ctx.config)
     write_formats(bundle, ctx.out)
     problems = cog_problems(ctx.out / "predictions.tif")
@@ -71,3 +90,14 @@ STAGE = Stage(
     run=run,
     input_files=input_files,
 )
+
+PREDICTION_STAGE = replace(
+    STAGE,
+    version=1,
+    inputs=("ingest", "predict"),
+    # a prediction run has no survey, training or fit: its targets are the grid's
+    config=("export", "name", "bundle"),
+    run=run_prediction,
+)
+"""The export of a prediction run (``bundle:``): the same files, the bundle's model card in
+the report, the out-of-distribution share on its face."""

@@ -21,6 +21,8 @@ shard nor trusts a partial one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -87,17 +89,25 @@ def feature_source(ctx: StageContext, tiles: TileShape) -> FeatureSource:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
+    counts = extract_features(ctx, partial(feature_source, ctx))
+    return {**counts, "mode": ctx.config.features.mode}
+
+
+def extract_features(ctx: StageContext,
+                     source_for: Callable[[TileShape], FeatureSource]) -> dict[str, Any]:
+    """Write ``features.npy`` and ``index.parquet`` for ingest's tiles with the network
+    ``source_for(tile shape)`` gives (also the prediction run's extract, with a bundle's)."""
     catalog = pd.read_parquet(ctx.input("ingest", "tiles.parquet"), columns=CATALOG_COLUMNS)
     cache_dir = ctx.input("ingest", "cache")
     tiles = TileCache(cache_dir).tile_shape(int(catalog["shard"].iloc[0]))
-    source = feature_source(ctx, tiles)
+    source = source_for(tiles)
     _, dim = forward_for(source)
     jobs = shard_jobs(catalog, cache_dir, source, ctx.config.features.batch_size)
     parts = ctx.executor.map(extract_shard, jobs, desc="extract")
     assemble_features(ctx.out / "features.npy", jobs, parts, dim)
     catalog[["tile_id", "lon", "lat"]].assign(row=np.arange(len(catalog)))[
         ["row", "tile_id", "lon", "lat"]].to_parquet(ctx.out / "index.parquet", index=False)
-    return {"tiles": len(catalog), "feature_dim": dim, "mode": ctx.config.features.mode}
+    return {"tiles": len(catalog), "feature_dim": dim}
 
 
 STAGE = Stage(

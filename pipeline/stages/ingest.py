@@ -55,10 +55,10 @@ MIN_CLUSTERS = 4
 def input_files(config: Config) -> list[Path]:
     survey = config.data.survey
     extra = [survey.locations] if survey.locations is not None else []
-    return [*_tile_files(config.data.tiles), survey.path, *extra, *config.data.manifests]
+    return [*tile_files(config.data.tiles), survey.path, *extra, *config.data.manifests]
 
 
-def _tile_files(tiles: TilesConfig) -> list[Path]:
+def tile_files(tiles: TilesConfig) -> list[Path]:
     """The tile source's files; a missing or mismatched source fails when ingest runs, and its
     path alone keys the fingerprint until then. A STAC search reads no local file."""
     if tiles.source == "stac":
@@ -126,6 +126,28 @@ def survey_source(survey: SurveyConfig) -> SurveySource:
                         LsmsColumns(**survey.lsms.model_dump()))
 
 
+def read_tiles(ctx: StageContext, source: TileSource, shards: list[Any], spec: ReadSpec,
+               min_valid_share: float, where: Path) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
+    """Every shard's tiles into ``ctx.out/cache``: the catalog and the rejected tiles.
+
+    Raises:
+        InputDataError: no tile is usable (the reasons are in ``rejected.csv``).
+    """
+    (ctx.out / "cache").mkdir(exist_ok=True)  # kept on resume: finished shards wrote there
+    work = partial(ingest_shard, source, spec=spec, min_valid_share=min_valid_share,
+                   cache_dir=ctx.out / "cache")
+    results = ctx.executor.map(work, shards, desc="ingest tiles")
+    tiles_rejected = pd.concat([r for _, r in results], ignore_index=True)
+    frames = [rows for rows, _ in results if len(rows)]
+    if not frames:
+        tiles_rejected.to_csv(ctx.out / "rejected.csv", index=False)
+        raise InputDataError(f"{where}: none of the tiles is usable; see the reasons "
+                             f"in {ctx.out / 'rejected.csv'}.")
+    catalog = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry",
+                               crs="EPSG:4326").astype({"year": "Int64"})
+    return catalog, tiles_rejected
+
+
 def run(ctx: StageContext) -> dict[str, Any]:
     data = ctx.config.data
     verify_all(data.manifests)
@@ -137,18 +159,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     ranges = scaling_ranges(source, data.tiles)
     save_ranges(ctx.out / "scaling.json", ranges, data.tiles.scale, data.tiles.bands,
                 data.tiles.stretch_percentiles)
-    (ctx.out / "cache").mkdir(exist_ok=True)  # kept on resume: finished shards wrote there
-    work = partial(ingest_shard, source, spec=read_spec(data.tiles, ranges),
-                   min_valid_share=data.tiles.min_valid_share, cache_dir=ctx.out / "cache")
-    results = ctx.executor.map(work, shards, desc="ingest tiles")
-    tiles_rejected = pd.concat([r for _, r in results], ignore_index=True)
-    frames = [rows for rows, _ in results if len(rows)]
-    if not frames:
-        tiles_rejected.to_csv(ctx.out / "rejected.csv", index=False)
-        raise InputDataError(f"{data.tiles.path or source.path}: none of the tiles is usable; "
-                             f"see the reasons in {ctx.out / 'rejected.csv'}.")
-    catalog = gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), geometry="geometry",
-                               crs="EPSG:4326").astype({"year": "Int64"})
+    catalog, tiles_rejected = read_tiles(ctx, source, shards, read_spec(data.tiles, ranges),
+                                         data.tiles.min_valid_share,
+                                         data.tiles.path or source.path)
     if source.kind == "stac":  # provenance columns; paths where the stage folder will be
         catalog = catalog.assign(**pd.DataFrame(provenance_table(list(catalog["path"]))))
         final = ctx.run.output("ingest", "stac")

@@ -97,3 +97,12 @@ def save_ranges(path: Path, ranges: Ranges | None, scale: Any, bands: Sequence[i
     if method == "percentile":
         payload["percentiles"] = list(percentiles)
     path.write_text(json.dumps(payload, indent=2))
+
+
+def load_ranges(path: Path) -> Ranges | None:
+    """Read back the ranges written by :func:`save_ranges` (None for method none); a prediction
+    run scales new tiles with its bundle's ranges."""
+    payload = json.loads(path.read_text())
+    if payload["low"] is None:
+        return None
+    return np.column_stack([payload["low"], payload["high"]]).astype(np.float64)

@@ -30,7 +30,7 @@ def test_schema_is_a_valid_json_schema_with_descriptions(schema):
     jsonschema.Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["additionalProperties"] is False
-    assert set(schema["required"]) == {"name", "run_dir", "data", "regression"}
+    assert set(schema["required"]) == {"name", "run_dir", "data"}  # regression: training runs only
     assert "source" not in schema["properties"]
     radius = schema["$defs"]["AggregateConfig"]["properties"]["radius_km"]
     assert radius["exclusiveMinimum"] == 0 and radius["maximum"] == 50
