@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from pipeline.cli import runs as cli_runs
+from pipeline.cli import run as cli_run
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +32,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                               "bundle's)")
     predict.add_argument("--force", action="store_true", help="rerun every stage")
     predict.add_argument("--quiet", action="store_true", help="no log lines on the console")
-    cli_runs.add_run_options(predict)
+    cli_run.add_run_options(predict)
 
 
 def prediction_config(args: argparse.Namespace) -> Any:
@@ -62,7 +62,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from pipeline.runs.summary import summarize
     from pipeline.stages import PREDICTION_PIPELINE
 
-    config = cli_runs.apply_run_options(prediction_config(args), args)
+    config = cli_run.apply_run_options(prediction_config(args), args)
     check_inputs(config)
     outcomes = run_pipeline(config, PREDICTION_PIPELINE, force=args.force, quiet=args.quiet)
     print(summarize(config.run_dir, outcomes))
