@@ -106,6 +106,12 @@ class Bundle:
         return [self.file(CHECKSUMS), *(self.file(name) for name in FILES)]
 
 
+def bundle_files(path: Path | None) -> list[Path]:
+    """The files in a bundle folder without opening it (what a stage reading it depends on;
+    none when ``path`` is None or absent, and opening it then fails with the reason)."""
+    return [] if path is None else sorted(p for p in Path(path).glob("*") if p.is_file())
+
+
 def open_bundle(path: Path | str, reader_version: str) -> Bundle:
     """Open the bundle at ``path`` after checking its format and every file's checksum.
 

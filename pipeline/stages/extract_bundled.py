@@ -12,7 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pipeline.bundles.format import open_bundle
+from pipeline.bundles.format import bundle_files, open_bundle
 from pipeline.config.schema import Config
 from pipeline.engine.context import StageContext
 from pipeline.engine.manifest import package_version
@@ -22,7 +22,7 @@ from pipeline.stages.extract import extract_features
 
 
 def input_files(config: Config) -> list[Path]:
-    return [] if config.bundle is None else sorted(Path(config.bundle).glob("*"))
+    return bundle_files(config.bundle)
 
 
 def run(ctx: StageContext) -> dict[str, Any]:

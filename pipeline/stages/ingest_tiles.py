@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.bundles.format import Bundle, open_bundle
+from pipeline.bundles.format import Bundle, bundle_files, open_bundle
 from pipeline.bundles.tiles import (
     cached_resolution_m,
     check_bands,
@@ -40,7 +40,7 @@ from pipeline.tiles.source import TileSource, source_kind, tile_source
 
 
 def input_files(config: Config) -> list[Path]:
-    bundle = [] if config.bundle is None else sorted(Path(config.bundle).glob("*"))
+    bundle = bundle_files(config.bundle)
     return [*bundle, *tile_files(config.data.tiles), *config.data.manifests]
 
 

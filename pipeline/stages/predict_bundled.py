@@ -20,7 +20,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.bundles.format import Bundle, open_bundle
+from pipeline.bundles.format import Bundle, bundle_files, open_bundle
 from pipeline.config.schema import Config
 from pipeline.engine.context import StageContext
 from pipeline.engine.manifest import package_version
@@ -32,7 +32,7 @@ from pipeline.stages.predict import BLOCK_TILES, PredictJob, predict_block
 
 
 def input_files(config: Config) -> list[Path]:
-    return [] if config.bundle is None else sorted(Path(config.bundle).glob("*"))
+    return bundle_files(config.bundle)
 
 
 def bundle_neighbourhood(bundle: Bundle, radius_km: float | None) -> Neighbourhood:
