@@ -40,15 +40,18 @@ class ServerLog:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class CogServer:
-    """Serve ``root`` at ``http://127.0.0.1:<port>/`` until :meth:`close` (a context manager)."""
+class FaultyServer:
+    """A threaded HTTP server on 127.0.0.1 with bounded faults on demand, until :meth:`close`
+    (a context manager). :meth:`inject` queues faults; ``handler`` (a request handler class
+    with a ``server_ref`` attribute) takes one per request with :meth:`take_fault` and answers
+    it with :func:`answer_fault` or :func:`drop_midway`. Shared by :class:`CogServer` and the
+    STAC API proxy (:mod:`pipeline.demo.stac_proxy`)."""
 
-    def __init__(self, root: Path, port: int = 0) -> None:
-        self.root = Path(root)
+    def __init__(self, handler: type[BaseHTTPRequestHandler], port: int = 0) -> None:
         self.log = ServerLog()
         self.faults: list[Fault] = []
-        handler = type("Handler", (_Handler,), {"server_ref": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port),
+                                         type("Handler", (handler,), {"server_ref": self}))
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
@@ -56,6 +59,17 @@ class CogServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+    def __enter__(self) -> FaultyServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def inject(self, kind: str, count: int, match: str = "", retry_after_s: int = 1) -> None:
         """Fail the next ``count`` matching requests with ``kind`` (one of :data:`FAULTS`)."""
@@ -66,6 +80,7 @@ class CogServer:
 
     def take_fault(self, path: str) -> Fault | None:
         with self.log.lock:
+            self.log.requests[path] += 1
             for fault in self.faults:
                 if fault.count > 0 and fault.match in path:
                     fault.count -= 1
@@ -73,16 +88,34 @@ class CogServer:
                     return fault
         return None
 
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+
+def answer_fault(handler: BaseHTTPRequestHandler, fault: Fault) -> None:
+    """Answer a ``500`` or ``429`` fault (with its ``Retry-After``) on ``handler``."""
+    status = int(fault.kind)
+    handler.send_response(status)
+    if status == 429:
+        handler.send_header("Retry-After", str(fault.retry_after_s))
+    handler.send_header("Content-Length", "0")
+    handler.end_headers()
+
+
+def drop_midway(handler: BaseHTTPRequestHandler, body: bytes) -> None:
+    """The ``drop`` fault: half of ``body`` (after full headers), then the connection is gone."""
+    handler.wfile.write(body[:len(body) // 2])
+    handler.wfile.flush()
+    handler.close_connection = True
+    handler.connection.close()
+
+
+class CogServer(FaultyServer):
+    """Serve ``root`` at ``http://127.0.0.1:<port>/`` until :meth:`close` (a context manager)."""
+
+    def __init__(self, root: Path, port: int = 0) -> None:
+        self.root = Path(root)
+        super().__init__(_Handler, port)
 
     def __enter__(self) -> CogServer:
         return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -101,16 +134,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, body: bool) -> None:
         server = self.server_ref
         path = server.root / self.path.split("?")[0].lstrip("/")
-        with server.log.lock:
-            server.log.requests[self.path] += 1
         fault = server.take_fault(self.path)
         if fault is not None and fault.kind != "drop":
-            status = int(fault.kind)
-            self.send_response(status)
-            if status == 429:
-                self.send_header("Retry-After", str(fault.retry_after_s))
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            answer_fault(self, fault)
             return
         if not path.resolve().is_relative_to(server.root.resolve()) or not path.is_file():
             self.send_error(404)
@@ -132,11 +158,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not body:
             return
-        if fault is not None:  # drop: half the body, then the connection is gone
-            self.wfile.write(chunk[:len(chunk) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            self.connection.close()
+        if fault is not None:
+            drop_midway(self, chunk)
             return
         self.wfile.write(chunk)
         with server.log.lock:

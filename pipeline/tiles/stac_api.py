@@ -1,7 +1,12 @@
 """A STAC API search with pystac-client: retries, secrets from the environment, clear failures.
 
 Every request is retried with exponential backoff on connection errors, timeouts, 429 (after
-its ``Retry-After``) and 5xx. Secrets never enter the config: it names environment variables
+its ``Retry-After``) and 5xx (urllib3's ``Retry``), and on an answer cut off in the middle of
+its body (which urllib3 does not retry: it happens after the response has begun; see
+:class:`~pipeline.tiles.stac_io.RetryingStacApiIO`). After the last retry the error is one line naming the URL, the
+status and ``data.tiles.stac.retries`` (exit 4); a URL that is not a STAC API or a collection
+it does not have is exit 2. Cloud cover is filtered by the API where it declares the filter
+(CQL2) or query extension, and always again here (an API may declare and ignore). Secrets never enter the config: it names environment variables
 (``token_env``, ``headers_env``), read by :func:`request_headers` when a request is made, and
 nothing here logs or stores their values.
 """
@@ -10,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -96,24 +102,58 @@ def retry_policy(retries: int, delay_s: float) -> Retry:
                  respect_retry_after_header=True, raise_on_status=True)
 
 
+def exception_chain(exc: BaseException | None) -> Iterable[BaseException]:
+    """``exc`` and the exceptions it was raised from or during (at most 10)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        yield exc
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+
+
 def open_catalog(query: StacQuery) -> Any:
     """A ``pystac_client.Client`` on ``query.url`` with retries, headers and optional signing.
 
     Raises:
-        InputDataError: the API cannot be reached or is not a STAC API (exit code 2).
+        InputDataError: the URL is not a STAC API (exit code 2).
+        StageError: the API kept failing (5xx, 429, timeouts) after its retries (exit 4).
     """
     from pystac_client import Client
-    from pystac_client.stac_api_io import StacApiIO
 
-    io = StacApiIO(headers=request_headers(query), timeout=query.timeout_s,
-                   max_retries=retry_policy(query.retries, query.retry_delay_s))
+    from pipeline.tiles.stac_io import RetryingStacApiIO
+
+    io = RetryingStacApiIO(query.retries, query.retry_delay_s, headers=request_headers(query),
+                           timeout=query.timeout_s)
     modifier = _signer(query.sign)
     try:
         return Client.open(query.url, stac_io=io, modifier=modifier)
     except Exception as exc:  # pystac-client raises APIError, requests or JSON errors
+        if transient(exc):
+            raise kept_failing(query, query.url, exc) from exc
         raise InputDataError(f"STAC API {query.url}: cannot open it ({one_line(exc)}); check "
                              "data.tiles.stac.url (the API root, not a collection or an item)."
                              ) from exc
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a failure that retrying later may cure: retries exhausted on 5xx or
+    429, a timeout, or an answer cut off (not a refused connection or a 404)."""
+    import requests
+
+    kinds = (requests.exceptions.RetryError, requests.exceptions.Timeout,
+             requests.exceptions.ChunkedEncodingError)
+    return any(isinstance(e, kinds) or getattr(e, "status_code", None) in RETRY_STATUSES
+               for e in exception_chain(exc))
+
+
+def kept_failing(query: StacQuery, url: str, exc: BaseException) -> StageError:
+    """The one-line error for an API that kept failing: the URL, the status, the setting."""
+    status = re.search(r"too many (\d{3}) error responses", str(exc))
+    code = next((e.status_code for e in exception_chain(exc)
+                 if getattr(e, "status_code", None)), None)
+    what = (f"HTTP {status.group(1)}" if status else f"HTTP {code}" if code
+            else one_line(exc))
+    return StageError(f"STAC API {url} kept failing after {query.retries} retries ({what}); "
+                      "raise data.tiles.stac.retries or try again later.")
 
 
 def _signer(sign: str) -> Any:
@@ -136,41 +176,74 @@ def search_items(query: StacQuery, bbox: tuple[float, float, float, float]) -> l
         StageError: the API kept failing after its retries (URL and status named).
     """
     client = open_catalog(query)
-    _check_collection(client, query)
-    server = query.cloud_filter == "server" and query.max_cloud_cover < 100 \
-        and filters_cloud_cover(client)
-    cloud = {"eo:cloud_cover": {"lte": query.max_cloud_cover}} if server else None
+    check_collection(client, query)
     try:
         search = client.search(collections=[query.collection], bbox=bbox,
-                               datetime=query.datetime, query=cloud,
-                               max_items=query.max_items, limit=min(query.max_items, 100))
+                               datetime=query.datetime, max_items=query.max_items,
+                               limit=min(query.max_items, 100),
+                               **cloud_terms(client, query))
         found = [item.to_dict() for item in search.items()]
-    except Exception as exc:
-        raise StageError(f"STAC search at {query.url}/search failed after "
-                         f"{query.retries} retries ({one_line(exc)}); raise "
-                         "data.tiles.stac.retries or try again later.") from exc
+    except Exception as exc:  # pystac-client raises APIError
+        url = f"{query.url.rstrip('/')}/search"
+        if transient(exc):
+            raise kept_failing(query, url, exc) from exc
+        raise InputDataError(f"STAC search at {url} was refused ({one_line(exc)}); check "
+                             "data.tiles.stac.datetime and data.tiles.stac.collection.") from exc
     items = [item for item in found if _cloud_cover(item) <= query.max_cloud_cover]
     if not items:
         raise InputDataError(nothing_found(query, bbox, len(found)))
     return sorted(items, key=lambda item: (item["properties"].get("datetime") or "", item["id"]))
 
 
-def filters_cloud_cover(client: Any) -> bool:
-    """Whether the API declares the query extension (else cloud cover is filtered here)."""
+def cloud_terms(client: Any, query: StacQuery) -> dict[str, Any]:
+    """The search's cloud-cover terms for the API: a CQL2 ``filter`` where it declares the
+    filter extension, else ``query`` where it declares the query extension, else none (the
+    items are filtered after paging). Nothing when ``cloud_filter`` is ``client`` or the limit
+    is 100."""
     from pystac_client.conformance import ConformanceClasses
 
-    return bool(client.conforms_to(ConformanceClasses.QUERY))
+    if query.cloud_filter != "server" or query.max_cloud_cover >= 100:
+        return {}
+    if client.conforms_to(ConformanceClasses.FILTER):
+        return {"filter": {"op": "<=", "args": [{"property": "eo:cloud_cover"},
+                                                query.max_cloud_cover]},
+                "filter_lang": "cql2-json"}
+    if client.conforms_to(ConformanceClasses.QUERY):
+        return {"query": {"eo:cloud_cover": {"lte": query.max_cloud_cover}}}
+    return {}
 
 
-def _check_collection(client: Any, query: StacQuery) -> None:
+def check_collection(client: Any, query: StacQuery) -> Any:
+    """The collection ``query.collection`` of the API.
+
+    Raises:
+        InputDataError: the API has no such collection (its collections are listed).
+        StageError: the API kept failing.
+    """
     try:
-        found, error = client.get_collection(query.collection), ""
+        found = client.get_collection(query.collection)
     except Exception as exc:  # pystac-client raises APIError on 404, some APIs answer nothing
-        found, error = None, f" ({one_line(exc)})"
+        if transient(exc):
+            raise kept_failing(query, f"{query.url.rstrip('/')}/collections/"
+                               f"{query.collection}", exc) from exc
+        found = None
     if found is None:
-        raise InputDataError(f"STAC API {query.url}: collection {query.collection!r} not found"
-                             f"{error}; check data.tiles.stac.collection against "
-                             f"{query.url.rstrip('/')}/collections.")
+        raise InputDataError(f"STAC API {query.url}: collection {query.collection!r} not found; "
+                             f"it has {collection_list(client)}; check "
+                             "data.tiles.stac.collection (or init's --collection).")
+    return found
+
+
+def collection_list(client: Any, shown: int = 12) -> str:
+    """The API's collection ids, the first ``shown`` of them, in words."""
+    try:
+        ids = sorted(c.id for c in client.get_collections())
+    except Exception as exc:  # the listing is a courtesy: say why it is missing
+        return f"collections that could not be listed ({one_line(exc)})"
+    if not ids:
+        return "no collection"
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return f"{len(ids)} collection(s): {', '.join(ids[:shown])}{more}"
 
 
 def _cloud_cover(item: Mapping[str, Any]) -> float:
