@@ -26,10 +26,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     verify.add_argument("--root", type=Path,
                         help="folder the manifest's file paths are relative to (default: the "
                              "manifest's own folder)")
-    init = sub.add_parser("init", help="inspect data files and write a complete config")
+    init = sub.add_parser("init", help="inspect data files (or a STAC catalog) and write a "
+                          "complete config")
     init.add_argument("out", type=Path, help="the config file to write (YAML)")
-    init.add_argument("--tiles", type=Path, required=True,
-                      help="folder of GeoTIFF tiles, or one mosaic GeoTIFF/COG/VRT")
+    imagery = init.add_mutually_exclusive_group(required=True)
+    imagery.add_argument("--tiles", type=Path,
+                         help="folder of GeoTIFF tiles, or one mosaic GeoTIFF/COG/VRT")
+    imagery.add_argument("--stac", metavar="URL",
+                         help="a STAC API root: imagery searched there (with --collection)")
+    init.add_argument("--collection", help="--stac: the collection id, e.g. sentinel-2-l2a")
+    init.add_argument("--datetime", help="--stac: acquisition interval, e.g. "
+                      "2019-01-01/2019-12-31 (default: the survey's --year column's years)")
     init.add_argument("--nightlights", type=Path, required=True, help="nightlight raster")
     init.add_argument("--survey", type=Path, required=True, help="survey cluster table")
     init.add_argument("--id", required=True, help="cluster id column")
@@ -61,7 +68,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     req = InitRequest(out=args.out, tiles=args.tiles, nightlights=args.nightlights,
                       survey=args.survey, id=args.id, lat=args.lat, lon=args.lon,
                       outcomes=tuple(args.outcomes), country=args.country, year=args.year,
-                      weight=args.weight, urban=args.urban)
+                      weight=args.weight, urban=args.urban, stac=args.stac,
+                      collection=args.collection, datetime=args.datetime)
     path, findings = write_config(req, force=args.force)
     print(report(findings))
     print(f"wrote {path}; check it with `poverty-pipeline validate {path}`, then run it.")

@@ -1,7 +1,11 @@
 """``poverty-pipeline init``: inspect a user's files and write a complete, commented config.
 
 Everything is checked before anything is written: the paths exist and open, the survey has the
-named columns, the tiles have 3+ bands. The written text is parsed back with the config loader,
+named columns, the tiles have 3+ bands. Unreadable tiles among the sampled ones are counted and
+named (ingest rejects them), not fatal. With ``--stac URL --collection C`` instead of
+``--tiles``, the catalog is inspected (the collection, its assets, the items over the survey's
+extent and dates, their typical cloud cover) and the config reads imagery from it
+(``data.tiles.source: stac``). The written text is parsed back with the config loader,
 so the file that lands on disk always loads. Defaults are chosen from the data: scaling for
 non-uint8 imagery, tile and window sizes from the ground resolution, log targets for all-positive
 right-skewed outcomes (the name only breaks ties), spatial CV blocks from the survey's extent.
@@ -36,6 +40,8 @@ from pipeline.tiles.inspect import (
     value_range,
 )
 from pipeline.tiles.source import tile_source
+from pipeline.tiles.stac_api import StacQuery
+from pipeline.tiles.stac_collection import CollectionInfo, describe_collection
 
 LOG_HINT = re.compile(r"consum|expend|income|spend", re.IGNORECASE)
 LOG_SKEWNESS = 1.0
@@ -46,6 +52,14 @@ RAW_SKEWNESS = 0.5
 """At or below this skewness the outcome is modelled raw; between the two, the name decides."""
 TARGET_TILE_M = 1000.0
 MIN_WINDOWS = 100
+REACH_KM = 5.0
+"""``reach_km`` of a STAC config: imagery within 5 km of each cluster, as far as DHS displaces
+rural clusters and as far as ``aggregate.radius_km`` reaches."""
+CLOUD_STEPS = (10.0, 20.0, 30.0, 50.0, 80.0, 100.0)
+MIN_SCENES = 4
+"""``max_cloud_cover`` is the first of :data:`CLOUD_STEPS` leaving this many items."""
+SHOWN = 3
+"""Unreadable files named in the report before "and N more"."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +67,7 @@ class InitRequest:
     """What the user passed to ``init`` (paths as given, column names)."""
 
     out: Path
-    tiles: Path
+    tiles: Path | None
     nightlights: Path
     survey: Path
     id: str
@@ -64,11 +78,14 @@ class InitRequest:
     year: str | None = None
     weight: str | None = None
     urban: str | None = None
+    stac: str | None = None
+    collection: str | None = None
+    datetime: str | None = None
 
 
 @dataclass(frozen=True)
 class Findings:
-    tiles: TilesInfo
+    tiles: TilesInfo | CollectionInfo
     nightlights: RasterInfo
     nightlight_range: tuple[float, float]
     nightlight_year: int | None
@@ -85,22 +102,75 @@ def inspect_inputs(req: InitRequest) -> Findings:
     for flag, path in (("--nightlights", req.nightlights), ("--survey", req.survey)):
         if not path.is_file():
             raise InputDataError(f"{path}: file not found ({flag}).")
-    if not req.tiles.exists():
-        raise InputDataError(f"{req.tiles}: not found (--tiles).")
-    tiles = tile_source(req.tiles).describe()
+    if (req.tiles is None) == (req.stac is None) or (req.stac and not req.collection):
+        raise InputDataError("give --tiles (local imagery) or --stac URL with --collection "
+                             "(a STAC API), one of the two.")
+    columns = [req.id, req.lat, req.lon, *req.outcomes,
+               *[c for c in (req.country, req.year, req.weight, req.urban) if c]]
+    survey = describe_survey(req.survey, columns, req.lat, req.lon, req.outcomes)
+    tiles = local_tiles(req.tiles) if req.tiles is not None else catalog(req, survey)
+    nl = describe_raster(req.nightlights)
+    if nl.crs is None:
+        raise InputDataError(f"{req.nightlights}: the nightlight raster has no CRS.")
+    return Findings(tiles, nl, value_range(req.nightlights),
+                    nightlight_year(req.nightlights, nl.tags, None), survey,
+                    outcome_logs(req.survey, req.outcomes))
+
+
+def local_tiles(path: Path) -> TilesInfo:
+    """The tile source at ``path`` described from a sample; unreadable files are kept in the
+    findings (ingest rejects them) unless no sampled file can be read.
+
+    Raises:
+        InputDataError: missing path, no readable file in the sample, fewer than 3 bands.
+    """
+    if not path.exists():
+        raise InputDataError(f"{path}: not found (--tiles).")
+    tiles = tile_source(path).describe()
+    if not tiles.sampled:
+        raise InputDataError(f"{path}: none of the {tiles.inspected} inspected tile file(s) "
+                             f"can be read; {unreadable_line(tiles)}")
     if tiles.min_bands < 3:
         thin = next(r for r in tiles.sampled if r.count < 3)
         raise InputDataError(f"{thin.path} has {thin.count} band(s); the model needs 3 or more "
                              "(e.g. RGB). Point --tiles at a multiband source.")
-    nl = describe_raster(req.nightlights)
-    if nl.crs is None:
-        raise InputDataError(f"{req.nightlights}: the nightlight raster has no CRS.")
-    columns = [req.id, req.lat, req.lon, *req.outcomes,
-               *[c for c in (req.country, req.year, req.weight, req.urban) if c]]
-    survey = describe_survey(req.survey, columns, req.lat, req.lon, req.outcomes)
-    return Findings(tiles, nl, value_range(req.nightlights),
-                    nightlight_year(req.nightlights, nl.tags, None), survey,
-                    outcome_logs(req.survey, req.outcomes))
+    return tiles
+
+
+def unreadable_line(tiles: TilesInfo) -> str:
+    """The unreadable sampled files on one line: counted, a few named with why."""
+    named = "; ".join(f"{p.name}: {why}" for p, why in tiles.unreadable[:SHOWN])
+    more = len(tiles.unreadable) - SHOWN
+    return f"{named}" + (f"; and {more} more" if more > 0 else "")
+
+
+def catalog(req: InitRequest, survey: SurveyInfo) -> CollectionInfo:
+    """The collection ``req.collection`` of the API at ``req.stac``, over the survey's extent
+    (widened by :data:`REACH_KM`) and ``req.datetime`` (default: the survey's years)."""
+    mid = math.radians(sum(survey.lat_range) / 2)
+    dlat = REACH_KM / KM_PER_DEG_LAT
+    dlon = REACH_KM / (KM_PER_DEG_LON_EQUATOR * max(math.cos(mid), 0.01))
+    bbox = (survey.lon_range[0] - dlon, survey.lat_range[0] - dlat,
+            survey.lon_range[1] + dlon, survey.lat_range[1] + dlat)
+    query = StacQuery(req.stac or "", req.collection or "", req.datetime or survey_dates(req),
+                      assets=(), retries=3, retry_delay_s=1.0, timeout_s=60.0)
+    return describe_collection(query, bbox)
+
+
+def survey_dates(req: InitRequest) -> str:
+    """The survey's years as an RFC 3339 interval (``--year`` column), else an error."""
+    years = (pd.to_numeric(read_table(req.survey, columns=[req.year])[req.year], errors="coerce")
+             .dropna() if req.year else pd.Series(dtype=float))
+    if years.empty:
+        raise InputDataError("--datetime: give the acquisition interval, e.g. "
+                             "2019-01-01/2019-12-31 (or --year, a survey column of years).")
+    return f"{int(years.min())}-01-01/{int(years.max())}-12-31"
+
+
+def cloud_limit(info: CollectionInfo) -> float:
+    """The first of :data:`CLOUD_STEPS` leaving :data:`MIN_SCENES` items (or all of them)."""
+    want = min(MIN_SCENES, info.n_items)
+    return next(c for c in CLOUD_STEPS if info.items_at_most(c) >= want)
 
 
 def _rel(path: Path, base: Path) -> str:
@@ -163,16 +233,45 @@ def _name(out: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", out.stem) or "run"
 
 
+def _stac_tiles(c: CollectionInfo) -> tuple[dict[str, Any], dict[str, str]]:
+    """``data.tiles`` reading the collection ``c``, and the notes on what was found there."""
+    limit = cloud_limit(c)
+    median = c.median_cloud_cover
+    stac = {"url": c.url, "collection": c.collection, "datetime": c.datetime,
+            "assets": list(c.assets), "cloud_mask": c.cloud_mask, "mask_asset": c.mask_asset,
+            "max_cloud_cover": limit, "cloud_filter": "server", "reach_km": REACH_KM,
+            "resolution_m": c.resolution_m}
+    window = max(16, round(TARGET_TILE_M / c.resolution_m))
+    tiles = {"source": "stac", "bands": [1, 2, 3], "scale": [0.0, 0.3], "window_px": window,
+             "tile_size_px": min(64, window), "min_valid_share": 0.5, "stac": stac}
+    notes = {
+        "source": f"found: {c.counted} item(s) of {c.collection} over the survey's extent",
+        "window_px": f"{window * c.resolution_m:.0f} m tiles at {c.resolution_m:g} m per pixel",
+        "stac.assets": f"offered: {', '.join(c.offered)}",
+        "stac.cloud_mask": ("no SCL or qa_pixel asset found: clouds are not masked"
+                            if c.cloud_mask == "none" else f"from the {c.mask_asset} asset"),
+        "stac.max_cloud_cover": (f"{c.items_at_most(limit)} of {c.n_items} item(s) at or below; "
+                                 + (f"median cloud cover {median:.0f}%" if median is not None
+                                    else "the items state no eo:cloud_cover")),
+    }
+    return tiles, {f"data.tiles.{key}": note for key, note in notes.items()}
+
+
 def _tiles(req: InitRequest, f: Findings, base: Path) -> tuple[dict[str, Any], dict[str, str]]:
     """``data.tiles`` and the notes on what was found there."""
     t = f.tiles
+    if isinstance(t, CollectionInfo):
+        return _stac_tiles(t)
+    assert req.tiles is not None  # a folder or mosaic was inspected
     size, window = tile_sizes(t)
     uint8 = t.dtypes == ["uint8"]
     tiles: dict[str, Any] = {"path": _rel(req.tiles, base), "bands": [1, 2, 3],
                              "scale": None if uint8 else "percentile"}
     notes = {
         "path": (f"found: a folder of {t.n_files} GeoTIFF file(s)" if t.kind == "folder"
-                 else "found: one raster, read window by window"),
+                 else "found: one raster, read window by window")
+                + (f"; {len(t.unreadable)} of {t.inspected} inspected unreadable (ingest "
+                   "rejects these)" if t.unreadable else ""),
         "bands": f"the source has {t.min_bands} band(s) ({', '.join(t.dtypes)})",
         "scale": ("uint8: pixels kept as they are" if uint8
                   else f"{', '.join(t.dtypes)}: a 2-98 percentile stretch to 0..255"),
@@ -248,12 +347,8 @@ def write_config(req: InitRequest, force: bool = False) -> tuple[Path, Findings]
 
 
 def report(f: Findings) -> str:
-    """What ``init`` found, one line per input."""
-    t, nl, s = f.tiles, f.nightlights, f.survey
-    first = t.sampled[0]
-    tiles = (f"tiles: {t.kind}, {t.n_files} file(s) ({len(t.sampled)} inspected), CRS "
-             f"{t.crs_counts}, {t.min_bands}+ bands, {', '.join(t.dtypes)}, "
-             f"{first.width}x{first.height} px" + (f", {first.gsd_m:.2f} m/px" if first.gsd_m else ""))
+    """What ``init`` found, one line per input (and per unreadable-files and GDAL message)."""
+    nl, s = f.nightlights, f.survey
     lights = (f"nightlights: {nl.crs}, {nl.dtype}, {nl.width}x{nl.height} px, values "
               f"{f.nightlight_range[0]:.3g} .. {f.nightlight_range[1]:.3g}, year "
               f"{f.nightlight_year or 'unknown'}")
@@ -261,4 +356,32 @@ def report(f: Findings) -> str:
               f"{s.lat_range[0]:.3f} .. {s.lat_range[1]:.3f}; "
               + ", ".join(f"{k} {lo:.4g} .. {hi:.4g}" for k, (lo, hi) in s.outcomes.items()))
     logs = [f"target {k}: {why}" for k, (_, why) in f.logs.items()]
-    return "\n".join([tiles, lights, survey, *logs])
+    return "\n".join([*tiles_report(f.tiles), lights, survey, *logs])
+
+
+def tiles_report(t: TilesInfo | CollectionInfo) -> list[str]:
+    """The report's lines on the imagery: local tiles or a STAC collection."""
+    if isinstance(t, CollectionInfo):
+        median = t.median_cloud_cover
+        limit = cloud_limit(t)
+        return [f"stac: {t.url} collection {t.collection}: {t.counted} item(s) over the survey's extent in "
+                f"{t.datetime}, median cloud cover "
+                f"{'unknown' if median is None else f'{median:.0f}%'}; "
+                f"{t.items_at_most(limit)} at or below max_cloud_cover {limit:g}",
+                f"stac assets: {', '.join(t.assets)} (RGB{'+NIR' if len(t.assets) > 3 else ''}), "
+                f"cloud mask {t.cloud_mask}"
+                + (f" from {t.mask_asset}" if t.cloud_mask != "none" else "")
+                + f", {t.resolution_m:g} m; offered: {', '.join(t.offered)}"]
+    first = t.sampled[0]
+    lines = [f"tiles: {t.kind}, {t.n_files} file(s) ({t.inspected} inspected), CRS "
+             f"{t.crs_counts}, {t.min_bands}+ bands, {', '.join(t.dtypes)}, "
+             f"{first.width}x{first.height} px" + (f", {first.gsd_m:.2f} m/px" if first.gsd_m
+                                                    else "")]
+    if t.unreadable:
+        lines.append(f"unreadable tiles: {len(t.unreadable)} of the {t.inspected} inspected; "
+                     f"ingest will reject these: {unreadable_line(t)}")
+    for message, paths in t.messages.items():
+        names = ", ".join(p.name for p in paths[:SHOWN]) + (
+            f" and {len(paths) - SHOWN} more" if len(paths) > SHOWN else "")
+        lines.append(f"{message} ({len(paths)} file(s): {names})")
+    return lines

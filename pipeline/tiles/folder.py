@@ -17,7 +17,7 @@ import rasterio
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 
-from pipeline.tiles.inspect import TilesInfo, describe_raster
+from pipeline.tiles.inspect import TilesInfo, describe_sample
 from pipeline.tiles.reading import (
     ReadSpec,
     TileRead,
@@ -31,7 +31,7 @@ from pipeline.tiles.reading import (
 from pipeline.tiles.scaling import sample_indices
 
 DESCRIBE_FILES = 50
-"""Files :meth:`FolderSource.describe` opens (the first ones, in path order)."""
+"""Files :meth:`FolderSource.describe` opens (evenly spaced, in path order)."""
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,7 @@ class FolderSource:
         return find_tiles(self.path)
 
     def describe(self) -> TilesInfo:
-        paths = self.tiles()
-        return TilesInfo(self.kind, len(paths),
-                         tuple(describe_raster(p) for p in paths[:DESCRIBE_FILES]))
+        return describe_sample(self.kind, self.tiles(), DESCRIBE_FILES)
 
     def count(self) -> int:
         return len(self.tiles())

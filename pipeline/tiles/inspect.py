@@ -2,14 +2,20 @@
 
 Reads metadata and small samples only: a raster's metadata and decimated overview, a survey
 table's columns and value ranges. A tile source describes its files with :class:`TilesInfo`
-(see :meth:`pipeline.tiles.source.TileSource.describe`).
+(see :meth:`pipeline.tiles.source.TileSource.describe`): a sample of them, the unreadable ones
+counted and named rather than stopping at the first. What GDAL and rasterio say while a file is
+opened (warnings, GDAL's CPLE messages) is kept with the file as one line each
+(:func:`raster_messages`), for ``init`` to report once, not printed raw with a source line.
 """
 
 from __future__ import annotations
 
+import logging
+import warnings
 from collections import Counter
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +28,7 @@ from rasterio.warp import transform_bounds
 from pipeline.errors import InputDataError
 from pipeline.survey.tables import read_table, require_columns
 from pipeline.tiles.reading import gsd_m, off_earth, open_raster
+from pipeline.tiles.scaling import sample_indices
 
 WGS84 = "EPSG:4326"
 OVERVIEW_PX = 1024
@@ -41,15 +48,56 @@ class RasterInfo:
     nodata: float | None
     bounds_wgs84: tuple[float, float, float, float] | None
     tags: dict[str, str] = field(default_factory=dict)
+    messages: tuple[str, ...] = ()
+
+
+class _Collect(logging.Handler):
+    def __init__(self, into: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.into = into
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.into.append(record.getMessage())
+
+
+@contextmanager
+def raster_messages() -> Iterator[list[str]]:
+    """Collect what rasterio warns and GDAL logs (warnings and up) inside the block, one
+    line each (``GDAL: ...``, ``rasterio: ...``), instead of letting them print raw."""
+    said: list[str] = []
+    handler = _Collect(said)
+    logger = logging.getLogger("rasterio")
+    logger.addHandler(handler)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield said
+    finally:
+        logger.removeHandler(handler)
+    said[:] = [_one_line("GDAL", m) for m in said]
+    said += [_one_line("rasterio", str(w.message)) for w in caught]
+
+
+def _one_line(who: str, message: str) -> str:
+    text = " ".join(message.split())
+    if text.startswith("CPLE_"):  # "CPLE_AppDefined in file.tif: TIFFFetch...: what"
+        text = text.split(": ", 1)[-1]
+    return f"{who}: {text}"
 
 
 def describe_raster(path: Path) -> RasterInfo:
-    """Metadata of one raster (no pixels read).
+    """Metadata of one raster (no pixels read), with what GDAL and rasterio said opening it.
 
     Raises:
-        InputDataError: the file does not open as a raster, or its CRS cannot be placed on
-            the Earth.
+        InputDataError: the file does not open as a raster, is truncated, or its CRS cannot
+            be placed on the Earth.
     """
+    with raster_messages() as said:
+        info = _describe(path)
+    return replace(info, messages=tuple(said)) if said else info
+
+
+def _describe(path: Path) -> RasterInfo:
     with open_raster(path) as src:
         crs = src.crs
         gsd = None
@@ -66,11 +114,26 @@ def describe_raster(path: Path) -> RasterInfo:
 
 @dataclass(frozen=True)
 class TilesInfo:
-    """A tile source: ``kind`` folder or mosaic, the files counted and those sampled."""
+    """A tile source: ``kind`` folder or mosaic, the files counted, those sampled (readable),
+    and the sampled files that could not be read, each with why."""
 
     kind: str
     n_files: int
     sampled: tuple[RasterInfo, ...]
+    unreadable: tuple[tuple[Path, str], ...] = ()
+
+    @property
+    def inspected(self) -> int:
+        return len(self.sampled) + len(self.unreadable)
+
+    @property
+    def messages(self) -> dict[str, list[Path]]:
+        """What GDAL/rasterio said -> the sampled files it was said of."""
+        out: dict[str, list[Path]] = {}
+        for info in self.sampled:
+            for message in info.messages:
+                out.setdefault(message, []).append(info.path)
+        return out
 
     @property
     def crs_counts(self) -> dict[str, int]:
@@ -83,6 +146,18 @@ class TilesInfo:
     @property
     def dtypes(self) -> list[str]:
         return sorted({r.dtype for r in self.sampled})
+
+
+def describe_sample(kind: str, paths: Sequence[Path], k: int) -> TilesInfo:
+    """:class:`TilesInfo` of up to ``k`` evenly spaced files of ``paths``; a file that cannot
+    be read is recorded in ``unreadable`` with the reason, not raised (ingest rejects it)."""
+    sampled, unreadable = [], []
+    for i in sample_indices(len(paths), k):
+        try:
+            sampled.append(describe_raster(paths[i]))
+        except InputDataError as exc:
+            unreadable.append((paths[i], str(exc).removeprefix(f"{paths[i]}: ")))
+    return TilesInfo(kind, len(paths), tuple(sampled), tuple(unreadable))
 
 
 def read_overview(path: Path, bands: tuple[int, ...], max_px: int = OVERVIEW_PX) -> np.ma.MaskedArray:

@@ -150,11 +150,39 @@ def many_files_env() -> rasterio.Env:
 
 
 def open_raster(path: Path) -> rasterio.DatasetReader:
-    """Open a raster, re-raising failures as InputDataError naming the file."""
+    """Open a raster, re-raising failures as InputDataError naming the file.
+
+    A GeoTIFF cut short (an interrupted download or copy) may still open, its georeferencing
+    lost: it is reported as truncated (see :func:`truncation`), not as a file without a CRS.
+    """
     try:
-        return rasterio.open(path)
+        src = rasterio.open(path)
     except RasterioError as exc:
         raise InputDataError(f"{path}: not a readable GeoTIFF ({exc}).") from exc
+    cut = truncation(src, Path(path))
+    if cut:
+        src.close()
+        raise InputDataError(f"{path}: truncated GeoTIFF ({cut}); download or copy it again.")
+    return src
+
+
+def truncation(src: rasterio.DatasetReader, path: Path) -> str | None:
+    """Why the local GeoTIFF ``src`` is cut short, or None: its first or last pixel block (per
+    band) ends past the end of the file. Two metadata look-ups per band; no pixel is read."""
+    if src.driver != "GTiff" or not path.is_file():
+        return None
+    size = path.stat().st_size
+    rows, cols = (-(-n // b) for n, b in zip(src.shape, src.block_shapes[0]))
+    end = 0
+    for band in range(1, src.count + 1):
+        for col, row in ((0, 0), (cols - 1, rows - 1)):
+            offset = src.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=band)
+            length = src.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=band)
+            if offset and length:
+                end = max(end, int(offset) + int(length))
+    if end > size:
+        return f"the file has {size} bytes, its pixel blocks run to byte {end}"
+    return None
 
 
 def read_tile(path: Path, bands: tuple[int, ...], size_px: int, scale: Any,

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
+import rasterio
 from rasterio.crs import CRS
 
 from pipeline.config.reference import summary
@@ -120,3 +122,69 @@ def test_log_is_decided_by_the_values_and_the_name_only_breaks_ties():
     g1_between = log_decision("wealth", middle)
     assert not g1_between[0] and "name decided" in g1_between[1]
     assert log_decision("expenditure", middle)[0]
+
+
+def truncated_tiles(tiny_world: Path, folder: Path) -> Path:
+    """10 good tiles of the tiny world, a COG cut after its header (it still opens, its
+    georeferencing lost), one cut in half (its directory lost) and one without georeferencing."""
+    import shutil
+
+    from rasterio.shutil import copy as raster_copy
+
+    folder.mkdir()
+    good = sorted((tiny_world / "tiles").glob("*.tif"))[:10]
+    for path in good:
+        shutil.copy(path, folder / path.name)
+    raster_copy(good[0], folder / "cog.tif", driver="COG")
+    (folder / "0_cut.tif").write_bytes((folder / "cog.tif").read_bytes()[:500])
+    (folder / "cog.tif").unlink()
+    (folder / "zz_half.tif").write_bytes(good[1].read_bytes()[:good[1].stat().st_size // 2])
+    with rasterio.open(good[2]) as src, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # writing without a geotransform warns too
+        with rasterio.open(folder / "plain.tif", "w", driver="GTiff", width=src.width,
+                           height=src.height, count=src.count, dtype=src.dtypes[0]) as dst:
+            dst.write(src.read())
+    return folder
+
+
+def test_init_reports_unreadable_tiles_and_still_writes_the_config(tiny_world, tmp_path,
+                                                                    recwarn, capfd):
+    tiles = truncated_tiles(tiny_world, tmp_path / "tiles")
+    path, findings = write_config(request(tiny_world, tmp_path / "c.yaml", tiles=tiles))
+    assert load_config(path, env={}).data.tiles.path == tiles
+    t = findings.tiles
+    assert (t.n_files, t.inspected, len(t.sampled)) == (13, 13, 11)
+    assert [p.name for p, _ in t.unreadable] == ["0_cut.tif", "zz_half.tif"]
+    lines = report(findings).splitlines()
+    unreadable = next(line for line in lines if line.startswith("unreadable tiles:"))
+    assert unreadable.startswith("unreadable tiles: 2 of the 13 inspected; ingest will reject "
+                                 "these: 0_cut.tif: truncated GeoTIFF (the file has 500 bytes, "
+                                 "its pixel blocks run to byte ")
+    assert "zz_half.tif: not a readable GeoTIFF" in unreadable and "has no CRS" not in unreadable
+    # what rasterio said about the file without georeferencing: one line, not a raw warning
+    said = [line for line in lines if line.startswith("rasterio: ")]
+    assert said == ["rasterio: Dataset has no geotransform, gcps, or rpcs. The identity matrix "
+                    "will be returned. (1 file(s): plain.tif)"]
+    assert "2 of 13 inspected unreadable (ingest rejects these)" in path.read_text()
+    assert not [w for w in recwarn if "rasterio" in w.filename or "geotransform" in str(w.message)]
+    assert capfd.readouterr().err == ""
+
+
+def test_a_truncated_tile_is_rejected_as_truncated_not_as_lacking_a_crs(tiny_world, tmp_path):
+    from pipeline.tiles.reading import read_tile
+
+    tiles = truncated_tiles(tiny_world, tmp_path / "tiles")
+    with pytest.raises(InputDataError, match=r"0_cut.tif: truncated GeoTIFF \(the file has 500 "
+                                             r"bytes.*download or copy it again"):
+        read_tile(tiles / "0_cut.tif", (1, 2, 3), 32, None)
+
+
+def test_init_stops_only_when_no_sampled_tile_can_be_read(tiny_world, tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for i in range(5):
+        (folder / f"t{i}.tif").write_bytes(b"II*\x00" + bytes(40))
+    with pytest.raises(InputDataError, match=r"none of the 5 inspected tile file\(s\) can be "
+                                             r"read; t0.tif: not a readable GeoTIFF .*; and 2 more"):
+        write_config(request(tiny_world, tmp_path / "c.yaml", tiles=folder))
+    assert not (tmp_path / "c.yaml").exists()
