@@ -102,6 +102,7 @@ def cog_faults(stac_world: StacWorld) -> Iterator[CogServer]:
     clear_gdal_http_cache()
     yield stac_world.cogs
     stac_world.cogs.faults.clear()
+    clear_gdal_http_cache()  # GDAL remembers failed URLs: the next test starts clean
 
 
 def clear_gdal_http_cache() -> None:

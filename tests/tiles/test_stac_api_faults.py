@@ -112,3 +112,39 @@ def test_an_api_declaring_filter_or_query_is_sent_it(stac_world, declared, sent)
                               BBOX)
         assert "filter" not in search_bodies(proxy)[1]
     assert ids(server) == ids(client) == ["S2-0", "S2-1"]  # filtered again here all the same
+
+
+@pytest.mark.slow
+def test_a_stage_failing_after_retries_exits_4_and_keeps_finished_shards(stac_world, cog_faults,
+                                                                          tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+    from test_stac_ingest import REPO, ingest, write_config
+
+    config = write_config(tmp_path, stac_world.api_url, tmp_path / "run", retries=1)
+    env = {**os.environ, "PYTHONPATH": str(REPO),
+           "CPL_VSIL_CURL_NON_CACHED": f"/vsicurl/{stac_world.cogs.url}"}  # every read reaches it
+    process = subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(config), "--until",
+                                "ingest", "--quiet"], env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    shards = tmp_path / "run" / ".tmp-ingest" / "_shards"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None \
+            and not list(shards.glob("*/shard_*.json")):
+        time.sleep(0.05)
+    cog_faults.inject("500", 100_000, match="/s2/")  # from now on every COG read fails
+    _, stderr = process.communicate(timeout=300)
+    cog_faults.faults.clear()
+    assert process.returncode == 4, stderr
+    assert "Traceback" not in stderr and "data.tiles.stac.retries" in stderr
+    done = [p for p in shards.glob("*/shard_*.json") if json.loads(p.read_text())["status"] == "done"]
+    assert 1 <= len(done) < 5  # 10 tiles in shards of 2: some finished, kept
+    ingest(config)  # the rerun completes the rest
+    ingest_dir = Path(tmp_path / "run" / "ingest")
+    assert len(pd.read_parquet(ingest_dir / "tiles.parquet")) \
+        + len(pd.read_csv(ingest_dir / "rejected.csv")) == 10
