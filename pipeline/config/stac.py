@@ -42,9 +42,10 @@ class StacConfig(Section):
     max_cloud_cover: float = Field(30.0, ge=0, le=100, description=(
         "Items with a larger `eo:cloud_cover` (percent of the scene) are not used."))
     cloud_filter: Literal["server", "client"] = Field("server", description=(
-        "`server`: the search asks the API to filter cloud cover (its query extension; an "
-        "API that does not declare the extension is filtered as with `client`); `client`: "
-        "every item of the search is fetched and filtered here."))
+        "`server`: the search asks the API to filter cloud cover (a CQL2 `filter` where the "
+        "API declares the filter extension, else `query` where it declares the query "
+        "extension; items are filtered here too, and an API declaring neither is filtered as "
+        "with `client`); `client`: every item of the search is fetched and filtered here."))
     reach_km: float = Field(2.0, gt=0, le=50, description=(
         "Imagery is acquired for every tile meeting the square of `reach_km` on each side of "
         "a survey cluster; set `aggregate`'s radius within it."))
