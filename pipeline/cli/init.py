@@ -139,7 +139,7 @@ def local_tiles(path: Path) -> TilesInfo:
 
 def unreadable_line(tiles: TilesInfo) -> str:
     """The unreadable sampled files on one line: counted, a few named with why."""
-    named = "; ".join(f"{p.name}: {why}" for p, why in tiles.unreadable[:SHOWN])
+    named = "; ".join(f"{p.name}: {why.rstrip('.')}" for p, why in tiles.unreadable[:SHOWN])
     more = len(tiles.unreadable) - SHOWN
     return f"{named}" + (f"; and {more} more" if more > 0 else "")
 
