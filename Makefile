@@ -9,7 +9,7 @@ POVERTY_PIPELINE_WEIGHTS_DIR ?= $(wildcard ../shared/data/weights)
 export POVERTY_PIPELINE_WEIGHTS_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo test test-fast install docs bench bench-scale bench-ingest clean
+.PHONY: demo test test-fast install docs bench bench-scale bench-ingest bench-acquire clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: install
 # Ingest of 5,000 generated tiles: tiles/s, ratio to a bare rasterio read, peak memory 1x vs 4x tiles.
 bench-ingest: install
 	$(BIN)/python benchmarks/ingest.py
+
+# Acquisition from a local STAC API + COG server: tiles/s vs a bare rasterio windowed read,
+# bytes fetched per tile vs the COG blocks its windows need, peak memory 1x vs 4x the area.
+bench-acquire: install
+	$(BIN)/python benchmarks/acquire.py
 
 # Extraction on the local executor vs a 2-worker Dask LocalCluster; worker memory at 1x/4x tiles.
 bench-scale: install

@@ -141,20 +141,22 @@ class _Handler(BaseHTTPRequestHandler):
         if not path.resolve().is_relative_to(server.root.resolve()) or not path.is_file():
             self.send_error(404)
             return
-        data = path.read_bytes()
-        start, end, status = 0, len(data) - 1, 200
+        size = path.stat().st_size
+        start, end, status = 0, size - 1, 200
         match = RANGE.match(self.headers.get("Range", ""))
         if match:
             start = int(match.group(1))
-            end = min(int(match.group(2)) if match.group(2) else len(data) - 1, len(data) - 1)
+            end = min(int(match.group(2)) if match.group(2) else size - 1, size - 1)
             status = 206
-        chunk = data[start:end + 1]
+        with path.open("rb") as file:  # only the range: COGs can be large
+            file.seek(start)
+            chunk = file.read(max(end + 1 - start, 0))
         self.send_response(status)
         self.send_header("Content-Type", "image/tiff")
         self.send_header("Accept-Ranges", "bytes")
         self.send_header("Content-Length", str(len(chunk)))
         if status == 206:
-            self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.end_headers()
         if not body:
             return

@@ -1,10 +1,15 @@
 """The ``stac`` tile source: cloud-masked median composites of STAC items, tile by tile.
 
 The area is a grid of tiles around the survey clusters and over a region
-(:mod:`pipeline.tiles.area`). One search (:mod:`pipeline.tiles.stac_api`) finds the items; each
-tile then reads only its own windows of the items' COGs over HTTP range requests (odc-stac with
-Dask, GDAL's ``/vsicurl/``), masks clouds and shadows, applies the assets' scale and offset, and
-takes the per-pixel median of the clear observations (:mod:`pipeline.tiles.composite`).
+(:mod:`pipeline.tiles.area`). One search (:mod:`pipeline.tiles.stac_api`) finds the items. A
+shard's tiles that are not cached yet are read in groups of neighbours (a block of the grid,
+at most ``group_px`` pixels on a side, whose tiles meet the same items): one odc-stac load
+(Dask, GDAL's ``/vsicurl/``, HTTP range requests for the windows over the group only) per
+group, instead of one per tile, whose fixed cost (building and running a Dask graph, opening
+every COG) dominated small tiles. Each tile is then cut out of its group's read, its clouds and
+shadows masked, the assets' scale and offset applied, and the per-pixel median of the clear
+observations taken (:mod:`pipeline.tiles.composite`): the same values as a read of the tile
+alone, since a tile's pixels are the same pixels of the same grid either way.
 
 Each tile is written to ``<folder>/<tile_id>.tif``, a float32 COG whose bands are the assets in
 model order plus a last band ``clear_count`` (clear observations per pixel), with its
@@ -22,7 +27,8 @@ import json
 import os
 import shutil
 import statistics
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -30,6 +36,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import rasterio
+from affine import Affine
 from shapely.geometry import box, shape
 
 from pipeline.errors import InputDataError
@@ -37,42 +44,29 @@ from pipeline.geo.cog import write_cog
 from pipeline.tiles.area import TileBox, search_geometry
 from pipeline.tiles.composite import clear_pixels, median_composite, scaled
 from pipeline.tiles.inspect import TilesInfo
-from pipeline.tiles.reading import ReadSpec, TileRead, TileShard, in_shards, read_or_reject, read_tile
+from pipeline.tiles.reading import (
+    ReadSpec,
+    TileRead,
+    TileShard,
+    in_shards,
+    read_or_reject,
+    read_tile,
+)
 from pipeline.tiles.scaling import sample_indices
-from pipeline.tiles.stac_api import (
-    StacQuery,
-    failing_url,
-    one_line,
-    request_headers,
-    search_items,
+from pipeline.tiles.stac_api import search_items
+from pipeline.tiles.stac_read import (
+    GroupRead,
+    StacRequest,
+    TileJob,
+    read_group,
+    tile_groups,
+    tile_window,
 )
 
 COUNT_BAND = "clear_count"
 TOO_FEW_CLEAR = "too few clear observations"
 PROVENANCE_COLUMNS = ("stac_items", "stac_datetimes", "stac_cloud_cover", "clear_count_mean",
                       "clear_share")
-
-
-@dataclass(frozen=True)
-class StacRequest:
-    """What to acquire: the search, the tiles and the composite (plain values).
-
-    Attributes:
-        query: the search and how to reach the API.
-        tiles: the grid tiles to acquire.
-        resolution_m: pixel side in the tiles' CRS units.
-        resampling: how item pixels meet the tile grid (``nearest``, ``bilinear``, ...); the
-            mask band is always read with ``nearest``.
-        min_clear_observations: pixels with fewer clear observations are nodata.
-        min_clear_share: tiles with a smaller share of such pixels are rejected.
-    """
-
-    query: StacQuery
-    tiles: tuple[TileBox, ...]
-    resolution_m: float
-    resampling: str = "nearest"
-    min_clear_observations: int = 1
-    min_clear_share: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -130,8 +124,9 @@ class StacSource:
         return out
 
     def read(self, shard: TileShard, spec: ReadSpec) -> Iterator[TileRead]:
+        outcomes = self.acquire_many(shard.items)
         for tile in shard.items:
-            path, error = self.acquire(tile)
+            path, error = outcomes[tile.tile_id]
             if error is not None:
                 yield TileRead(f"stac/{tile.tile_id}", path, error=error)
                 continue
@@ -140,18 +135,39 @@ class StacSource:
 
     def acquire(self, tile: TileBox) -> tuple[Path, str | None]:
         """The tile's composite COG (acquired unless cached), or why it is rejected."""
+        return self.acquire_many([tile])[tile.tile_id]
+
+    def acquire_many(self, tiles: Sequence[TileBox]) -> dict[str, tuple[Path, str | None]]:
+        """Each tile's composite COG, or why it is rejected, by tile id.
+
+        Cached tiles (here or in ``reuse``) are not read again; the others are read in groups
+        of neighbours that meet the same items (:func:`tile_groups`), one read per group.
+        """
         self.path.mkdir(parents=True, exist_ok=True)
-        path = self.path / f"{tile.tile_id}.tif"
+        outcomes: dict[str, tuple[Path, str | None]] = {}
+        pending = []
+        for tile in tiles:
+            job = self.job(tile)
+            cached = _cached(job.path, job.key) or (
+                self.reuse and _cached(self.reuse / job.path.name, job.key, copy_to=job.path))
+            if cached:
+                outcomes[tile.tile_id] = job.path, cached.get("rejected")
+            elif not job.items:
+                outcomes[tile.tile_id] = job.path, _record(
+                    job.path, job.key, {"rejected": "no item of the search covers the tile"})
+            else:
+                pending.append(job)
+        groups = tile_groups(pending, self.request.resolution_m, self.request.group_px)
+        for job, error in acquire_groups(self.request, groups):
+            outcomes[job.tile.tile_id] = job.path, error
+        return outcomes
+
+    def job(self, tile: TileBox) -> TileJob:
+        """The tile, the items meeting it, its cache key and its file in :attr:`path`."""
         footprint = tile.footprint()
-        items = [i for i in self.items if footprint_of(i).intersects(footprint)]
+        items = tuple(i for i in self.items if footprint_of(i).intersects(footprint))
         key = cache_key(self.request, tile, [i["id"] for i in items])
-        cached = _cached(path, key) or (self.reuse and _cached(self.reuse / path.name, key,
-                                                                copy_to=path))
-        if cached:
-            return path, cached.get("rejected")
-        if not items:
-            return path, _record(path, key, {"rejected": "no item of the search covers the tile"})
-        return path, acquire_tile(self.request, tile, items, path, key)
+        return TileJob(tile, items, key, self.path / f"{tile.tile_id}.tif")
 
 
 def cache_key(request: StacRequest, tile: TileBox, item_ids: list[str]) -> str:
@@ -163,21 +179,54 @@ def cache_key(request: StacRequest, tile: TileBox, item_ids: list[str]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def acquire_tile(request: StacRequest, tile: TileBox, items: list[dict[str, Any]], path: Path,
-                 key: str) -> str | None:
-    """Read the tile's windows of ``items``, composite them, write COG and provenance.
+def write_group(request: StacRequest, jobs: Sequence[TileJob], read: GroupRead
+                ) -> list[str | None]:
+    """Each tile cut out of its group's read, composited and written (:func:`composite_tile`).
+
+    Returns:
+        per tile, None when written, else the reason it is rejected.
+    """
+    out = []
+    for job in jobs:
+        transform, (rows, cols) = tile_window(read.origin, job.tile.bounds, request.resolution_m)
+        cut = {name: (values[:, rows, cols], nodata)
+               for name, (values, nodata) in read.bands.items()}
+        out.append(composite_tile(request, job, cut, read.times, transform))
+    return out
+
+
+def acquire_groups(request: StacRequest, groups: Sequence[Sequence[TileJob]]
+                   ) -> Iterator[tuple[TileJob, str | None]]:
+    """Every group read and written, the next group's read running while the current one is
+    composited and written (two groups in memory at most)."""
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pending = reader.submit(read_group, request, groups[0]) if groups else None
+        for n, group in enumerate(groups):
+            read = pending.result()
+            pending = reader.submit(read_group, request, groups[n + 1]) \
+                if n + 1 < len(groups) else None
+            yield from zip(group, write_group(request, group, read), strict=True)
+
+
+def composite_tile(request: StacRequest, job: TileJob,
+                   bands: dict[str, tuple[np.ndarray, float | None]], times: list[str],
+                   transform: Affine) -> str | None:
+    """Mask, scale and composite a tile's scenes, write its COG and provenance.
+
+    Args:
+        bands: asset name -> (integer (time, h, w) values of the tile, the asset's nodata).
+        times: the scenes' dates (``YYYY-MM-DD``), one per time step.
+        transform: the tile's geotransform.
 
     Returns:
         None when written, else the reason the tile is rejected (too few clear observations).
     """
-    query = request.query
-    data = load_windows(request, tile, items)
-    scenes = np.stack([_physical(data[a], items, a) for a in query.assets], axis=1)
-    mask = data[query.mask_asset].values if query.cloud_mask != "none" else None
+    query, items, path = request.query, list(job.items), job.path
+    scenes = np.stack([_physical(*bands[a], items, a) for a in query.assets], axis=1)
+    mask = bands[query.mask_asset][0] if query.cloud_mask != "none" else None
     composite, count = median_composite(scenes, clear_pixels(mask, query.cloud_mask),
                                         request.min_clear_observations)
     share = float((count >= request.min_clear_observations).mean())
-    times = [str(t)[:10] for t in data["time"].values]
     provenance = {
         "items": [i["id"] for i in items],
         "datetimes": [i["properties"].get("datetime") for i in items],
@@ -190,76 +239,22 @@ def acquire_tile(request: StacRequest, tile: TileBox, items: list[dict[str, Any]
                   f"{request.min_clear_observations} clear observation(s) in {len(times)} "
                   f"scene(s), below data.tiles.stac.min_clear_share {request.min_clear_share}; "
                   "widen data.tiles.stac.datetime or raise data.tiles.stac.max_cloud_cover")
-        return _record(path, key, {**provenance, "rejected": reason})
+        return _record(path, job.key, {**provenance, "rejected": reason})
     clear_dates = [t for t, n in zip(times, _clear_scene_counts(mask, query.cloud_mask, len(times)))
                    if n]
     date = statistics.median_low(clear_dates or times)
     tmp = path.with_name(f".{path.name}.tmp")
-    write_cog(tmp, np.concatenate([composite, count[None].astype(np.float32)]), tile.crs,
-              data.odc.geobox.affine, [*query.assets, COUNT_BAND],
+    write_cog(tmp, np.concatenate([composite, count[None].astype(np.float32)]), job.tile.crs,
+              transform, [*query.assets, COUNT_BAND],
               tags={"ACQUISITION_DATE": date, "STAC_COLLECTION": query.collection,
-                    "STAC_ITEMS": ",".join(provenance["items"]), "STAC_KEY": key})
+                    "STAC_ITEMS": ",".join(provenance["items"]), "STAC_KEY": job.key})
     os.replace(tmp, path)
-    return _record(path, key, provenance)
+    return _record(path, job.key, provenance)
 
 
-def load_windows(request: StacRequest, tile: TileBox, items: list[dict[str, Any]]) -> Any:
-    """The tile's windows of every item's assets, one time step per solar day (xarray)."""
-    import odc.stac
-    import pystac
-    from odc.geo.geobox import GeoBox
-
-    query = request.query
-    bands = list(query.assets) + ([query.mask_asset] if query.cloud_mask != "none" else [])
-    odc.stac.configure_rio(**gdal_options(query))
-    geobox = GeoBox.from_bbox(tile.bounds, crs=tile.crs, resolution=request.resolution_m)
-    resampling = {"*": request.resampling}
-    if query.cloud_mask != "none":
-        resampling[query.mask_asset] = "nearest"
-    try:
-        data = odc.stac.load([pystac.Item.from_dict(i) for i in items], bands=bands,
-                             geobox=geobox, groupby="solar_day", resampling=resampling,
-                             chunks={}, patch_url=_url_signer(query.sign))
-        return data.compute(scheduler="threads")
-    except Exception as exc:  # GDAL/rasterio errors after GDAL's own retries
-        urls = [i["assets"][b]["href"] for i in items for b in bands if b in i["assets"]]
-        culprit = failing_url(urls, request_headers(query), query.timeout_s) or one_line(exc)
-        raise InputDataError(f"tile {tile.tile_id}: reading the items' COGs failed after "
-                             f"{query.retries} retries ({culprit}; {one_line(exc)}); raise "
-                             "data.tiles.stac.retries or try again later (finished tiles are "
-                             "kept).") from exc
-
-
-def gdal_options(query: StacQuery) -> dict[str, Any]:
-    """GDAL settings for COG reads over HTTP: retries with backoff, headers, no directory
-    listing, a timeout."""
-    options: dict[str, Any] = {
-        "GDAL_HTTP_MAX_RETRY": str(query.retries),
-        "GDAL_HTTP_RETRY_DELAY": str(query.retry_delay_s),
-        "GDAL_HTTP_RETRY_CODES": "429,500,502,503,504",
-        "GDAL_HTTP_TIMEOUT": str(int(query.timeout_s)),
-        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
-        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".tif,.tiff,.TIF,.TIFF",
-        "GDAL_HTTP_MULTIRANGE": "SINGLE_GET",
-    }
-    headers = request_headers(query)
-    if headers:
-        options["GDAL_HTTP_HEADERS"] = "\r\n".join(f"{k}: {v}" for k, v in headers.items())
-    return options
-
-
-def _url_signer(sign: str) -> Any:
-    if sign != "planetary_computer":
-        return None
-    import planetary_computer  # checked when the catalog was opened
-
-    return planetary_computer.sign
-
-
-def _physical(band: Any, items: list[dict[str, Any]], asset: str) -> np.ndarray:
+def _physical(values: np.ndarray, nodata: float | None, items: list[dict[str, Any]],
+              asset: str) -> np.ndarray:
     """A band's values (time, h, w) as float32 with the asset's scale/offset, NaN at nodata."""
-    values = band.values
-    nodata = band.attrs.get("nodata")
     if nodata is None and np.issubdtype(values.dtype, np.integer):
         nodata = 0
     info = (items[0].get("assets", {}).get(asset, {}).get("raster:bands") or [{}])[0]

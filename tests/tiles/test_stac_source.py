@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import rasterio
 from conftest import (
-    CRS, LS_ASSETS, LS_RASTER, S2_ASSETS, S2_RASTER, landsat_clear, reference_composite,
-    s2_clear,
+    CRS, LS_ASSETS, LS_RASTER, S2_ASSETS, S2_RASTER, clear_gdal_http_cache, landsat_clear,
+    reference_composite, s2_clear,
 )
 from pyproj import Transformer
 
 from pipeline.errors import InputDataError
-from pipeline.tiles.area import area_tiles, local_utm
-from pipeline.tiles.composite import clear_pixels, median_composite
+from pipeline.tiles import stac_read
+from pipeline.tiles.area import TileBox, area_tiles, local_utm
+from pipeline.tiles.composite import clear_pixels, median_composite, nan_median
 from pipeline.tiles.stac import StacRequest, StacSource
 from pipeline.tiles.stac_api import StacQuery, request_headers
+from pipeline.tiles.stac_read import TileJob, tile_groups
 
 TO_LONLAT = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
 
@@ -163,6 +166,7 @@ def test_cog_faults_are_retried_to_the_same_composite(stac_world, cog_faults, tm
     clean = s2_source(stac_world, tmp_path / "clean", reach_km=0.1)
     tile = clean.request.tiles[0]
     expected = composite_of(clean.acquire(tile)[0])
+    clear_gdal_http_cache()  # the clean read's blocks: the faulty read must fetch them again
     faulty = s2_source(stac_world, tmp_path / "faulty", reach_km=0.1, retries=4)
     cog_faults.inject(fault, 2, match="/s2/")
     path, error = faulty.acquire(tile)
@@ -179,3 +183,67 @@ def test_a_cog_server_that_keeps_failing_gives_one_clear_line(stac_world, cog_fa
     message = str(e.value)
     assert "\n" not in message and "data.tiles.stac.retries" in message
     assert "500" in message and "/s2/" in message
+
+
+@pytest.mark.parametrize("resolution_m", [10.0, 15.0])
+def test_tiles_read_in_groups_equal_tiles_read_alone_bit_for_bit(stac_world, cog_faults, tmp_path,
+                                                                 monkeypatch, resolution_m):
+    tile_m = 32 * resolution_m
+    q = StacQuery(stac_world.api_url, "s2-test", "2020-01-01/2020-12-31", S2_ASSETS,
+                  max_cloud_cover=50.0, retries=1)
+    tiles = tuple(area_tiles([TO_LONLAT.transform(800_480, 9_783_520)], 0.3, None, tile_m, CRS))
+    grouped = StacSource(StacRequest(q, tiles, resolution_m), tmp_path / "grouped")
+    alone = StacSource(StacRequest(q, tiles, resolution_m, group_px=1), tmp_path / "alone")
+    reads = []
+    load = stac_read.load_windows
+    monkeypatch.setattr(stac_read, "load_windows", lambda *a: reads.append(a[1]) or load(*a))
+    outcomes = grouped.acquire_many(tiles)
+    assert len(reads) == 1 and len(tiles) >= 4  # one read of the tiles' area
+    assert len(alone.acquire_many(tiles)) == len(tiles) and len(reads) == 1 + len(tiles)
+    written = 0
+    for tile in tiles:
+        (path, error), (path_alone, error_alone) = outcomes[tile.tile_id], alone.acquire(tile)
+        record = json.loads(path.with_suffix(".json").read_text())
+        assert record == json.loads(path_alone.with_suffix(".json").read_text())
+        assert error == error_alone and path.is_file() == path_alone.is_file()
+        if error_alone is not None:
+            continue
+        written += 1
+        got = composite_of(path)
+        np.testing.assert_array_equal(got, composite_of(path_alone))
+        if resolution_m == 10.0:  # the reference samples 10 m pixels at the tile's pixel centres
+            ref, count = reference_composite(stac_world.s2[:3], S2_ASSETS, "SCL", s2_clear,
+                                             tile.bounds, resolution_m, S2_RASTER)
+            np.testing.assert_allclose(got[:4], ref, atol=1e-6)
+            np.testing.assert_array_equal(got[4], count)
+    assert written >= 3
+
+
+def test_tile_groups_are_blocks_of_the_grid_meeting_the_same_items(tmp_path):
+    def job(col, row, items=("a",), side=320.0, offset=0.0):
+        tile = TileBox(f"e{col}_n{row}", CRS, (col * side + offset, row * side,
+                                                (col + 1) * side + offset, (row + 1) * side))
+        return TileJob(tile, tuple({"id": i} for i in items), "k", tmp_path / "t.tif")
+
+    jobs = [job(c, r) for r in (3, 2, 1, 0) for c in range(4)]
+    groups = tile_groups(jobs, 10.0, 64)  # 64 px = 2 tiles of 32 px on a side
+    assert [[j.tile.tile_id for j in g] for g in groups][:2] == [
+        ["e0_n3", "e1_n3", "e0_n2", "e1_n2"], ["e2_n3", "e3_n3", "e2_n2", "e3_n2"]]
+    assert len(groups) == 4 and sum(map(len, groups)) == 16
+    assert len(tile_groups(jobs[:1] + [job(1, 3, items=("a", "b"))], 10.0, 64)) == 2
+    assert len(tile_groups([job(0, 0, offset=5.0), job(1, 0, offset=5.0)], 10.0, 640)) == 2
+    assert len(tile_groups(jobs, 10.0, 32)) == 16  # the tile size: tile by tile
+
+
+@pytest.mark.parametrize("scenes", [1, 2, 3, 4, 7, 12])
+def test_nan_median_is_numpys_nanmedian_bit_for_bit(scenes):
+    rng = np.random.default_rng(scenes)
+    values = (rng.random((scenes, 3, 20, 20)) * 0.4 - 0.1).astype(np.float32)
+    usable = rng.random((scenes, 20, 20)) < 0.6
+    values[~np.broadcast_to(usable[:, None], values.shape)] = np.nan
+    count = usable.sum(axis=0)
+    with np.errstate(all="ignore"), pytest.warns(RuntimeWarning) if (count == 0).any() \
+            else warnings.catch_warnings():
+        expected = np.nanmedian(values, axis=0).astype(np.float32)
+    got = nan_median(values, count)
+    np.testing.assert_array_equal(got[:, count > 0], expected[:, count > 0])
