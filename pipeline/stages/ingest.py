@@ -37,7 +37,8 @@ from pipeline.engine.context import StageContext
 from pipeline.engine.provenance import verify_all
 from pipeline.errors import InputDataError
 from pipeline.geo.polygons import read_region
-from pipeline.survey.recipes import DhsColumns, LsmsColumns, SurveySource, survey_clusters
+from pipeline.survey.columns import DhsColumns, LsmsColumns
+from pipeline.survey.recipes import SurveySource, survey_clusters
 from pipeline.survey.tables import ClusterColumns, beyond_reach, check_not_swapped
 from pipeline.tiles.area import area_tiles
 from pipeline.tiles.catalog import ingest_shard
