@@ -142,3 +142,30 @@ def finished_run(make_tiny_config, tmp_path_factory) -> Path:
     config = load_config(path, env={})
     run_pipeline(config, PIPELINE, quiet=True, progress=False)
     return config.run_dir
+
+
+@pytest.fixture
+def file_server(tmp_path: Path):
+    """(folder, url): a folder served with range requests on 127.0.0.1 (the demo's COG server)
+    by another process. pyogrio holds the GIL while GDAL reads, so a server thread in the test's
+    own process would never answer it."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "served"
+    folder.mkdir()
+    # the module alone (stdlib only), not the demo package that imports the world generator
+    code = ("import importlib.util as u, sys, time; spec = u.spec_from_file_location('cogs', "
+            "sys.argv[1]); m = sys.modules['cogs'] = u.module_from_spec(spec); "
+            "spec.loader.exec_module(m); "
+            "s = m.CogServer(sys.argv[2]); print(s.url, flush=True); time.sleep(300)")
+    server = REPO / "pipeline" / "demo" / "cog_server.py"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(server), str(folder)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), f"the file server did not start: {url!r}"
+        yield folder, url
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

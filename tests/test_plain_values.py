@@ -1,7 +1,8 @@
 """The library packages below the stages take plain values: none imports the config schema.
 
 Only the stages and the CLI (and the engine and runs) know ``pipeline.config``; they translate
-config sections into the plain parameters of ``geo``, ``tiles``, ``survey`` and ``models``.
+config sections into the plain parameters of ``geo``, ``tiles``, ``survey``, ``models``,
+``evaluation``, ``outputs``, ``bundles`` and ``demo``.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "pipeline"
-PLAIN = ("geo", "tiles", "survey", "models")
+PLAIN = ("geo", "tiles", "survey", "models", "evaluation", "outputs", "bundles", "demo")
 ABOVE = ("pipeline.config", "pipeline.stages", "pipeline.engine", "pipeline.cli", "pipeline.runs")
 
 

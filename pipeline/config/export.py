@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from pipeline.config.base import RelPath, Section
+from pipeline.config.base import Location, RelPath, Section
 
 
 class GridConfig(Section):
@@ -30,8 +30,9 @@ class GridConfig(Section):
     zoom: int = Field(12, ge=1, le=23, description="`quadkey`: zoom level.")
     resolution: int = Field(7, ge=0, le=15, description=(
         "`h3`: resolution (7 is about 5.2 km² per cell, 8 about 0.74 km²)."))
-    path: RelPath | None = Field(None, description=(
-        "`admin`: polygon file (GeoPackage, shapefile, GeoJSON or GeoParquet; any CRS). Rows "
+    path: Location | None = Field(None, description=(
+        "`admin`: polygon file (GeoPackage, shapefile, GeoJSON or GeoParquet; any CRS), local "
+        "or a URL read through GDAL (`https://`, `s3://`, `/vsicurl/...`; not GeoParquet). Rows "
         "that share an id (a district stored as several polygons) are dissolved into one cell; "
         "polygons without tiles are kept with `n_tiles` 0."))
     id: str | None = Field(None, description=(
@@ -71,9 +72,10 @@ class ExportConfig(Section):
         "Population raster (e.g. WorldPop, any CRS): cell means are weighted by each tile's "
         "mean population; plain means when null. A cell whose tiles all have zero or no "
         "population gets the plain mean."))
-    region: RelPath | None = Field(None, description=(
-        "Polygon file of the region to map; tiles whose centre is outside are left out, and "
-        "its outline is drawn (default: every tile, outlined by their union)."))
+    region: Location | None = Field(None, description=(
+        "Polygon file of the region to map (local, or a URL as for `grid.path`); tiles whose "
+        "centre is outside are left out, and its outline is drawn (default: every tile, "
+        "outlined by their union)."))
     units: dict[str, str] = Field(default_factory=dict, description=(
         "Unit label per target for colour bars and legends, e.g. "
         "`{consumption_pc_day: \"USD/day (2011 PPP)\"}`."))

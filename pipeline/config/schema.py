@@ -32,6 +32,7 @@ from pipeline.config.predict import PredictConfig
 from pipeline.config.regression import RegressionConfig, TargetConfig
 from pipeline.config.survey import DhsColumns, LsmsColumns, SurveyConfig
 from pipeline.errors import ConfigError
+from pipeline.outputs.spec import ExportSpec
 
 __all__ = [
     "AggregateConfig", "BaselinesConfig", "COSMETIC", "Config", "DaskExecutor", "DataConfig",
@@ -39,7 +40,7 @@ __all__ = [
     "GridConfig", "LabelsConfig", "LocalExecutor", "LsmsColumns", "ModelConfig",
     "NightlightsConfig", "PredictConfig", "RegressionConfig", "RelPath", "Section",
     "SurveyConfig", "TargetConfig", "TilesConfig", "WEIGHTS_DIR_ENV", "config_yaml",
-    "load_config", "parse_config", "save_config",
+    "export_spec", "load_config", "parse_config", "save_config",
 ]
 
 WEIGHTS_DIR_ENV = "POVERTY_PIPELINE_WEIGHTS_DIR"
@@ -128,6 +129,15 @@ class Config(Section):
         if self.export.target is not None and self.export.target not in outcomes:
             raise ValueError(f"export.target: {self.export.target!r} is not a survey outcome")
         return self
+
+
+def export_spec(name: str, export: ExportConfig,
+                regression: RegressionConfig | None) -> ExportSpec:
+    """What the exports are asked for, as plain values: the run's ``name``, its ``export``
+    section and its ``regression`` (None for a prediction run, which fitted nothing)."""
+    return ExportSpec(name, export.grid, export.target, export.population, export.region,
+                      dict(export.units), tuple(regression.schemes) if regression else (),
+                      tuple(t.column for t in regression.targets if t.log) if regression else ())
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

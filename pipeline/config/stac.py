@@ -11,10 +11,40 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from pipeline.config.base import COSMETIC, Section
+from pipeline.config.base import COSMETIC, Location, Section
 
 BBox = tuple[float, float, float, float]
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class RegionConfig(Section):
+    """The region to map as polygons: a boundary file, or some of its features."""
+
+    path: Location = Field(description=(
+        "Polygon file (GeoPackage, shapefile, GeoJSON, FlatGeobuf or GeoParquet; any CRS): a "
+        "local file, or a URL read through GDAL (`https://`, `s3://`, `/vsicurl/...`; not "
+        "GeoParquet), kept as written. Every tile that meets a polygon is acquired (not "
+        "their bounding box)."))
+    column: str | None = Field(None, description=(
+        "Attribute that selects the features, e.g. GADM's `NAME_1` (null: every feature)."))
+    values: tuple[str, ...] = Field((), description=(
+        "The wanted values of `column`, compared as text, e.g. `[Kigali]`; each must match "
+        "a feature."))
+
+    @field_validator("values", mode="before")
+    @classmethod
+    def _as_text(cls, value: object) -> object:
+        if isinstance(value, (list, tuple)):
+            return tuple(str(v) if isinstance(v, (int, float)) else v for v in value)
+        return value
+
+    @model_validator(mode="after")
+    def _column_with_values(self) -> RegionConfig:
+        if (self.column is None) != (not self.values):
+            raise ValueError("data.tiles.stac.region: `column` and `values` go together (the "
+                             "features whose column holds one of the values); got column "
+                             f"{self.column!r} and values {list(self.values)}")
+        return self
 
 
 class StacConfig(Section):
@@ -50,7 +80,11 @@ class StacConfig(Section):
         "Imagery is acquired for every tile meeting the square of `reach_km` on each side of "
         "a survey cluster; set `aggregate`'s radius within it."))
     region_bbox: BBox | None = Field(None, description=(
-        "Also acquire the region to map: `[west, south, east, north]` in degrees."))
+        "Also acquire the region to map: `[west, south, east, north]` in degrees (or give "
+        "`region`)."))
+    region: RegionConfig | None = Field(None, description=(
+        "Also acquire the region to map given as polygons (a boundary file, or an admin "
+        "unit of one): every grid tile that meets them. Not with `region_bbox`."))
     resolution_m: float = Field(10.0, gt=0, le=1000, description=(
         "Pixel side of the composites in metres; a tile is `window_px` (default "
         "`tile_size_px`) pixels on a side."))
@@ -104,6 +138,9 @@ class StacConfig(Section):
                 raise ValueError("data.tiles.stac.region_bbox: [west, south, east, north] in "
                                  f"degrees with west < east, south < north; got "
                                  f"{list(self.region_bbox)}")
+        if self.region_bbox is not None and self.region is not None:
+            raise ValueError("data.tiles.stac: give the region to map as `region_bbox` or as "
+                             "`region` (polygons), not both")
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"data.tiles.stac.url: an http(s) URL; got {self.url!r}")
         return self

@@ -11,37 +11,37 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from pipeline.config.base import RelPath, Section
-
-DHS_OUTCOMES = ("wealth_index",)
-LSMS_OUTCOMES = ("consumption_pc", "consumption_pc_day")
+from pipeline.survey.columns import DHS, DHS_OUTCOMES, LSMS, LSMS_OUTCOMES
 
 
 class DhsColumns(Section):
     """Column names of a DHS household recode (HR) and its GPS dataset (GE).
 
-    The defaults are DHS's own names; change them only for a recode that renames them.
+    The defaults are DHS's own names (from :mod:`pipeline.survey.columns`); change them only for
+    a recode that renames them.
     """
 
-    cluster: str = Field("hv001", description="Household recode: the cluster number.")
-    household: str = Field("hhid", description="Household recode: the household id.")
-    weight: str = Field("hv005", description=(
+    cluster: str = Field(DHS.cluster, description="Household recode: the cluster number.")
+    household: str = Field(DHS.household, description="Household recode: the household id.")
+    weight: str = Field(DHS.weight, description=(
         "Household recode: the household sample weight (DHS stores it times 1,000,000; it is "
         "divided by that)."))
-    wealth: str = Field("hv271", description=(
+    wealth: str = Field(DHS.wealth, description=(
         "Household recode: the wealth index factor score, divided by `wealth_divisor`."))
-    wealth_divisor: float = Field(100_000.0, gt=0, description=(
+    wealth_divisor: float = Field(DHS.wealth_divisor, gt=0, description=(
         "What the `wealth` column is divided by (DHS stores the score times 100,000)."))
-    year: str = Field("hv007", description="Household recode: the interview year.")
-    gps_cluster: str = Field("DHSCLUST", description=(
+    year: str = Field(DHS.year, description="Household recode: the interview year.")
+    gps_cluster: str = Field(DHS.gps_cluster, description=(
         "GPS dataset: the cluster number, joined to the recode's `cluster`."))
-    gps_id: str = Field("DHSID", description="GPS dataset: the cluster id used as `cluster_id`.")
-    gps_lat: str = Field("LATNUM", description="GPS dataset: latitude (WGS84 degrees).")
-    gps_lon: str = Field("LONGNUM", description="GPS dataset: longitude (WGS84 degrees).")
-    gps_urban: str = Field("URBAN_RURA", description=(
+    gps_id: str = Field(DHS.gps_id, description=(
+        "GPS dataset: the cluster id used as `cluster_id`."))
+    gps_lat: str = Field(DHS.gps_lat, description="GPS dataset: latitude (WGS84 degrees).")
+    gps_lon: str = Field(DHS.gps_lon, description="GPS dataset: longitude (WGS84 degrees).")
+    gps_urban: str = Field(DHS.gps_urban, description=(
         "GPS dataset: urban (U) or rural (R), carried along as `urban`."))
-    gps_country: str = Field("DHSCC", description=(
+    gps_country: str = Field(DHS.gps_country, description=(
         "GPS dataset: the country code, carried along as `country`."))
-    gps_year: str = Field("DHSYEAR", description=(
+    gps_year: str = Field(DHS.gps_year, description=(
         "GPS dataset: the survey year, carried along as `year`."))
 
 
@@ -52,25 +52,26 @@ class LsmsColumns(Section):
     LSMS-ISA surveys name them differently (see their codebooks).
     """
 
-    household: str = Field("case_id", description=(
+    household: str = Field(LSMS.household, description=(
         "The household id, in both files (the geovariables are joined on it)."))
-    cluster: str = Field("ea_id", description=(
+    cluster: str = Field(LSMS.cluster, description=(
         "The enumeration area: each one becomes one cluster."))
-    consumption: str = Field("rexpagg", description=(
+    consumption: str = Field(LSMS.consumption, description=(
         "Total household consumption per `period_days`, in the survey's currency."))
-    household_size: str = Field("hhsize", description="Household members.")
-    weight: str = Field("hh_wgt", description="The household sample weight.")
-    lat: str = Field("lat_modified", description="Latitude (WGS84 degrees), geovariables file.")
-    lon: str = Field("lon_modified", description="Longitude (WGS84 degrees), geovariables file.")
-    urban: str | None = Field("urban", description=(
+    household_size: str = Field(LSMS.household_size, description="Household members.")
+    weight: str = Field(LSMS.weight, description="The household sample weight.")
+    lat: str = Field(LSMS.lat, description="Latitude (WGS84 degrees), geovariables file.")
+    lon: str = Field(LSMS.lon, description="Longitude (WGS84 degrees), geovariables file.")
+    urban: str | None = Field(LSMS.urban, description=(
         "The urban/rural column; null when the survey has none."))
-    urban_value: int | str = Field(1, description="The value of `urban` that means urban.")
-    period_days: float = Field(365.0, gt=0, description=(
+    urban_value: int | str = Field(LSMS.urban_value, description=(
+        "The value of `urban` that means urban."))
+    period_days: float = Field(LSMS.period_days, gt=0, description=(
         "Days the `consumption` column covers (365 for annual aggregates); `consumption_pc_day` "
         "is per-capita consumption divided by it."))
-    country: str | None = Field(None, description=(
+    country: str | None = Field(LSMS.country, description=(
         "A fixed country value for every cluster (not a column name), e.g. `MWI`."))
-    year: int | None = Field(None, ge=1900, le=2100, description=(
+    year: int | None = Field(LSMS.year, ge=1900, le=2100, description=(
         "A fixed survey year for every cluster (not a column name), e.g. 2016."))
 
 

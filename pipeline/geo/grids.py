@@ -38,7 +38,8 @@ class GridSpec(Protocol):
         kind: ``tiles`` (every tile its own cell), ``regular`` (squares of ``cell_km`` in
             ``crs``; None: the tiles' CRS), ``quadkey`` (Web Mercator tiles at ``zoom``),
             ``h3`` (H3 cells at ``resolution``) or ``admin`` (the polygons of the file at
-            ``path``, named by column ``id``; None: numbered).
+            ``path``, a local file or a URL kept as a string, named by column ``id``; None:
+            numbered).
     """
 
     kind: str
@@ -46,7 +47,7 @@ class GridSpec(Protocol):
     crs: str | None
     zoom: int
     resolution: int
-    path: Path | None
+    path: Path | str | None
     id: str | None
 
 VALUE_PREFIXES = ("pred_", "lower_", "upper_", "ood_")

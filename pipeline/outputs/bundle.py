@@ -20,10 +20,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from pipeline.config.schema import Config
 from pipeline.geo.grids import make_cells, value_columns
 from pipeline.geo.polygons import read_polygons
 from pipeline.geo.rasterize import TilePixels, tile_pixels
+from pipeline.outputs.spec import ExportSpec
 
 RASTER_PREFIXES = ("pred_", "lower_", "upper_")
 
@@ -112,8 +112,8 @@ class ExportBundle:
     """The inputs of every writer.
 
     Attributes:
-        config: the run's config (the ``export`` stage's view of it: ``export``, ``name``,
-            ``regression.targets`` and ``regression.schemes``).
+        spec: what the exports are asked for (from the config's ``export``, ``name`` and
+            ``regression``).
         files: the run's files the exports read.
         grid: per-tile predictions (``predict/grid.parquet``), EPSG:4326 footprints.
         catalog: the tile catalog (``ingest/tiles.parquet``).
@@ -126,7 +126,7 @@ class ExportBundle:
         target: the outcome drawn in the maps (``export.target``, default: the first target).
     """
 
-    config: Config
+    spec: ExportSpec
     files: ExportFiles
     grid: gpd.GeoDataFrame
     catalog: gpd.GeoDataFrame
@@ -153,12 +153,12 @@ class ExportBundle:
     @property
     def units(self) -> str:
         """Colour-bar label: the target and its unit (``export.units``) when given."""
-        unit = self.config.export.units.get(self.target)
+        unit = self.spec.units.get(self.target)
         return f"predicted {self.target}" + (f" ({unit})" if unit else "")
 
     @property
     def title(self) -> str:
-        return f"{self.config.name}: predicted {self.target} ({date.today().isoformat()})"
+        return f"{self.spec.name}: predicted {self.target} ({date.today().isoformat()})"
 
     def raster_columns(self) -> list[str]:
         """The COG's bands: every target's prediction and interval ends."""
@@ -174,7 +174,7 @@ class ExportBundle:
                                 geometry=self.grid.geometry.to_numpy(), crs=self.grid.crs)
 
 
-def load_bundle(files: ExportFiles, config: Config) -> ExportBundle:
+def load_bundle(files: ExportFiles, spec: ExportSpec) -> ExportBundle:
     """Read a run's predictions, catalog and clusters, and build the output cells.
 
     Raises:
@@ -182,15 +182,14 @@ def load_bundle(files: ExportFiles, config: Config) -> ExportBundle:
     """
     grid = gpd.read_parquet(files.grid)
     catalog = gpd.read_parquet(files.catalog)
-    spec = config.export
     region = read_polygons(spec.region, "export.region") if spec.region else None
     tiles_crs = str(catalog["crs"].mode().iloc[0])
     cells, cell_of_tile = make_cells(grid, spec.grid, tiles_crs, spec.population, region)
     target = spec.target or first_target(grid)
-    clusters = cluster_table(files, config, cells, target)
+    clusters = cluster_table(files, spec, cells, target)
     outline = region.geometry if region is not None else gpd.GeoSeries(
         [grid.geometry.union_all()], crs=grid.crs)
-    return ExportBundle(config, files, grid, catalog, cells, cell_of_tile, clusters, outline,
+    return ExportBundle(spec, files, grid, catalog, cells, cell_of_tile, clusters, outline,
                         target)
 
 
@@ -200,7 +199,7 @@ def first_target(grid: pd.DataFrame) -> str:
     return next(c.removeprefix("pred_") for c in grid.columns if c.startswith("pred_"))
 
 
-def cluster_table(files: ExportFiles, config: Config, cells: gpd.GeoDataFrame,
+def cluster_table(files: ExportFiles, spec: ExportSpec, cells: gpd.GeoDataFrame,
                   target: str) -> gpd.GeoDataFrame:
     """The survey clusters with their out-of-fold prediction and the map's value there (no
     rows for a prediction run)."""
@@ -208,7 +207,7 @@ def cluster_table(files: ExportFiles, config: Config, cells: gpd.GeoDataFrame,
         return gpd.GeoDataFrame({"cluster_id": pd.Series([], dtype=str)},
                                 geometry=gpd.GeoSeries([], crs="EPSG:4326"))
     clusters = gpd.read_parquet(files.clusters).to_crs("EPSG:4326").reset_index(drop=True)
-    clusters[f"cv_predicted_{target}"] = out_of_fold(files.fit, config, clusters["cluster_id"],
+    clusters[f"cv_predicted_{target}"] = out_of_fold(files.fit, spec, clusters["cluster_id"],
                                                      target)
     columns = value_columns(cells)
     joined = gpd.sjoin(clusters[["geometry"]], cells[[*columns, "geometry"]], how="left",
@@ -219,18 +218,18 @@ def cluster_table(files: ExportFiles, config: Config, cells: gpd.GeoDataFrame,
     return clusters
 
 
-def out_of_fold(files: FitFiles, config: Config, ids: pd.Series, target: str) -> np.ndarray:
+def out_of_fold(files: FitFiles, spec: ExportSpec, ids: pd.Series, target: str) -> np.ndarray:
     """Each cluster's out-of-fold prediction (outcome units; first CV scheme); NaN if none."""
     if files.cv_predictions is None:
         return np.full(len(ids), np.nan)
     table = pd.read_csv(files.cv_predictions, dtype={"cluster_id": str})
     table = table[table["target"] == target]
-    schemes = [s for s in config.regression.schemes if s in set(table["scheme"])]
+    schemes = [s for s in spec.schemes if s in set(table["scheme"])]
     if not schemes or "predicted" not in table.columns:
         return np.full(len(ids), np.nan)
     rows = table[table["scheme"] == schemes[0]].drop_duplicates("cluster_id")
     predicted = rows.set_index("cluster_id")["predicted"].reindex(ids.astype(str)).to_numpy()
-    return np.exp(predicted) if target_is_logged(files, config, target) else predicted
+    return np.exp(predicted) if target_is_logged(files, spec, target) else predicted
 
 
 def metrics_entry(files: FitFiles, target: str) -> dict:
@@ -240,9 +239,9 @@ def metrics_entry(files: FitFiles, target: str) -> dict:
     return json.loads(files.metrics.read_text()).get("targets", {}).get(target, {})
 
 
-def target_is_logged(files: FitFiles, config: Config, target: str) -> bool:
-    """Whether ``fit`` modelled log(target): from ``fit/metrics.json``, else the config."""
+def target_is_logged(files: FitFiles, spec: ExportSpec, target: str) -> bool:
+    """Whether ``fit`` modelled log(target): from ``fit/metrics.json``, else the config's."""
     entry = metrics_entry(files, target)
     if "log" in entry:
         return bool(entry["log"])
-    return any(t.column == target and t.log for t in config.regression.targets)
+    return target in spec.logged

@@ -66,7 +66,7 @@ def summary_section(bundle: ExportBundle, manifest: dict) -> str:
     rejected = rejected_summary(bundle.files.rejected)
     facts = {"tiles": len(bundle.catalog), "survey clusters": len(clusters),
              "clusters used by fit": usable, "rejected rows": int(rejected["rows"].sum()),
-             f"output cells ({bundle.config.export.grid.kind})": len(bundle.cells),
+             f"output cells ({bundle.spec.grid.kind})": len(bundle.cells),
              "tiles behind the cells": int(bundle.cells["n_tiles"].sum())}
     boxes = "".join(f'<div class="fact"><b>{v:,}</b>{html.escape(k)}</div>' for k, v in facts.items())
     return (f'<h2>Summary</h2><div class="facts">{boxes}</div>'
@@ -201,7 +201,7 @@ def _scatter_images(bundle: ExportBundle) -> list[str]:
     table = pd.read_csv(path)
     images = []
     for (target, scheme), rows in table.groupby(["target", "scheme"], sort=False):
-        label = f"log {target}" if target_is_logged(bundle.files.fit, bundle.config, target) else target
+        label = f"log {target}" if target_is_logged(bundle.files.fit, bundle.spec, target) else target
         fig = plot_scatter(rows["observed"].to_numpy(np.float64), rows["predicted"].to_numpy(np.float64),
                            label, title=f"{scheme} CV:")
         images.append(_image(figure_uri(fig), f"{target} {scheme} predicted vs observed"))
@@ -228,7 +228,7 @@ def render_report(bundle: ExportBundle, map_png: Path | None = None) -> str:
                     summary_section(bundle, manifest), training_section(bundle.files),
                     evaluation_section(bundle), map_section(bundle, map_png),
                     f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>"])
-    name = html.escape(bundle.config.name)
+    name = html.escape(bundle.spec.name)
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f"<title>Run report: {name}</title><style>{STYLE}{OOD_STYLE}</style></head><body>"
             f"<header><h1>Run report: {name}</h1><p>{html.escape(str(bundle.run_dir))} · "

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import numpy as np
 import pandas as pd
 
-from pipeline.config.schema import Config, ExportConfig, config_yaml, load_config
+from pipeline.config.schema import Config, ExportConfig, config_yaml, export_spec, load_config
 from pipeline.engine.rundir import RunDir
 from pipeline.errors import MissingArtifactError
 from pipeline.outputs.bundle import (
@@ -37,6 +37,7 @@ from pipeline.outputs.bundle import (
 )
 from pipeline.outputs.figures import plot_map, plot_scatter, plt
 from pipeline.outputs.formats import FORMATS, write_formats
+from pipeline.outputs.spec import ExportSpec
 from pipeline.outputs.tables import metrics_frame, stage_frame
 
 
@@ -109,7 +110,7 @@ class Run:
         frame = gpd.read_parquet(path)
         fit = FitFiles.find(self.dir.artifact)
         for target in self.targets:
-            frame[f"cv_predicted_{target}"] = out_of_fold(fit, self.config,
+            frame[f"cv_predicted_{target}"] = out_of_fold(fit, self.spec(),
                                                           frame["cluster_id"], target)
         return frame
 
@@ -158,6 +159,11 @@ class Run:
         return self.config.model_copy(
             update={"export": ExportConfig.model_validate({**current, **changes})})
 
+    def spec(self, config: Config | None = None) -> ExportSpec:
+        """What the exports are asked for, from ``config`` (default: the run's)."""
+        config = config or self.config
+        return export_spec(config.name, config.export, config.regression)
+
     def files(self, config: Config | None = None) -> ExportFiles:
         """The run's files the exports read; the report shows ``config`` (default: the run's)."""
         return ExportFiles.find(self.dir.artifact, self.path, self.dir.manifest_file,
@@ -166,7 +172,7 @@ class Run:
     def bundle(self, **export: Any) -> ExportBundle:
         """The inputs of the exports, with ``export`` keys replaced (see :meth:`with_export`)."""
         config = self.with_export(**export)
-        return load_bundle(self.files(config), config)
+        return load_bundle(self.files(config), self.spec(config))
 
     def export(self, formats: Sequence[str] = FORMATS, out: str | Path | None = None,
                **export: Any) -> list[Path]:
@@ -199,7 +205,7 @@ class Run:
         rows = table[table["target"] == target]
         scheme = scheme or next(iter(rows["scheme"]), None)
         rows = rows[rows["scheme"] == scheme]
-        label = f"log {target}" if target_is_logged(FitFiles.find(self.dir.artifact), self.config, target) else target
+        label = f"log {target}" if target_is_logged(FitFiles.find(self.dir.artifact), self.spec(), target) else target
         return plot_scatter(rows["observed"].to_numpy(np.float64),
                             rows["predicted"].to_numpy(np.float64), label,
                             title=f"{scheme} CV:", ax=ax)

@@ -32,12 +32,13 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.bundles.format import CARD_JSON, open_bundle
-from pipeline.config.schema import Config
+from pipeline.config.schema import Config, export_spec
 from pipeline.engine.manifest import package_version
 from pipeline.errors import StageError
 from pipeline.geo.cog import cog_problems
 from pipeline.outputs.bundle import ExportFiles, load_bundle
 from pipeline.outputs.formats import write_formats
+from pipeline.outputs.spec import ExportSpec
 from pipeline.engine.context import StageContext
 from pipeline.engine.stage import Stage
 
@@ -48,16 +49,19 @@ def input_files(config: Config) -> list[Path]:
 
 
 def run(ctx: StageContext) -> dict[str, Any]:
-    return write_exports(ctx)
+    config = ctx.config
+    return write_exports(ctx, export_spec(config.name, config.export, config.regression))
 
 
 def run_prediction(ctx: StageContext) -> dict[str, Any]:
     """A prediction run's export: its report shows the bundle's model card."""
     bundle = open_bundle(ctx.config.bundle, package_version())
-    return write_exports(ctx, bundle.file(CARD_JSON))
+    spec = export_spec(ctx.config.name, ctx.config.export, None)
+    return write_exports(ctx, spec, bundle.file(CARD_JSON))
 
 
-def write_exports(ctx: StageContext, model_card: Path | None = None) -> dict[str, Any]:
+def write_exports(ctx: StageContext, spec: ExportSpec,
+                  model_card: Path | None = None) -> dict[str, Any]:
     """Every format into ``ctx.out``; the counts for the manifest."""
     rundir = ctx.run
 
@@ -67,7 +71,7 @@ def write_exports(ctx: StageContext, model_card: Path | None = None) -> dict[str
 
     files = ExportFiles.find(artifact, rundir.path, rundir.manifest_file,
                              rundir.config_file.read_text(encoding="utf-8"), model_card)
-    bundle = load_bundle(files, ctx.config)
+    bundle = load_bundle(files, spec)
     write_formats(bundle, ctx.out)
     problems = cog_problems(ctx.out / "predictions.tif")
     if problems:

@@ -36,7 +36,9 @@ from pipeline.config.schema import Config, SurveyConfig, TilesConfig
 from pipeline.engine.context import StageContext
 from pipeline.engine.provenance import verify_all
 from pipeline.errors import InputDataError
-from pipeline.survey.recipes import DhsColumns, LsmsColumns, SurveySource, survey_clusters
+from pipeline.geo.polygons import read_region
+from pipeline.survey.columns import DhsColumns, LsmsColumns
+from pipeline.survey.recipes import SurveySource, survey_clusters
 from pipeline.survey.tables import ClusterColumns, beyond_reach, check_not_swapped
 from pipeline.tiles.area import area_tiles
 from pipeline.tiles.catalog import ingest_shard
@@ -60,9 +62,9 @@ def input_files(config: Config) -> list[Path]:
 
 def tile_files(tiles: TilesConfig) -> list[Path]:
     """The tile source's files; a missing or mismatched source fails when ingest runs, and its
-    path alone keys the fingerprint until then. A STAC search reads no local file."""
+    path alone keys the fingerprint until then. A STAC search reads only its region file."""
     if tiles.source == "stac":
-        return []
+        return [tiles.stac.region.path] if tiles.stac.region is not None else []
     try:
         return source_of(tiles).files()
     except InputDataError:
@@ -94,7 +96,9 @@ def stac_request(tiles: TilesConfig, points: Sequence[tuple[float, float]]) -> S
                       tuple(s.headers_env.items()), s.sign, s.retries, s.retry_delay_s,
                       s.timeout_s)
     tile_m = (tiles.window_px or tiles.tile_size_px) * s.resolution_m
-    boxes = area_tiles(points, s.reach_km, s.region_bbox, tile_m, s.crs)
+    region = s.region_bbox if s.region is None else read_region(
+        s.region.path, "data.tiles.stac.region.path", s.region.column, s.region.values)
+    boxes = area_tiles(points, s.reach_km, region, tile_m, s.crs)
     return StacRequest(query, tuple(boxes), s.resolution_m, s.resampling,
                        s.min_clear_observations, s.min_clear_share)
 

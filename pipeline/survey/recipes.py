@@ -27,6 +27,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from pipeline.survey.columns import DHS_OUTCOMES, LSMS_OUTCOMES, DhsColumns, LsmsColumns
 from pipeline.survey.tables import (
     REJECTED_COLUMNS,
     ClusterColumns,
@@ -36,50 +37,9 @@ from pipeline.survey.tables import (
 )
 
 RECIPES = ("clusters", "dhs", "lsms")
-DHS_OUTCOMES = ("wealth_index",)
-LSMS_OUTCOMES = ("consumption_pc", "consumption_pc_day")
 CANONICAL = {"id": "cluster_id", "lat": "lat", "lon": "lon", "urban": "urban",
              "country": "country", "year": "year", "weight": "weight",
              "households": "n_households", "crs": None}
-
-
-@dataclass(frozen=True)
-class DhsColumns:
-    """Column names of a DHS household recode (HR) and its GPS dataset (GE); the defaults are
-    DHS's own (config ``data.survey.dhs``)."""
-
-    cluster: str = "hv001"
-    household: str = "hhid"
-    weight: str = "hv005"
-    wealth: str = "hv271"
-    wealth_divisor: float = 100_000.0
-    year: str = "hv007"
-    gps_cluster: str = "DHSCLUST"
-    gps_id: str = "DHSID"
-    gps_lat: str = "LATNUM"
-    gps_lon: str = "LONGNUM"
-    gps_urban: str = "URBAN_RURA"
-    gps_country: str = "DHSCC"
-    gps_year: str = "DHSYEAR"
-
-
-@dataclass(frozen=True)
-class LsmsColumns:
-    """Column names of an LSMS consumption aggregate and its household geovariables file; the
-    defaults are Malawi IHS's (config ``data.survey.lsms``)."""
-
-    household: str = "case_id"
-    cluster: str = "ea_id"
-    consumption: str = "rexpagg"
-    household_size: str = "hhsize"
-    weight: str = "hh_wgt"
-    lat: str = "lat_modified"
-    lon: str = "lon_modified"
-    urban: str | None = "urban"
-    urban_value: int | str = 1
-    period_days: float = 365.0
-    country: str | None = None
-    year: int | None = None
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,9 @@
 
 The grid is anchored at the CRS origin, so that a tile has the same bounds (and id) in every run
 and neighbouring clusters share their tiles. Each cluster gets every tile that meets the square of
-``reach_km`` on each side of it (Jean et al. sampled imagery around each cluster); a region (a
-lon/lat bounding box) gets every tile that meets it.
+``reach_km`` on each side of it (Jean et al. sampled imagery around each cluster); a region gets
+every tile that meets it: a lon/lat bounding box through its envelope in the grid's CRS, a
+(multi)polygon (a boundary file, see :func:`pipeline.geo.polygons.read_region`) exactly.
 """
 
 from __future__ import annotations
@@ -13,13 +14,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import shapely
 from pyproj import Transformer
 from shapely.geometry import Polygon, box
+from shapely.geometry.base import BaseGeometry
 
 from pipeline.errors import InputDataError
 
 WGS84 = "EPSG:4326"
 LonLatBox = tuple[float, float, float, float]
+SEGMENT_DEG = 0.01  # polygon edges are split to this length before projecting (~1 km)
+ROWS_PER_BLOCK = 64  # candidate cells are tested this many grid rows at a time
 
 
 @dataclass(frozen=True)
@@ -55,14 +60,16 @@ def local_utm(lon: float, lat: float) -> str:
     return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
-def area_tiles(points: Sequence[tuple[float, float]], reach_km: float, region: LonLatBox | None,
-               tile_m: float, crs: str | None = None) -> list[TileBox]:
+def area_tiles(points: Sequence[tuple[float, float]], reach_km: float,
+               region: LonLatBox | BaseGeometry | None, tile_m: float,
+               crs: str | None = None) -> list[TileBox]:
     """The grid tiles around ``points`` and over ``region``, sorted north to south, west to east.
 
     Args:
         points: (lon, lat) of survey clusters, WGS84.
         reach_km: half side of the square around each point.
-        region: (west, south, east, north) in degrees, or None.
+        region: (west, south, east, north) in degrees: every tile meeting its envelope in
+            ``crs``; or a (multi)polygon in lon/lat: every tile its interior meets; or None.
         tile_m: tile side in CRS units (metres).
         crs: the grid's CRS; None for the local UTM zone of the area's centre.
 
@@ -70,12 +77,16 @@ def area_tiles(points: Sequence[tuple[float, float]], reach_km: float, region: L
         InputDataError: nothing to acquire (no point and no region).
     """
     lonlats = list(points)
-    if region is not None:
+    if isinstance(region, BaseGeometry):
+        west, south, east, north = region.bounds
+        lonlats += [(west, south), (east, north)]
+    elif region is not None:
         west, south, east, north = region
         lonlats += [(west, south), (east, north)]
     if not lonlats:
         raise InputDataError("no survey cluster and no region to acquire imagery for; set "
-                             "data.tiles.stac.region_bbox or check data.survey.")
+                             "data.tiles.stac.region_bbox or data.tiles.stac.region, or check "
+                             "data.survey.")
     lon_c, lat_c = np.mean(lonlats, axis=0)
     crs = crs or local_utm(float(lon_c), float(lat_c))
     to_grid = Transformer.from_crs(WGS84, crs, always_xy=True)
@@ -84,11 +95,40 @@ def area_tiles(points: Sequence[tuple[float, float]], reach_km: float, region: L
     for lon, lat in points:
         x, y = to_grid.transform(lon, lat)
         cells |= _cells((x - reach_m, y - reach_m, x + reach_m, y + reach_m), tile_m)
-    if region is not None:
+    if isinstance(region, BaseGeometry):
+        cells |= _polygon_cells(region, to_grid, tile_m)
+    elif region is not None:
         cells |= _cells(to_grid.transform_bounds(*region, densify_pts=21), tile_m)
     return [TileBox(f"e{col}_n{row}", crs,
                     (col * tile_m, row * tile_m, (col + 1) * tile_m, (row + 1) * tile_m))
             for row, col in sorted(cells, key=lambda rc: (-rc[0], rc[1]))]
+
+
+def _polygon_cells(region: BaseGeometry, to_grid: Transformer,
+                   tile_m: float) -> set[tuple[int, int]]:
+    """(row, col) of the grid cells whose interior meets the (multi)polygon ``region`` (lon/lat).
+
+    The polygon is projected (its edges split first, so they bend as they do on the ground);
+    the cells of its bounds are tested a block of rows at a time (bounded memory for a
+    country), with GEOS's prepared-geometry predicates.
+    """
+    def project(xy: np.ndarray) -> np.ndarray:
+        return np.column_stack(to_grid.transform(xy[:, 0], xy[:, 1]))
+
+    shape = shapely.transform(shapely.segmentize(region, SEGMENT_DEG), project)
+    shapely.prepare(shape)
+    minx, miny, maxx, maxy = shape.bounds
+    cols = np.arange(math.floor(minx / tile_m), math.ceil(maxx / tile_m))
+    rows = np.arange(math.floor(miny / tile_m), math.ceil(maxy / tile_m))
+    found: set[tuple[int, int]] = set()
+    for start in range(0, len(rows), ROWS_PER_BLOCK):
+        row, col = (a.ravel() for a in np.meshgrid(rows[start:start + ROWS_PER_BLOCK], cols,
+                                                   indexing="ij"))
+        boxes = shapely.box(col * tile_m, row * tile_m, (col + 1) * tile_m, (row + 1) * tile_m)
+        meets = shapely.intersects(shape, boxes)
+        meets[meets] = ~shapely.touches(shape, boxes[meets])  # a shared edge is no overlap
+        found |= set(zip(row[meets].tolist(), col[meets].tolist()))
+    return found
 
 
 def _cells(bounds: Sequence[float], tile_m: float) -> set[tuple[int, int]]:

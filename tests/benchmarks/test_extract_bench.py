@@ -37,8 +37,8 @@ def test_flops_match_the_mobilenet_paper() -> None:
 
 def test_tiny_run_prints_the_result_line() -> None:
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), "--tiles", "1024", "--memory-tiles", "256",
-         "--train-tiles", "128", "--train-batch", "32", "--rounds", "1", "--matmul-seconds", "0.5",
+        [sys.executable, str(SCRIPT), "--tiles", "256", "--memory-tiles", "64",
+         "--train-tiles", "64", "--train-batch", "32", "--rounds", "1", "--matmul-seconds", "0.2",
          "--input-px", "64"],
         capture_output=True, text=True, timeout=600,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -77,50 +75,3 @@ def test_status_of_an_empty_folder(tmp_path):
     assert result.returncode == 2 and "no manifest.json" in result.stderr
 
 
-def wait_for(predicate, timeout: float) -> None:
-    end = time.time() + timeout
-    while time.time() < end:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not reached")
-
-
-def stage_running(run_dir: Path, stage: str) -> bool:
-    try:
-        manifest = json.loads((run_dir / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return False
-    return manifest["stages"].get(stage, {}).get("status") == "running"
-
-
-def kill_during(config: Path, run_dir: Path, stage: str) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "pipeline", "run", str(config), "--quiet"],
-                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        wait_for(lambda: stage_running(run_dir, stage) and (run_dir / f".tmp-{stage}").exists(), 240)
-        time.sleep(0.3)
-    finally:
-        proc.kill()  # SIGKILL on POSIX, TerminateProcess on Windows
-        proc.wait()
-
-
-@pytest.mark.slow
-def test_sigkill_during_train_and_extract_then_resume(make_tiny_config, tmp_path):
-    path = make_tiny_config(tmp_path, model={"head_epochs": 3, "finetune_epochs": 3},
-                            features={"batch_size": 1})
-    run_dir = tmp_path / "run"
-    for stage in ("train", "extract"):
-        kill_during(path, run_dir, stage)
-        assert not (run_dir / stage).exists()
-        manifest = json.loads((run_dir / "manifest.json").read_text())
-        assert manifest["stages"][stage]["status"] == "running"
-    result = cli("run", path)
-    assert result.returncode == 0, result.stderr
-    manifest = json.loads((run_dir / "manifest.json").read_text())["stages"]
-    assert [manifest[s]["status"] for s in ("ingest", "label", "train")] == ["skipped"] * 3
-    assert all(manifest[s]["status"] == "done" for s in ("extract", "fit", "export"))
-    assert not list(run_dir.glob(".tmp-*"))
-    assert (run_dir / "export" / "map.png").stat().st_size > 10_000
-    status = cli("status", run_dir)
-    assert status.returncode == 0 and status.stdout.count("skipped") == 3

@@ -19,16 +19,16 @@ pytestmark = pytest.mark.slow  # whole runs on a Dask LocalCluster
 
 
 @pytest.fixture(scope="module")
-def runs(make_tiny_config, tmp_path_factory):
+def runs(finished_run, make_tiny_config, tmp_path_factory):
+    """The local run is the session's ``finished_run`` (the tiny config on the local executor,
+    shared with other tests); the same config runs again on a 2-worker Dask LocalCluster."""
     folder = tmp_path_factory.mktemp("executors")
-    local = load_config(make_tiny_config(folder), env={})
-    out = {}
-    for kind in ("local", "dask"):
-        config = override_executor(local, kind, workers=2 if kind == "dask" else None)
-        config = config.model_copy(update={"run_dir": folder / kind})
-        run_pipeline(config, PIPELINE, quiet=True, progress=False)
-        out[kind] = config.run_dir
-    return out
+    local = load_config(make_tiny_config(  # finished_run's config
+        folder, export={"units": {"consumption_pc_day": "USD/day"}}), env={})
+    config = override_executor(local, "dask", workers=2)
+    config = config.model_copy(update={"run_dir": folder / "dask"})
+    run_pipeline(config, PIPELINE, quiet=True, progress=False)
+    return {"local": finished_run, "dask": config.run_dir}
 
 
 def test_catalogs_labels_and_cache_are_equal(runs):

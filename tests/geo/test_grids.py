@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import geopandas as gpd
 import h3
 import numpy as np
@@ -12,9 +14,11 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 from shapely.geometry import Point, Polygon, box
 
-from pipeline.config.schema import GridConfig
+from pipeline.config.schema import ExportConfig, GridConfig
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.geo import grids
+from pipeline.geo.polygons import read_polygons
+from pipeline.stages.export import input_files
 
 
 def tile_grid(lon, lat, values, size_deg=0.001):
@@ -100,6 +104,30 @@ def test_admin_polygons_keep_empty_units_and_drop_outside_tiles(tmp_path):
     with pytest.raises(InputDataError, match="export.grid.id"):
         grids.make_cells(grid, GridConfig(kind="admin", path=tmp_path / "admin.gpkg", id="nope"),
                          "EPSG:4326")
+
+
+def test_admin_polygons_and_the_region_read_by_url(file_server):
+    folder, url = file_server
+    gpd.GeoDataFrame({"district": ["A", "B"]}, geometry=[box(0, 0, 1, 1), box(1, 0, 2, 1)],
+                     crs="EPSG:4326").to_file(folder / "admin.gpkg")
+    export = ExportConfig(grid={"kind": "admin", "path": f"{url}/admin.gpkg", "id": "district"},
+                          region=f"/vsicurl/{url}/admin.gpkg")
+    assert export.grid.path == f"{url}/admin.gpkg"  # kept as written, not joined to a folder
+    assert export.region == f"/vsicurl/{url}/admin.gpkg"
+    grid = tile_grid(np.array([0.5, 1.5, 3.0]), np.array([0.5, 0.5, 0.5]), [1.0, 7.0, 9.0])
+    region = read_polygons(export.region, "export.region")
+    cells, cell_of_tile = grids.make_cells(grid, export.grid, "EPSG:4326", region=region)
+    assert cell_of_tile.tolist() == ["A", "B", None]
+    assert cells.set_index("cell_id")["pred_y"].to_dict() == {"A": 1.0, "B": 7.0}
+    files = input_files(SimpleNamespace(export=export))  # a URL is fingerprinted by itself
+    assert files == [f"/vsicurl/{url}/admin.gpkg", f"{url}/admin.gpkg"]
+    gone = GridConfig(kind="admin", path=f"{url}/gone.gpkg")
+    with pytest.raises(InputDataError, match=rf"{url}/gone\.gpkg: cannot read the polygon file "
+                                             r"given as export\.grid\.path .*check the URL"):
+        grids.make_cells(grid, gone, "EPSG:4326")
+    with pytest.raises(InputDataError, match=r"GeoParquet is read from local files only "
+                                             r"\(export\.grid\.path\)"):
+        grids.make_cells(grid, GridConfig(kind="admin", path=f"{url}/a.parquet"), "EPSG:4326")
 
 
 def test_admin_polygons_with_a_repeated_id_are_dissolved_into_one_cell(tmp_path):

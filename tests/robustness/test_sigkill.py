@@ -124,3 +124,5 @@ def test_sigkill_inside_every_stage_then_resume(finished_run, make_tiny_config, 
     assert [state[s]["status"] for s in STAGES] == ["skipped"] * (len(STAGES) - 1) + ["done"]
     assert not list(run_dir.glob(".tmp-*"))
     assert differences(finished_run, run_dir) == []
+    status = cli("status", run_dir)  # what a person sees after the resume
+    assert status.returncode == 0 and status.stdout.count("skipped") == len(STAGES) - 1
