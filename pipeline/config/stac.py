@@ -56,6 +56,10 @@ class StacConfig(Section):
     crs: str | None = Field(None, description=(
         "CRS of the composites' grid, e.g. `EPSG:32736`; null: the local UTM zone of the "
         "area's centre."))
+    grid_origin: tuple[float, float] | None = Field(None, description=(
+        "`[x, y]` in the grid's CRS (`crs`) that a tile corner lies on, to line the tiles up "
+        "with an existing grid or raster (e.g. its top-left corner); null: the CRS origin. "
+        "Tile ids count columns and rows from it."))
     resampling: Literal["nearest", "bilinear", "cubic", "average"] = Field(
         "nearest", description=(
             "How item pixels are resampled onto the grid (the mask always uses nearest)."))
@@ -103,6 +107,9 @@ class StacConfig(Section):
                 raise ValueError("data.tiles.stac.region_bbox: [west, south, east, north] in "
                                  f"degrees with west < east, south < north; got "
                                  f"{list(self.region_bbox)}")
+        if self.grid_origin is not None and self.crs is None:
+            raise ValueError("data.tiles.stac.grid_origin: set data.tiles.stac.crs too (the "
+                             "origin is given in the grid's CRS)")
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"data.tiles.stac.url: an http(s) URL; got {self.url!r}")
         return self

@@ -94,7 +94,8 @@ def stac_request(tiles: TilesConfig, points: Sequence[tuple[float, float]]) -> S
                       tuple(s.headers_env.items()), s.sign, s.retries, s.retry_delay_s,
                       s.timeout_s)
     tile_m = (tiles.window_px or tiles.tile_size_px) * s.resolution_m
-    boxes = area_tiles(points, s.reach_km, s.region_bbox, tile_m, s.crs)
+    boxes = area_tiles(points, s.reach_km, s.region_bbox, tile_m, s.crs,
+                       s.grid_origin or (0.0, 0.0))
     return StacRequest(query, tuple(boxes), s.resolution_m, s.resampling,
                        s.min_clear_observations, s.min_clear_share)
 
