@@ -212,7 +212,8 @@ def load_windows(request: StacRequest, tile: TileBox, items: list[dict[str, Any]
     query = request.query
     bands = list(query.assets) + ([query.mask_asset] if query.cloud_mask != "none" else [])
     odc.stac.configure_rio(**gdal_options(query))
-    geobox = GeoBox.from_bbox(tile.bounds, crs=tile.crs, resolution=request.resolution_m)
+    geobox = GeoBox.from_bbox(tile.bounds, crs=tile.crs, resolution=request.resolution_m,
+                              tight=True)  # the tile itself, also off the resolution grid
     resampling = {"*": request.resampling}
     if query.cloud_mask != "none":
         resampling[query.mask_asset] = "nearest"

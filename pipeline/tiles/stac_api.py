@@ -23,7 +23,8 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 @dataclass(frozen=True)
 class StacQuery:
-    """What to search and how to reach the API (plain values from ``data.tiles.stac``).
+    """What to search and how to reach the API (plain values from ``data.tiles.stac`` or
+    ``data.nightlights.stac``).
 
     Attributes:
         url: the API root, e.g. ``https://earth-search.aws.element84.com/v1``.
@@ -42,6 +43,8 @@ class StacQuery:
         retries: attempts after the first, for API calls and COG reads.
         retry_delay_s: first backoff delay; it doubles with each retry.
         timeout_s: seconds to wait for a connection or a response.
+        settings: the config section named in messages (``data.tiles.stac``).
+        area: the settings that decide the searched area, named when nothing is found.
     """
 
     url: str
@@ -59,6 +62,8 @@ class StacQuery:
     retries: int = 5
     retry_delay_s: float = 1.0
     timeout_s: float = 60.0
+    settings: str = "data.tiles.stac"
+    area: str = "data.survey, data.tiles.stac.region_bbox"
 
     def search_terms(self) -> dict[str, Any]:
         """What decides which items a search returns (keys the acquisition cache)."""
@@ -82,7 +87,7 @@ def request_headers(query: StacQuery) -> dict[str, str]:
         if not value:
             key = "token_env" if header == "Authorization" and variable == query.token_env \
                 else "headers_env"
-            raise InputDataError(f"environment variable {variable} (data.tiles.stac.{key}) is "
+            raise InputDataError(f"environment variable {variable} ({query.settings}.{key}) is "
                                  "not set; export it before the run.")
         headers[header] = f"Bearer {value}" if variable == query.token_env else value
     return headers
@@ -112,7 +117,8 @@ def open_catalog(query: StacQuery) -> Any:
         return Client.open(query.url, stac_io=io, modifier=modifier)
     except Exception as exc:  # pystac-client raises APIError, requests or JSON errors
         raise InputDataError(f"STAC API {query.url}: cannot open it ({one_line(exc)}); check "
-                             "data.tiles.stac.url (the API root, not a collection or an item)."
+                             f"{query.settings}.url (the API root, not a collection or an "
+                             "item)."
                              ) from exc
 
 
@@ -148,7 +154,7 @@ def search_items(query: StacQuery, bbox: tuple[float, float, float, float]) -> l
     except Exception as exc:
         raise StageError(f"STAC search at {query.url}/search failed after "
                          f"{query.retries} retries ({one_line(exc)}); raise "
-                         "data.tiles.stac.retries or try again later.") from exc
+                         f"{query.settings}.retries or try again later.") from exc
     items = [item for item in found if _cloud_cover(item) <= query.max_cloud_cover]
     if not items:
         raise InputDataError(nothing_found(query, bbox, len(found)))
@@ -169,7 +175,7 @@ def _check_collection(client: Any, query: StacQuery) -> None:
         found, error = None, f" ({one_line(exc)})"
     if found is None:
         raise InputDataError(f"STAC API {query.url}: collection {query.collection!r} not found"
-                             f"{error}; check data.tiles.stac.collection against "
+                             f"{error}; check {query.settings}.collection against "
                              f"{query.url.rstrip('/')}/collections.")
 
 
@@ -185,11 +191,11 @@ def nothing_found(query: StacQuery, bbox: tuple[float, ...], cloudy: int) -> str
     if cloudy:
         return (f"STAC search at {query.url}: {cloudy} item(s) of {query.collection!r} over "
                 f"{area} in {query.datetime}, but none with eo:cloud_cover <= "
-                f"{query.max_cloud_cover}; raise data.tiles.stac.max_cloud_cover.")
+                f"{query.max_cloud_cover}; raise {query.settings}.max_cloud_cover.")
     return (f"STAC search at {query.url}: no item of {query.collection!r} over {area} "
-            f"(lon/lat) in {query.datetime}; widen data.tiles.stac.datetime, raise "
-            "data.tiles.stac.max_cloud_cover, or check the area (data.survey, "
-            "data.tiles.stac.region_bbox) and the collection's extent.")
+            f"(lon/lat) in {query.datetime}; widen {query.settings}.datetime, "
+            + (f"raise {query.settings}.max_cloud_cover, " if query.max_cloud_cover < 100 else "")
+            + f"or check the area ({query.area}) and the collection's extent.")
 
 
 def failing_url(urls: Iterable[str], headers: Mapping[str, str], timeout_s: float) -> str:
