@@ -18,11 +18,15 @@ Outputs (``ingest/``):
                       (the assets, then clear_count), and <tile>.json, its provenance; the
                       catalog then also has stac_items, stac_datetimes, stac_cloud_cover,
                       clear_count_mean and clear_share.
+    acquisition.json  ``source: stac`` only: the API, collection and search terms, every item
+                      found (id, datetime, eo:cloud_cover, tiles it covers) and the tiles'
+                      clear-observation statistics (:mod:`pipeline.tiles.acquisition`).
     rejected.csv      source, row, id, reason: every tile, cluster and household not used.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import fields
 from functools import partial
@@ -38,6 +42,7 @@ from pipeline.engine.provenance import verify_all
 from pipeline.errors import InputDataError
 from pipeline.survey.recipes import DhsColumns, LsmsColumns, SurveySource, survey_clusters
 from pipeline.survey.tables import ClusterColumns, beyond_reach, check_not_swapped
+from pipeline.tiles.acquisition import acquisition_summary
 from pipeline.tiles.area import area_tiles
 from pipeline.tiles.catalog import ingest_shard
 from pipeline.tiles.reading import ReadSpec
@@ -191,6 +196,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if source.kind == "stac":
         counts["tiles_too_few_clear"] = int(
             tiles_rejected["reason"].str.startswith(TOO_FEW_CLEAR).sum())
+        summary = acquisition_summary(source.request.query, source.items, catalog,
+                                      counts["tiles_too_few_clear"])
+        (ctx.out / "acquisition.json").write_text(json.dumps(summary, indent=1))
     return counts
 
 
@@ -202,7 +210,7 @@ def _log_rejections(ctx: StageContext, bad_rows: pd.DataFrame) -> None:
 
 STAGE = Stage(
     name="ingest",
-    version=2,
+    version=3,  # 3: a stac source writes acquisition.json
     inputs=(),
     outputs=("tiles.parquet", "clusters.parquet", "rejected.csv", "scaling.json", "cache"),
     # Of the targets, ingest reads only which outcomes are logged: it rejects rows where they
