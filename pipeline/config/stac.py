@@ -9,7 +9,7 @@ here: the config names the environment variables that hold them.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -17,6 +17,15 @@ from pipeline.config.base import COSMETIC, Section
 
 BBox = tuple[float, float, float, float]
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# How both STAC sections reach their API (cosmetic: they change how, not what, is acquired).
+Retries = Annotated[int, Field(ge=0, le=20, json_schema_extra=COSMETIC, description=(
+    "Retries of a failed API call or COG read (timeouts, resets, 429 honouring Retry-After, "
+    "5xx), with exponential backoff."))]
+RetryDelay = Annotated[float, Field(ge=0, le=60, json_schema_extra=COSMETIC, description=(
+    "The first backoff delay; it doubles with each retry."))]
+Timeout = Annotated[float, Field(gt=0, le=600, json_schema_extra=COSMETIC, description=(
+    "Seconds to wait for a connection or a response."))]
 
 
 class StacConfig(Section):
@@ -81,13 +90,9 @@ class StacConfig(Section):
     sign: Literal["none", "planetary_computer"] = Field("none", description=(
         "`planetary_computer`: sign asset URLs with Planetary Computer's SAS tokens (needs "
         "the `planetary-computer` package)."))
-    retries: int = Field(5, ge=0, le=20, json_schema_extra=COSMETIC, description=(
-        "Retries of a failed API call or COG read (timeouts, resets, 429 honouring "
-        "Retry-After, 5xx), with exponential backoff."))
-    retry_delay_s: float = Field(1.0, ge=0, le=60, json_schema_extra=COSMETIC, description=(
-        "The first backoff delay; it doubles with each retry."))
-    timeout_s: float = Field(60.0, gt=0, le=600, json_schema_extra=COSMETIC, description=(
-        "Seconds to wait for a connection or a response."))
+    retries: Retries = 5
+    retry_delay_s: RetryDelay = 1.0
+    timeout_s: Timeout = 60.0
 
     @field_validator("token_env")
     @classmethod
@@ -151,12 +156,9 @@ class NightlightsStacConfig(Section):
     headers_env: dict[str, str] = Field(default_factory=dict, description=(
         "Extra request headers, header name -> name of the environment variable holding its "
         "value."))
-    retries: int = Field(5, ge=0, le=20, json_schema_extra=COSMETIC, description=(
-        "Retries of a failed API call or COG read, with exponential backoff."))
-    retry_delay_s: float = Field(1.0, ge=0, le=60, json_schema_extra=COSMETIC, description=(
-        "The first backoff delay; it doubles with each retry."))
-    timeout_s: float = Field(60.0, gt=0, le=600, json_schema_extra=COSMETIC, description=(
-        "Seconds to wait for a connection or a response."))
+    retries: Retries = 5
+    retry_delay_s: RetryDelay = 1.0
+    timeout_s: Timeout = 60.0
 
     @field_validator("token_env")
     @classmethod
