@@ -28,12 +28,16 @@ def check_inputs(config: Config) -> dict[str, object]:
     data = config.data
     if data.nightlights is None or data.survey is None:  # Config refuses this; for the types
         raise ConfigError("data.survey and data.nightlights are required for a training run.")
-    if isinstance(data.nightlights.path, str):
+    if data.nightlights.source == "stac":  # acquired by label; validate makes no request
+        pass
+    elif isinstance(data.nightlights.path, str):
         probe_url(data.nightlights.path, "data.nightlights.path")
     elif not data.nightlights.path.is_file():
         raise MissingArtifactError(f"{data.nightlights.path}: file not found "
                                    "(data.nightlights.path).")
-    if not Path(data.survey.path).is_file():
+    if isinstance(data.survey.path, str):
+        probe_table(data.survey.path, "data.survey.path")
+    elif not data.survey.path.is_file():
         raise MissingArtifactError(f"{data.survey.path}: file not found (data.survey.path).")
     for key, path in (("data.survey.locations", data.survey.locations),
                       *((f"data.manifests[{i}]", m) for i, m in enumerate(data.manifests))):
@@ -46,7 +50,9 @@ def check_inputs(config: Config) -> dict[str, object]:
         raise MissingArtifactError(f"{weights.path}: weights file not found (model.weights).")
     if config.model.weights_dir is not None and not config.model.weights_dir.is_dir():
         raise ConfigError(f"model.weights_dir: {config.model.weights_dir} is not a folder.")
-    return {"tiles": tiles, "nightlights": str(data.nightlights.path),
+    lights = data.nightlights
+    return {"tiles": tiles, "nightlights": str(lights.path) if lights.source == "file" else
+            f"stac {lights.stac.url} {lights.stac.collection} {lights.stac.datetime}",
             "survey": str(data.survey.path), "run_dir": str(config.run_dir)}
 
 
@@ -72,6 +78,27 @@ def probe_url(url: str, key: str) -> None:
         with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"), rasterio.open(url):
             return
     except RasterioError as exc:
+        reason = " ".join(str(exc).split())
+        raise MissingArtifactError(f"{url}: cannot open it ({reason}); check {key} (and the "
+                                   "network, or credentials for s3://).") from exc
+
+
+def probe_table(url: str, key: str) -> None:
+    """Open the table at ``url`` and read its first bytes (a URL is probed by opening it).
+
+    Raises:
+        MissingArtifactError: it cannot be opened; the URL, the reason and the key named.
+    """
+    import urllib.request
+
+    import fsspec
+
+    try:  # http(s) as pandas reads it (urllib: fsspec's http needs aiohttp); others by fsspec
+        opened = urllib.request.urlopen(url, timeout=30) if url.startswith(("http://", "https://")) \
+            else fsspec.open(url, "rb").open()
+        with opened as handle:
+            handle.read(1)
+    except (OSError, ImportError, ValueError) as exc:
         reason = " ".join(str(exc).split())
         raise MissingArtifactError(f"{url}: cannot open it ({reason}); check {key} (and the "
                                    "network, or credentials for s3://).") from exc

@@ -14,7 +14,7 @@ from typing import Literal
 from pydantic import Field, ValidationInfo, model_validator
 
 from pipeline.config.base import Location, RelPath, Section, is_url
-from pipeline.config.stac import StacConfig
+from pipeline.config.stac import NightlightsStacConfig, StacConfig
 from pipeline.config.survey import SurveyConfig
 
 Range = tuple[float, float]
@@ -118,17 +118,39 @@ def _check_pattern(key: str, pattern: str | None) -> None:
 
 
 class NightlightsConfig(Section):
-    """One nightlight raster (VIIRS radiance or DMSP digital numbers), any CRS."""
+    """One nightlight raster (VIIRS radiance or DMSP digital numbers), any CRS: a file, a URL, or
+    acquired from a STAC collection."""
 
-    path: Location = Field(description=(
+    source: Literal["file", "stac"] = Field("file", description=(
+        "`file`: the raster at `path` (local or a URL). `stac`: the items of a STAC "
+        "collection over the tiles' area, reduced in time (see `stac`); `label` acquires it "
+        "once into `label/nightlights.tif` and every later use reads that file."))
+    path: Location | None = Field(None, description=(
         "The nightlight raster (VIIRS radiance, or DMSP-OLS digital numbers 0 to 63), any CRS, "
         "covering the tiles: a local file, or a URL of a COG read through GDAL (`https://`, "
-        "`s3://`, `/vsicurl/...`, `/vsis3/...`), kept as written."))
+        "`s3://`, `/vsicurl/...`, `/vsis3/...`), kept as written. Required unless `source` is "
+        "`stac`."))
+    stac: NightlightsStacConfig | None = Field(None, description=(
+        "The STAC search and reducer, when `source` is `stac` (docs/stac.md)."))
     band: int = Field(1, ge=1, description="1-based band of the raster to read.")
     year: int | None = Field(None, ge=1990, le=2100, description=(
         "The composite's year. When null, a `year` (or `ACQUISITION_DATE`) tag, else a 4-digit "
         "year in the file name is used (for the temporal-alignment check); `TIFFTAG_DATETIME`, "
-        "the time the file was written, is never used."))
+        "the time the file was written, is never used. A `stac` raster is tagged with the "
+        "median year of its items."))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NightlightsConfig:
+        if self.source == "file" and self.path is None:
+            raise ValueError("data.nightlights.path: required (a raster file or URL), unless "
+                             "data.nightlights.source is stac")
+        if self.source == "stac" and self.stac is None:
+            raise ValueError("data.nightlights.stac: required when data.nightlights.source is "
+                             "stac (the API url, collection, datetime and asset)")
+        if self.source == "stac" and self.path is not None:
+            raise ValueError("data.nightlights.path: leave it out when data.nightlights.source "
+                             "is stac (the raster is acquired into label/nightlights.tif)")
+        return self
 
 
 class DataConfig(Section):
@@ -171,9 +193,10 @@ class DataConfig(Section):
 
     def _input_paths(self) -> list[tuple[str, Path]]:
         paths = [("tiles.path", self.tiles.path)] if self.tiles.path is not None else []
-        if self.nightlights is not None and not is_url(self.nightlights.path):
+        if self.nightlights is not None and self.nightlights.path is not None \
+                and not is_url(self.nightlights.path):
             paths.append(("nightlights.path", self.nightlights.path))
-        if self.survey is not None:
+        if self.survey is not None and not is_url(self.survey.path):
             paths.append(("survey.path", self.survey.path))
         if self.survey is not None and self.survey.locations is not None:
             paths.append(("survey.locations", self.survey.locations))

@@ -1,13 +1,15 @@
-"""The ``data.tiles.stac`` section: imagery searched in a STAC API and composited per tile.
+"""The STAC sections: ``data.tiles.stac`` (imagery searched in a STAC API and composited per
+tile) and ``data.nightlights.stac`` (one night-light raster reduced over a collection's items).
 
-Used when ``data.tiles.source`` is ``stac`` (see :mod:`pipeline.tiles.stac`). Secrets are never
-values here: the config names the environment variables that hold them.
+Used when ``data.tiles.source`` / ``data.nightlights.source`` is ``stac`` (see
+:mod:`pipeline.tiles.stac` and :mod:`pipeline.tiles.stac_raster`). Secrets are never values
+here: the config names the environment variables that hold them.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -15,6 +17,15 @@ from pipeline.config.base import COSMETIC, Location, Section
 
 BBox = tuple[float, float, float, float]
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# How both STAC sections reach their API (cosmetic: they change how, not what, is acquired).
+Retries = Annotated[int, Field(ge=0, le=20, json_schema_extra=COSMETIC, description=(
+    "Retries of a failed API call or COG read (timeouts, resets, 429 honouring Retry-After, "
+    "5xx), with exponential backoff."))]
+RetryDelay = Annotated[float, Field(ge=0, le=60, json_schema_extra=COSMETIC, description=(
+    "The first backoff delay; it doubles with each retry."))]
+Timeout = Annotated[float, Field(gt=0, le=600, json_schema_extra=COSMETIC, description=(
+    "Seconds to wait for a connection or a response."))]
 
 
 class RegionConfig(Section):
@@ -91,6 +102,10 @@ class StacConfig(Section):
     crs: str | None = Field(None, description=(
         "CRS of the composites' grid, e.g. `EPSG:32736`; null: the local UTM zone of the "
         "area's centre."))
+    grid_origin: tuple[float, float] | None = Field(None, description=(
+        "`[x, y]` in the grid's CRS (`crs`) that a tile corner lies on, to line the tiles up "
+        "with an existing grid or raster (e.g. its top-left corner); null: the CRS origin. "
+        "Tile ids count columns and rows from it."))
     resampling: Literal["nearest", "bilinear", "cubic", "average"] = Field(
         "nearest", description=(
             "How item pixels are resampled onto the grid (the mask always uses nearest)."))
@@ -110,28 +125,18 @@ class StacConfig(Section):
     sign: Literal["none", "planetary_computer"] = Field("none", description=(
         "`planetary_computer`: sign asset URLs with Planetary Computer's SAS tokens (needs "
         "the `planetary-computer` package)."))
-    retries: int = Field(5, ge=0, le=20, json_schema_extra=COSMETIC, description=(
-        "Retries of a failed API call or COG read (timeouts, resets, 429 honouring "
-        "Retry-After, 5xx), with exponential backoff."))
-    retry_delay_s: float = Field(1.0, ge=0, le=60, json_schema_extra=COSMETIC, description=(
-        "The first backoff delay; it doubles with each retry."))
-    timeout_s: float = Field(60.0, gt=0, le=600, json_schema_extra=COSMETIC, description=(
-        "Seconds to wait for a connection or a response."))
+    retries: Retries = 5
+    retry_delay_s: RetryDelay = 1.0
+    timeout_s: Timeout = 60.0
 
     @field_validator("token_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME.match(value):
-            raise ValueError("data.tiles.stac.token_env: the NAME of an environment variable "
-                             "(letters, digits, _), not the token itself")
-        return value
+        return env_name("data.tiles.stac.token_env", value)
 
     @model_validator(mode="after")
     def _consistent(self) -> StacConfig:
-        for header, name in self.headers_env.items():
-            if not ENV_NAME.match(name):
-                raise ValueError(f"data.tiles.stac.headers_env.{header}: the NAME of an "
-                                 "environment variable (letters, digits, _), not its value")
+        check_access("data.tiles.stac", self.url, self.headers_env)
         if self.region_bbox is not None:
             west, south, east, north = self.region_bbox
             if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
@@ -141,6 +146,64 @@ class StacConfig(Section):
         if self.region_bbox is not None and self.region is not None:
             raise ValueError("data.tiles.stac: give the region to map as `region_bbox` or as "
                              "`region` (polygons), not both")
-        if not self.url.startswith(("http://", "https://")):
-            raise ValueError(f"data.tiles.stac.url: an http(s) URL; got {self.url!r}")
+        if self.grid_origin is not None and self.crs is None:
+            raise ValueError("data.tiles.stac.grid_origin: set data.tiles.stac.crs too (the "
+                             "origin is given in the grid's CRS)")
+        return self
+
+
+def env_name(key: str, value: str | None) -> str | None:
+    """``value`` when it names an environment variable (a secret's name, never the secret)."""
+    if value is not None and not ENV_NAME.match(value):
+        raise ValueError(f"{key}: the NAME of an environment variable (letters, digits, _), "
+                         "not the token itself")
+    return value
+
+
+def check_access(section: str, url: str, headers_env: dict[str, str]) -> None:
+    """An http(s) API root, and header values named by environment variables."""
+    for header, name in headers_env.items():
+        if not ENV_NAME.match(name):
+            raise ValueError(f"{section}.headers_env.{header}: the NAME of an environment "
+                             "variable (letters, digits, _), not its value")
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"{section}.url: an http(s) URL; got {url!r}")
+
+
+class NightlightsStacConfig(Section):
+    """One night-light raster from a STAC collection: its items over the area, reduced in time."""
+
+    url: str = Field(description=(
+        "The STAC API root, e.g. `https://cmr.earthdata.nasa.gov/stac/LAADS` (NASA's CMR-STAC "
+        "for Black Marble)."))
+    collection: str = Field(description=(
+        "The collection id, e.g. `VNP46A4_2` (Black Marble annual composites)."))
+    datetime: str = Field(description=(
+        "The interval whose items are reduced, RFC 3339: `2016-01-01/2016-12-31` for one "
+        "year of monthly items."))
+    asset: str = Field(description=(
+        "The asset holding the radiance, e.g. `data` or the collection's COG asset name."))
+    reducer: Literal["median", "mean", "max"] = Field("median", description=(
+        "How the items' time steps become one raster, per pixel over the steps with a value "
+        "(nodata left out): `median` (robust to a month of fires or clouds), `mean`, `max`."))
+    max_items: int = Field(500, ge=1, le=100_000, description=(
+        "At most this many items are fetched by the search (paged)."))
+    token_env: str | None = Field(None, description=(
+        "Name of an environment variable holding a bearer token (e.g. an Earthdata token for "
+        "NASA's catalogs) sent with every request; never the token itself."))
+    headers_env: dict[str, str] = Field(default_factory=dict, description=(
+        "Extra request headers, header name -> name of the environment variable holding its "
+        "value."))
+    retries: Retries = 5
+    retry_delay_s: RetryDelay = 1.0
+    timeout_s: Timeout = 60.0
+
+    @field_validator("token_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return env_name("data.nightlights.stac.token_env", value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> NightlightsStacConfig:
+        check_access("data.nightlights.stac", self.url, self.headers_env)
         return self

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from pipeline.config.base import RelPath, Section
+from pipeline.config.base import Location, RelPath, Section
 from pipeline.survey.columns import DHS, DHS_OUTCOMES, LSMS, LSMS_OUTCOMES
 
 
@@ -78,10 +78,11 @@ class LsmsColumns(Section):
 class SurveyConfig(Section):
     """Survey input: a cluster table, or household files turned into one by a recipe."""
 
-    path: RelPath = Field(description=(
+    path: Location = Field(description=(
         "The survey: `.csv`, `.dta` (Stata), `.gpkg`, `.shp`, `.geojson` or `.parquet` "
         "(GeoParquet too). Vector files' point geometries give `lon`/`lat` when the file has "
-        "no such columns."))
+        "no such columns. A local file, or a URL kept as written (`https://`, `s3://`, "
+        "`gs://`; read through pandas and fsspec, vector files through GDAL)."))
     recipe: Literal["clusters", "dhs", "lsms"] = Field("clusters", description=(
         "`clusters`: the file has one row per cluster (columns mapped by `id`, `lat`, `lon`, "
         "`outcomes` and the optional columns). `dhs`: `path` is a DHS household recode (HR) and "

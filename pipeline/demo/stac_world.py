@@ -138,10 +138,12 @@ def rustac_command() -> str:
 
 
 class StacApi:
-    """``rustac serve`` on 127.0.0.1 with ``hrefs`` loaded, until :meth:`close`."""
+    """``rustac serve`` on 127.0.0.1 (at ``port``, default a free one) with ``hrefs`` loaded,
+    until :meth:`close`."""
 
-    def __init__(self, hrefs: Sequence[Path], start_timeout_s: float = 30.0) -> None:
-        self.url = f"http://127.0.0.1:{free_port()}"
+    def __init__(self, hrefs: Sequence[Path], start_timeout_s: float = 30.0,
+                 port: int | None = None) -> None:
+        self.url = f"http://127.0.0.1:{port or free_port()}"
         self.process = subprocess.Popen(
             [rustac_command(), "serve", *map(str, hrefs), "--addr", self.url.removeprefix("http://")],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

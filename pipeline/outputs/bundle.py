@@ -75,6 +75,8 @@ class ExportFiles:
         manifest: the run's ``manifest.json``.
         config_text: the config shown in the report, as YAML.
         model_card: a prediction run's bundle ``model_card.json``.
+        acquisition, nightlights_acquisition: a STAC run's ``ingest/acquisition.json`` and
+            ``label/nightlights.json``.
         Optional files (clusters too: a prediction run has none) are None when absent.
     """
 
@@ -90,6 +92,8 @@ class ExportFiles:
     manifest: Path | None = None
     config_text: str = ""
     model_card: Path | None = None
+    acquisition: Path | None = None
+    nightlights_acquisition: Path | None = None
 
     @classmethod
     def find(cls, artifact: FindArtifact, run_dir: Path, manifest: Path | None,
@@ -104,7 +108,10 @@ class ExportFiles:
                    train_history=artifact("train", "history.csv", required=False),
                    train_metrics=artifact("train", "metrics.json", required=False),
                    manifest=manifest if manifest is not None and manifest.exists() else None,
-                   config_text=config_text, model_card=model_card)
+                   config_text=config_text, model_card=model_card,
+                   acquisition=artifact("ingest", "acquisition.json", required=False),
+                   nightlights_acquisition=artifact("label", "nightlights.json",
+                                                    required=False))
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """``report.html``: one self-contained page about a run (no scripts, no network).
 
 Sections: the out-of-distribution share (and a prediction run's model card, see
-:mod:`pipeline.outputs.report_prediction`), summary (data counts, rejected rows, stage timings), training (curves and confusion
+:mod:`pipeline.outputs.report_prediction`), summary (data counts, rejected rows, stage timings),
+a STAC run's acquisition (:mod:`pipeline.outputs.report_acquisition`), training (curves and confusion
 matrix from ``train/``), evaluation (R² table from ``fit/metrics.json``, the plots ``fit``
 wrote, or predicted-vs-observed scatters), the map, and the config. Images are PNGs inlined as
 base64 data URIs, and the style sheet is inline, so the file opens anywhere, offline.
@@ -22,6 +23,7 @@ from pipeline.outputs.bundle import ExportBundle, ExportFiles, target_is_logged
 from pipeline.outputs.report_figures import confusion_figure, figure_uri, file_uri, training_curves
 from pipeline.outputs.tables import metrics_frame, rejected_summary, stage_frame
 from pipeline.outputs.figures import plot_map, plot_scatter
+from pipeline.outputs.report_acquisition import acquisition_section
 from pipeline.outputs.report_prediction import OOD_STYLE, model_card_section, ood_banner
 
 STYLE = """
@@ -225,7 +227,10 @@ def render_report(bundle: ExportBundle, map_png: Path | None = None) -> str:
     made = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     config_text = bundle.files.config_text
     body = "".join([ood_banner(bundle.grid), model_card_section(bundle.files.model_card),
-                    summary_section(bundle, manifest), training_section(bundle.files),
+                    summary_section(bundle, manifest),
+                    acquisition_section(bundle.files.acquisition,
+                                        bundle.files.nightlights_acquisition),
+                    training_section(bundle.files),
                     evaluation_section(bundle), map_section(bundle, map_png),
                     f"<h2>Config</h2><pre>{html.escape(config_text)}</pre>"])
     name = html.escape(bundle.spec.name)

@@ -46,6 +46,34 @@ def metric_lines(metrics: dict) -> list[str]:
     return lines
 
 
+def change_lines(metrics: dict, reference: dict) -> list[str]:
+    """Per cell of :func:`metric_lines`' table (target, scheme, subset, predictor), the change of
+    r² from ``reference`` to ``metrics``; the largest |change| per line, and over the table."""
+    lines, largest = [], (0.0, "")
+    for target, entry in metrics.get("targets", {}).items():
+        label = f"log {target}" if entry.get("log") else target
+        for scheme, subsets in entry["schemes"].items():
+            for subset, result in subsets.items():
+                if subset not in ("all", "below_p50") or "model" not in result:
+                    continue
+                other = reference.get("targets", {}).get(target, {}).get("schemes", {}) \
+                    .get(scheme, {}).get(subset, {})
+                names = {"model": "model", **BASELINE_ABBREVIATIONS}
+                deltas = {short: result[name]["r2"] - other[name]["r2"]
+                          for name, short in names.items() if name in result and name in other}
+                if not deltas:
+                    continue
+                worst = max(deltas, key=lambda k: abs(deltas[k]))
+                if abs(deltas[worst]) > largest[0] or not largest[1]:  # the first of ties
+                    largest = (abs(deltas[worst]), f"{label} {scheme} {subset} {worst}")
+                lines.append(f"  {label:<28} {scheme:<8} {subset:<10} max |Δr²| "
+                             f"{abs(deltas[worst]):.4f} ({worst})   " + "  ".join(
+                                 f"{short} {d:+.4f}" for short, d in deltas.items()))
+    if lines:
+        lines.append(f"  largest |Δr²| over the table: {largest[0]:.4f} ({largest[1]})")
+    return lines
+
+
 def ood_lines(grid_file: Path) -> list[str]:
     """The share of the map out of distribution, per target (a warning line when any is)."""
     names = pq.read_schema(grid_file).names

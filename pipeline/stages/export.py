@@ -85,7 +85,7 @@ def write_exports(ctx: StageContext, spec: ExportSpec,
 STAGE = Stage(
     name="export",
     version=3,
-    inputs=("ingest", "train", "aggregate", "fit", "predict"),
+    inputs=("ingest", "label", "train", "aggregate", "fit", "predict"),  # label: nightlights.json
     outputs=("predictions.tif", "predictions.gpkg", "predictions.parquet", "predictions.csv",
              "map.png", "map.html", "report.html"),
     # name: the map's title and the report's; regression: the default target, which targets

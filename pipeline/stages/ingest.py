@@ -18,11 +18,15 @@ Outputs (``ingest/``):
                       (the assets, then clear_count), and <tile>.json, its provenance; the
                       catalog then also has stac_items, stac_datetimes, stac_cloud_cover,
                       clear_count_mean and clear_share.
+    acquisition.json  ``source: stac`` only: the API, collection and search terms, every item
+                      found (id, datetime, eo:cloud_cover, tiles it covers) and the tiles'
+                      clear-observation statistics (:mod:`pipeline.tiles.acquisition`).
     rejected.csv      source, row, id, reason: every tile, cluster and household not used.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import fields
 from functools import partial
@@ -40,6 +44,7 @@ from pipeline.geo.polygons import read_region
 from pipeline.survey.columns import DhsColumns, LsmsColumns
 from pipeline.survey.recipes import SurveySource, survey_clusters
 from pipeline.survey.tables import ClusterColumns, beyond_reach, check_not_swapped
+from pipeline.tiles.acquisition import acquisition_summary
 from pipeline.tiles.area import area_tiles
 from pipeline.tiles.catalog import ingest_shard
 from pipeline.tiles.reading import ReadSpec
@@ -98,7 +103,7 @@ def stac_request(tiles: TilesConfig, points: Sequence[tuple[float, float]]) -> S
     tile_m = (tiles.window_px or tiles.tile_size_px) * s.resolution_m
     region = s.region_bbox if s.region is None else read_region(
         s.region.path, "data.tiles.stac.region.path", s.region.column, s.region.values)
-    boxes = area_tiles(points, s.reach_km, region, tile_m, s.crs)
+    boxes = area_tiles(points, s.reach_km, region, tile_m, s.crs, s.grid_origin or (0.0, 0.0))
     return StacRequest(query, tuple(boxes), s.resolution_m, s.resampling,
                        s.min_clear_observations, s.min_clear_share)
 
@@ -194,6 +199,9 @@ def run(ctx: StageContext) -> dict[str, Any]:
     if source.kind == "stac":
         counts["tiles_too_few_clear"] = int(
             tiles_rejected["reason"].str.startswith(TOO_FEW_CLEAR).sum())
+        summary = acquisition_summary(source.request.query, source.items, catalog,
+                                      counts["tiles_too_few_clear"])
+        (ctx.out / "acquisition.json").write_text(json.dumps(summary, indent=1))
     return counts
 
 
@@ -205,7 +213,7 @@ def _log_rejections(ctx: StageContext, bad_rows: pd.DataFrame) -> None:
 
 STAGE = Stage(
     name="ingest",
-    version=2,
+    version=3,  # 3: a stac source writes acquisition.json
     inputs=(),
     outputs=("tiles.parquet", "clusters.parquet", "rejected.csv", "scaling.json", "cache"),
     # Of the targets, ingest reads only which outcomes are logged: it rejects rows where they

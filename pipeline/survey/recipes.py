@@ -48,7 +48,7 @@ class SurveySource:
 
     Attributes:
         path: the cluster table (``clusters``), household recode (``dhs``) or consumption
-            aggregate (``lsms``).
+            aggregate (``lsms``): a local file or a URL (a string).
         recipe: one of :data:`RECIPES`.
         columns: the cluster table's columns (``clusters``); for the other recipes, the
             outcomes asked for and ``min_households``.
@@ -56,7 +56,7 @@ class SurveySource:
         dhs, lsms: the recipes' column names.
     """
 
-    path: Path
+    path: Path | str
     recipe: str
     columns: ClusterColumns
     locations: Path | None = None
@@ -134,7 +134,7 @@ def dhs_table(cfg: SurveySource) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFra
         "row": pd.array([pd.NA] * (len(no_gps) + len(empty))),
         "id": [f"cluster {v:g}" for v in (*no_gps, *empty)],
         "reason": [f"cluster has households but no row in the GPS dataset {gps_path.name}"]
-        * len(no_gps) + [f"GPS cluster has no household in {cfg.path.name}"] * len(empty)},
+        * len(no_gps) + [f"GPS cluster has no household in {Path(str(cfg.path)).name}"] * len(empty)},
         columns=REJECTED_COLUMNS)
     unmatched = pd.concat([repeated, unmatched], ignore_index=True)
     return _dhs_canonical(merged[merged["_merge"] == "both"], c), rejected, unmatched

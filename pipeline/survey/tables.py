@@ -9,7 +9,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
 import geopandas as gpd
 import numpy as np
@@ -26,30 +27,32 @@ VECTOR_SUFFIXES = (".gpkg", ".shp", ".geojson")
 REJECTED_COLUMNS = ["source", "row", "id", "reason"]
 
 
-def read_table(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def read_table(path: Path | str, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Read a CSV, Stata (.dta), GeoPackage, Shapefile, GeoJSON or (Geo)Parquet table.
 
     Point geometries in vector files are exposed as ``lon``/``lat`` columns in EPSG:4326
     when the file has no such columns. Stata value labels are not applied (codes are kept).
 
     Args:
-        path: the file.
+        path: the file, or a URL (a string: ``https://``, ``s3://``, ...) read through pandas
+            and fsspec (vector files through GDAL), opened rather than tested for existence.
         columns: for .dta files, read only these columns (those present); the names of all
             columns are kept in ``df.attrs["all_columns"]`` for error messages.
 
     Raises:
         InputDataError: missing, empty, undecodable or unsupported file.
     """
-    if not path.exists():
+    url = isinstance(path, str)
+    if not url and not path.exists():
         raise InputDataError(f"{path}: survey file not found (data.survey.path).")
-    suffix = path.suffix.lower()
+    suffix = PurePosixPath(urlparse(path).path if url else path.name).suffix.lower()
     try:
         if suffix == ".csv":
             return pd.read_csv(path, encoding="utf-8")
         if suffix == ".dta":
             return _read_stata(path, columns)
         if suffix == ".parquet":
-            return _with_lonlat(gpd.read_parquet(path)) if _is_geoparquet(path) else pd.read_parquet(path)
+            return _read_parquet(path)
         if suffix in VECTOR_SUFFIXES:
             return _with_lonlat(gpd.read_file(path))
     except UnicodeDecodeError as exc:
@@ -58,12 +61,23 @@ def read_table(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame
     except pd.errors.EmptyDataError as exc:
         raise InputDataError(f"{path}: the survey file is empty.") from exc
     except (pd.errors.ParserError, DataSourceError, OSError, ValueError) as exc:
-        raise InputDataError(f"{path}: cannot read the survey table ({exc}).") from exc
+        where = " (check data.survey.path and the network)" if url else ""
+        raise InputDataError(f"{path}: cannot read the survey table ({exc}){where}.") from exc
     raise InputDataError(f"{path}: unsupported survey format {suffix!r}; use .csv, .dta, .gpkg, "
                          ".shp, .geojson or .parquet.")
 
 
-def _read_stata(path: Path, columns: Sequence[str] | None) -> pd.DataFrame:
+def _read_parquet(path: Path | str) -> pd.DataFrame:
+    """GeoParquet (points become lon/lat) or plain Parquet."""
+    if isinstance(path, Path):
+        return _with_lonlat(gpd.read_parquet(path)) if _is_geoparquet(path) else pd.read_parquet(path)
+    try:  # a URL: no cheap schema peek, so GeoParquet is tried first
+        return _with_lonlat(gpd.read_parquet(path))
+    except ValueError:  # no geo metadata
+        return pd.read_parquet(path)
+
+
+def _read_stata(path: Path | str, columns: Sequence[str] | None) -> pd.DataFrame:
     with pd.read_stata(path, iterator=True) as reader:
         names = list(reader.variable_labels())
     wanted = None if columns is None else [c for c in dict.fromkeys(columns) if c in names]

@@ -1,7 +1,8 @@
 """Where to acquire imagery: a grid of square tiles around survey clusters and over a region.
 
-The grid is anchored at the CRS origin, so that a tile has the same bounds (and id) in every run
-and neighbouring clusters share their tiles. Each cluster gets every tile that meets the square of
+The grid is anchored at the CRS origin (or at a given ``origin``, to line the tiles up with an
+existing grid or raster), so that a tile has the same bounds (and id) in every run and
+neighbouring clusters share their tiles. Each cluster gets every tile that meets the square of
 ``reach_km`` on each side of it (Jean et al. sampled imagery around each cluster); a region gets
 every tile that meets it: a lon/lat bounding box through its envelope in the grid's CRS, a
 (multi)polygon (a boundary file, see :func:`pipeline.geo.polygons.read_region`) exactly.
@@ -32,7 +33,8 @@ class TileBox:
     """One tile of the grid.
 
     Attributes:
-        tile_id: ``e<col>_n<row>``: the tile's column and row counted from the CRS origin.
+        tile_id: ``e<col>_n<row>``: the tile's column and row counted from the grid's origin
+            (the CRS origin unless one is given).
         crs: the grid's CRS (``EPSG:<code>``).
         bounds: (minx, miny, maxx, maxy) in ``crs`` units (metres).
     """
@@ -62,7 +64,7 @@ def local_utm(lon: float, lat: float) -> str:
 
 def area_tiles(points: Sequence[tuple[float, float]], reach_km: float,
                region: LonLatBox | BaseGeometry | None, tile_m: float,
-               crs: str | None = None) -> list[TileBox]:
+               crs: str | None = None, origin: tuple[float, float] = (0.0, 0.0)) -> list[TileBox]:
     """The grid tiles around ``points`` and over ``region``, sorted north to south, west to east.
 
     Args:
@@ -72,6 +74,7 @@ def area_tiles(points: Sequence[tuple[float, float]], reach_km: float,
             ``crs``; or a (multi)polygon in lon/lat: every tile its interior meets; or None.
         tile_m: tile side in CRS units (metres).
         crs: the grid's CRS; None for the local UTM zone of the area's centre.
+        origin: (x, y) in ``crs`` units that a tile corner lies on (default the CRS origin).
 
     Raises:
         InputDataError: nothing to acquire (no point and no region).
@@ -94,18 +97,19 @@ def area_tiles(points: Sequence[tuple[float, float]], reach_km: float,
     reach_m = reach_km * 1000.0
     for lon, lat in points:
         x, y = to_grid.transform(lon, lat)
-        cells |= _cells((x - reach_m, y - reach_m, x + reach_m, y + reach_m), tile_m)
+        cells |= _cells((x - reach_m, y - reach_m, x + reach_m, y + reach_m), tile_m, origin)
     if isinstance(region, BaseGeometry):
-        cells |= _polygon_cells(region, to_grid, tile_m)
+        cells |= _polygon_cells(region, to_grid, tile_m, origin)
     elif region is not None:
-        cells |= _cells(to_grid.transform_bounds(*region, densify_pts=21), tile_m)
-    return [TileBox(f"e{col}_n{row}", crs,
-                    (col * tile_m, row * tile_m, (col + 1) * tile_m, (row + 1) * tile_m))
+        cells |= _cells(to_grid.transform_bounds(*region, densify_pts=21), tile_m, origin)
+    x0, y0 = origin
+    return [TileBox(f"e{col}_n{row}", crs, (x0 + col * tile_m, y0 + row * tile_m,
+                                            x0 + (col + 1) * tile_m, y0 + (row + 1) * tile_m))
             for row, col in sorted(cells, key=lambda rc: (-rc[0], rc[1]))]
 
 
-def _polygon_cells(region: BaseGeometry, to_grid: Transformer,
-                   tile_m: float) -> set[tuple[int, int]]:
+def _polygon_cells(region: BaseGeometry, to_grid: Transformer, tile_m: float,
+                   origin: tuple[float, float]) -> set[tuple[int, int]]:
     """(row, col) of the grid cells whose interior meets the (multi)polygon ``region`` (lon/lat).
 
     The polygon is projected (its edges split first, so they bend as they do on the ground);
@@ -117,25 +121,29 @@ def _polygon_cells(region: BaseGeometry, to_grid: Transformer,
 
     shape = shapely.transform(shapely.segmentize(region, SEGMENT_DEG), project)
     shapely.prepare(shape)
+    x0, y0 = origin
     minx, miny, maxx, maxy = shape.bounds
-    cols = np.arange(math.floor(minx / tile_m), math.ceil(maxx / tile_m))
-    rows = np.arange(math.floor(miny / tile_m), math.ceil(maxy / tile_m))
+    cols = np.arange(math.floor((minx - x0) / tile_m), math.ceil((maxx - x0) / tile_m))
+    rows = np.arange(math.floor((miny - y0) / tile_m), math.ceil((maxy - y0) / tile_m))
     found: set[tuple[int, int]] = set()
     for start in range(0, len(rows), ROWS_PER_BLOCK):
         row, col = (a.ravel() for a in np.meshgrid(rows[start:start + ROWS_PER_BLOCK], cols,
                                                    indexing="ij"))
-        boxes = shapely.box(col * tile_m, row * tile_m, (col + 1) * tile_m, (row + 1) * tile_m)
+        boxes = shapely.box(x0 + col * tile_m, y0 + row * tile_m, x0 + (col + 1) * tile_m,
+                            y0 + (row + 1) * tile_m)
         meets = shapely.intersects(shape, boxes)
         meets[meets] = ~shapely.touches(shape, boxes[meets])  # a shared edge is no overlap
         found |= set(zip(row[meets].tolist(), col[meets].tolist()))
     return found
 
 
-def _cells(bounds: Sequence[float], tile_m: float) -> set[tuple[int, int]]:
+def _cells(bounds: Sequence[float], tile_m: float,
+           origin: tuple[float, float]) -> set[tuple[int, int]]:
     """(row, col) of the grid cells that meet ``bounds`` (cells only touching an edge left out)."""
     minx, miny, maxx, maxy = bounds
-    cols = range(math.floor(minx / tile_m), math.ceil(maxx / tile_m))
-    rows = range(math.floor(miny / tile_m), math.ceil(maxy / tile_m))
+    x0, y0 = origin
+    cols = range(math.floor((minx - x0) / tile_m), math.ceil((maxx - x0) / tile_m))
+    rows = range(math.floor((miny - y0) / tile_m), math.ceil((maxy - y0) / tile_m))
     return {(row, col) for row in rows for col in cols}
 
 

@@ -29,7 +29,8 @@ RETRY_STATUSES = (429, 500, 502, 503, 504)
 
 @dataclass(frozen=True)
 class StacQuery:
-    """What to search and how to reach the API (plain values from ``data.tiles.stac``).
+    """What to search and how to reach the API (plain values from ``data.tiles.stac`` or
+    ``data.nightlights.stac``).
 
     Attributes:
         url: the API root, e.g. ``https://earth-search.aws.element84.com/v1``.
@@ -48,6 +49,8 @@ class StacQuery:
         retries: attempts after the first, for API calls and COG reads.
         retry_delay_s: first backoff delay; it doubles with each retry.
         timeout_s: seconds to wait for a connection or a response.
+        settings: the config section named in messages (``data.tiles.stac``).
+        area: the settings that decide the searched area, named when nothing is found.
     """
 
     url: str
@@ -65,6 +68,8 @@ class StacQuery:
     retries: int = 5
     retry_delay_s: float = 1.0
     timeout_s: float = 60.0
+    settings: str = "data.tiles.stac"
+    area: str = "data.survey, data.tiles.stac.region_bbox"
 
     def search_terms(self) -> dict[str, Any]:
         """What decides which items a search returns (keys the acquisition cache)."""
@@ -88,7 +93,7 @@ def request_headers(query: StacQuery) -> dict[str, str]:
         if not value:
             key = "token_env" if header == "Authorization" and variable == query.token_env \
                 else "headers_env"
-            raise InputDataError(f"environment variable {variable} (data.tiles.stac.{key}) is "
+            raise InputDataError(f"environment variable {variable} ({query.settings}.{key}) is "
                                  "not set; export it before the run.")
         headers[header] = f"Bearer {value}" if variable == query.token_env else value
     return headers
@@ -130,7 +135,8 @@ def open_catalog(query: StacQuery) -> Any:
         if transient(exc):
             raise kept_failing(query, query.url, exc) from exc
         raise InputDataError(f"STAC API {query.url}: cannot open it ({one_line(exc)}); check "
-                             "data.tiles.stac.url (the API root, not a collection or an item)."
+                             f"{query.settings}.url (the API root, not a collection or an "
+                             "item)."
                              ) from exc
 
 
@@ -153,7 +159,7 @@ def kept_failing(query: StacQuery, url: str, exc: BaseException) -> StageError:
     what = (f"HTTP {status.group(1)}" if status else f"HTTP {code}" if code
             else one_line(exc))
     return StageError(f"STAC API {url} kept failing after {query.retries} retries ({what}); "
-                      "raise data.tiles.stac.retries or try again later.")
+                      f"raise {query.settings}.retries or try again later.")
 
 
 def _signer(sign: str) -> Any:
@@ -188,7 +194,7 @@ def search_items(query: StacQuery, bbox: tuple[float, float, float, float]) -> l
         if transient(exc):
             raise kept_failing(query, url, exc) from exc
         raise InputDataError(f"STAC search at {url} was refused ({one_line(exc)}); check "
-                             "data.tiles.stac.datetime and data.tiles.stac.collection.") from exc
+                             f"{query.settings}.datetime and {query.settings}.collection.") from exc
     items = [item for item in found if _cloud_cover(item) <= query.max_cloud_cover]
     if not items:
         raise InputDataError(nothing_found(query, bbox, len(found)))
@@ -230,7 +236,7 @@ def check_collection(client: Any, query: StacQuery) -> Any:
     if found is None:
         raise InputDataError(f"STAC API {query.url}: collection {query.collection!r} not found; "
                              f"it has {collection_list(client)}; check "
-                             "data.tiles.stac.collection (or init's --collection).")
+                             f"{query.settings}.collection (or init's --collection).")
     return found
 
 
@@ -258,11 +264,11 @@ def nothing_found(query: StacQuery, bbox: tuple[float, ...], cloudy: int) -> str
     if cloudy:
         return (f"STAC search at {query.url}: {cloudy} item(s) of {query.collection!r} over "
                 f"{area} in {query.datetime}, but none with eo:cloud_cover <= "
-                f"{query.max_cloud_cover}; raise data.tiles.stac.max_cloud_cover.")
+                f"{query.max_cloud_cover}; raise {query.settings}.max_cloud_cover.")
     return (f"STAC search at {query.url}: no item of {query.collection!r} over {area} "
-            f"(lon/lat) in {query.datetime}; widen data.tiles.stac.datetime, raise "
-            "data.tiles.stac.max_cloud_cover, or check the area (data.survey, "
-            "data.tiles.stac.region_bbox) and the collection's extent.")
+            f"(lon/lat) in {query.datetime}; widen {query.settings}.datetime, "
+            + (f"raise {query.settings}.max_cloud_cover, " if query.max_cloud_cover < 100 else "")
+            + f"or check the area ({query.area}) and the collection's extent.")
 
 
 def failing_url(urls: Iterable[str], headers: Mapping[str, str], timeout_s: float) -> str:

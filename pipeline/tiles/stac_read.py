@@ -134,7 +134,8 @@ def load_windows(request: StacRequest, bounds: Sequence[float], crs: str,
     query = request.query
     bands = list(query.assets) + ([query.mask_asset] if query.cloud_mask != "none" else [])
     odc.stac.configure_rio(**gdal_options(query))
-    geobox = GeoBox.from_bbox(tuple(bounds), crs=crs, resolution=request.resolution_m)
+    geobox = GeoBox.from_bbox(tuple(bounds), crs=crs, resolution=request.resolution_m,
+                              tight=True)  # the tiles themselves, also off the resolution grid
     resampling = {"*": request.resampling}
     if query.cloud_mask != "none":
         resampling[query.mask_asset] = "nearest"
@@ -148,7 +149,7 @@ def load_windows(request: StacRequest, bounds: Sequence[float], crs: str,
         culprit = failing_url(urls, request_headers(query), query.timeout_s) or one_line(exc)
         raise InputDataError(f"{where}: reading the items' COGs failed after "
                              f"{query.retries} retries ({culprit}; {one_line(exc)}); raise "
-                             "data.tiles.stac.retries or try again later (finished tiles are "
+                             f"{query.settings}.retries or try again later (finished tiles are "
                              "kept).") from exc
 
 
