@@ -97,9 +97,10 @@ def stac_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StacWorld]:
 
 @pytest.fixture
 def cog_faults(stac_world: StacWorld) -> Iterator[CogServer]:
-    """The COG server (GDAL's HTTP cache emptied, so reads reach it), its faults cleared after
-    the test."""
+    """The COG server (GDAL's HTTP cache emptied, so reads reach it; its count of injected
+    faults zeroed), its faults cleared after the test."""
     clear_gdal_http_cache()
+    stac_world.cogs.log.faults.clear()
     yield stac_world.cogs
     stac_world.cogs.faults.clear()
     clear_gdal_http_cache()  # GDAL remembers failed URLs: the next test starts clean
