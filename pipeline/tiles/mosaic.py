@@ -88,7 +88,7 @@ def mosaic_windows(path: Path, window_px: int, overlap_px: int) -> list[PixelWin
     Raises:
         InputDataError: unreadable raster, or one smaller than a single window.
     """
-    with open_raster(path) as src:
+    with open_raster(path, allow_truncated=True) as src:
         windows = grid_windows(src.width, src.height, window_px, overlap_px)
         if not windows:
             raise InputDataError(f"{path} is {src.width}x{src.height} px, smaller than one "
@@ -125,7 +125,7 @@ class MosaicSource:
     def check(self, bands: tuple[int, ...], crs: str | None, scaled: bool) -> None:
         """Raise when the raster cannot give ``bands`` in 0..255 or does not lie on the Earth,
         rather than rejecting every window for the same reason."""
-        with open_raster(self.path) as src:
+        with open_raster(self.path, allow_truncated=True) as src:
             located = source_crs(src, self.path, crs)
             check_source(src, self.path, bands, scaled)
             check_on_earth(src, self.path, located)
@@ -135,7 +135,7 @@ class MosaicSource:
         return [read_overview(self.path, bands)]
 
     def read(self, shard: TileShard, spec: ReadSpec) -> Iterator[TileRead]:
-        with open_raster(self.path) as src:
+        with open_raster(self.path, allow_truncated=True) as src:
             date = acquisition_date(src.tags(), self.path.name, spec.date_tags, spec.year_pattern)
             for window in shard.items:
                 col, row, width, height = window

@@ -149,17 +149,19 @@ def many_files_env() -> rasterio.Env:
     return rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="TRUE")
 
 
-def open_raster(path: Path) -> rasterio.DatasetReader:
+def open_raster(path: Path, allow_truncated: bool = False) -> rasterio.DatasetReader:
     """Open a raster, re-raising failures as InputDataError naming the file.
 
     A GeoTIFF cut short (an interrupted download or copy) may still open, its georeferencing
     lost: it is reported as truncated (see :func:`truncation`), not as a file without a CRS.
+    ``allow_truncated`` skips that check (a mosaic rejects only the windows past the cut, when
+    it reads them).
     """
     try:
         src = rasterio.open(path)
     except RasterioError as exc:
         raise InputDataError(f"{path}: not a readable GeoTIFF ({exc}).") from exc
-    cut = truncation(src, Path(path))
+    cut = None if allow_truncated else truncation(src, Path(path))
     if cut:
         src.close()
         raise InputDataError(f"{path}: truncated GeoTIFF ({cut}); download or copy it again.")

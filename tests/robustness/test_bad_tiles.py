@@ -34,7 +34,7 @@ RGB = np.random.default_rng(0).integers(1, 255, size=(3, 16, 16)).astype(np.uint
 
 # name -> (how to make it, a fragment the rejection reason must contain)
 BAD_TILES = {
-    "truncated": ("truncated", "not a readable GeoTIFF"),
+    "truncated": ("truncated", "truncated GeoTIFF"),
     "zero_byte": ("zero", "not a readable GeoTIFF"),
     "no_crs": ("no_crs", "has no CRS"),
     "no_geotransform": ("no_transform", "has no geotransform"),
