@@ -127,6 +127,7 @@ def load_windows(request: StacRequest, bounds: Sequence[float], crs: str,
                  items: list[dict[str, Any]], where: str) -> Any:
     """The windows over ``bounds`` (``crs`` units) of every item's assets, one time step per
     solar day (a computed xarray Dataset); ``where`` names the tiles in errors."""
+    import dask.threaded
     import odc.stac
     import pystac
     from odc.geo.geobox import GeoBox
@@ -142,7 +143,8 @@ def load_windows(request: StacRequest, bounds: Sequence[float], crs: str,
         data = odc.stac.load([pystac.Item.from_dict(i) for i in items], bands=bands,
                              geobox=geobox, groupby="solar_day", resampling=resampling,
                              chunks={}, patch_url=_url_signer(query.sign))
-        return data.compute(scheduler="threads")
+        # the scheduler as a function: named, Dask imports `distributed` to look for a client
+        return data.compute(scheduler=dask.threaded.get)
     except Exception as exc:  # GDAL/rasterio errors after GDAL's own retries
         urls = [i["assets"][b]["href"] for i in items for b in bands if b in i["assets"]]
         culprit = failing_url(urls, request_headers(query), query.timeout_s) or one_line(exc)
