@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import shapely
@@ -45,7 +46,7 @@ class TileBox:
 
     def footprint(self) -> Polygon:
         """The tile's outline in EPSG:4326 (lon/lat), densified along its edges."""
-        to_wgs84 = Transformer.from_crs(self.crs, WGS84, always_xy=True)
+        to_wgs84 = _to_wgs84(self.crs)
         minx, miny, maxx, maxy = self.bounds
         t = np.linspace(0.0, 1.0, 9)
         xs = np.concatenate([minx + (maxx - minx) * t, np.full(9, maxx),
@@ -53,7 +54,14 @@ class TileBox:
         ys = np.concatenate([np.full(9, miny), miny + (maxy - miny) * t,
                              np.full(9, maxy), maxy - (maxy - miny) * t])
         lon, lat = to_wgs84.transform(xs, ys)
-        return Polygon(zip(lon, lat))
+        return Polygon(np.column_stack([lon, lat]))
+
+
+@lru_cache(maxsize=16)
+def _to_wgs84(crs: str) -> Transformer:
+    """One transformer per CRS: building one costs ~2 ms, more than the tile's footprint
+    (pyproj's transformers are thread-safe)."""
+    return Transformer.from_crs(crs, WGS84, always_xy=True)
 
 
 def local_utm(lon: float, lat: float) -> str:

@@ -88,6 +88,11 @@ class StacSource:
         bbox = search_geometry(self.request.tiles).bounds
         return tuple(search_items(self.request.query, bbox))
 
+    @cached_property
+    def footprints(self) -> tuple[Any, ...]:
+        """The footprint of each of :attr:`items` (:func:`footprint_of`), in their order."""
+        return tuple(footprint_of(i) for i in self.items)
+
     def files(self) -> list[Path]:
         """No local file: the config's search terms key ingest's fingerprint."""
         return []
@@ -165,7 +170,8 @@ class StacSource:
     def job(self, tile: TileBox) -> TileJob:
         """The tile, the items meeting it, its cache key and its file in :attr:`path`."""
         footprint = tile.footprint()
-        items = tuple(i for i in self.items if footprint_of(i).intersects(footprint))
+        items = tuple(i for i, f in zip(self.items, self.footprints, strict=True)
+                      if f.intersects(footprint))
         key = cache_key(self.request, tile, [i["id"] for i in items])
         return TileJob(tile, items, key, self.path / f"{tile.tile_id}.tif")
 

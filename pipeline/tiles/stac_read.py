@@ -10,7 +10,9 @@ pixel grid. :mod:`pipeline.tiles.stac` composites and writes each tile.
 
 from __future__ import annotations
 
+import itertools
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +129,7 @@ def load_windows(request: StacRequest, bounds: Sequence[float], crs: str,
                  items: list[dict[str, Any]], where: str) -> Any:
     """The windows over ``bounds`` (``crs`` units) of every item's assets, one time step per
     solar day (a computed xarray Dataset); ``where`` names the tiles in errors."""
+    import dask.threaded
     import odc.stac
     import pystac
     from odc.geo.geobox import GeoBox
@@ -139,18 +142,24 @@ def load_windows(request: StacRequest, bounds: Sequence[float], crs: str,
     resampling = {"*": request.resampling}
     if query.cloud_mask != "none":
         resampling[query.mask_asset] = "nearest"
-    try:
-        data = odc.stac.load([pystac.Item.from_dict(i) for i in items], bands=bands,
-                             geobox=geobox, groupby="solar_day", resampling=resampling,
-                             chunks={}, patch_url=_url_signer(query.sign))
-        return data.compute(scheduler="threads")
-    except Exception as exc:  # GDAL/rasterio errors after GDAL's own retries
-        urls = [i["assets"][b]["href"] for i in items for b in bands if b in i["assets"]]
-        culprit = failing_url(urls, request_headers(query), query.timeout_s) or one_line(exc)
-        raise InputDataError(f"{where}: reading the items' COGs failed after "
-                             f"{query.retries} retries ({culprit}; {one_line(exc)}); raise "
-                             f"{query.settings}.retries or try again later (finished tiles are "
-                             "kept).") from exc
+    stac_items = [pystac.Item.from_dict(i) for i in items]
+    for attempt in itertools.count():
+        try:
+            data = odc.stac.load(stac_items, bands=bands, geobox=geobox, groupby="solar_day",
+                                 resampling=resampling, chunks={},
+                                 patch_url=_url_signer(query.sign))
+            # the scheduler as a function: named, Dask imports `distributed` to look for a client
+            return data.compute(scheduler=dask.threaded.get)
+        except Exception as exc:  # GDAL/rasterio errors after GDAL's own retries
+            if attempt < query.retries:  # GDAL retries HTTP errors, not a body cut midway
+                time.sleep(query.retry_delay_s * 2 ** attempt)
+                continue
+            urls = [i["assets"][b]["href"] for i in items for b in bands if b in i["assets"]]
+            culprit = failing_url(urls, request_headers(query), query.timeout_s) or one_line(exc)
+            raise InputDataError(f"{where}: reading the items' COGs failed after "
+                                 f"{query.retries} retries ({culprit}; {one_line(exc)}); raise "
+                                 f"{query.settings}.retries or try again later (finished tiles "
+                                 "are kept).") from exc
 
 
 def gdal_options(query: StacQuery) -> dict[str, Any]:
