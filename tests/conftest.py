@@ -169,3 +169,43 @@ def file_server(tmp_path: Path):
     finally:
         proc.kill()
         proc.wait(timeout=10)
+
+
+S3_ENV = {"AWS_HTTPS": "NO", "AWS_VIRTUAL_HOSTING": "FALSE", "AWS_ACCESS_KEY_ID": "testing",
+          "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
+"""What a user sets for an S3-compatible store that is not AWS (docs/data.md), less the
+endpoint."""
+
+
+@pytest.fixture
+def s3_store(monkeypatch: pytest.MonkeyPatch):
+    """(bucket, put): an S3-compatible server (moto's) on 127.0.0.1 in another process, with an
+    empty bucket, and the environment variables a user sets for such a store (docs/data.md);
+    ``put(local_file, key)`` uploads with boto3. GDAL holds the GIL while it downloads, so the
+    server cannot be a thread of the test's own process."""
+    import subprocess
+    import sys
+
+    boto3 = pytest.importorskip("boto3")
+    pytest.importorskip("moto.server", reason="moto[server] (the dev extra) is not installed")
+    code = ("import time; from moto.server import ThreadedMotoServer; "
+            "s = ThreadedMotoServer('127.0.0.1', 0, verbose=False); s.start(); "
+            "print(s.get_host_and_port()[1], flush=True); time.sleep(300)")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)  # no request log
+    try:
+        port = proc.stdout.readline().strip()
+        assert port.isdigit(), f"the S3 server did not start: {port!r}"
+        for key, value in {**S3_ENV, "AWS_S3_ENDPOINT": f"127.0.0.1:{port}",
+                           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}.items():
+            monkeypatch.setenv(key, value)
+        client = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}")
+        client.create_bucket(Bucket="lights")
+
+        def put(local: Path, key: str) -> None:
+            client.upload_file(str(local), "lights", key)
+
+        yield "lights", put
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

@@ -13,6 +13,7 @@ from pipeline.models.backbones import get_backbone
 from pipeline.models.weights import Weights
 from pipeline.stages.ingest import cluster_points, source_of, survey_source
 from pipeline.survey.recipes import survey_clusters
+from pipeline.survey.tables import VECTOR_SUFFIXES, missing_backend
 
 
 def check_inputs(config: Config) -> dict[str, object]:
@@ -79,29 +80,51 @@ def probe_url(url: str, key: str) -> None:
             return
     except RasterioError as exc:
         reason = " ".join(str(exc).split())
-        raise MissingArtifactError(f"{url}: cannot open it ({reason}); check {key} (and the "
-                                   "network, or credentials for s3://).") from exc
+        raise MissingArtifactError(f"{url}: cannot open it ({reason}); {_what_to_check(url, key)}"
+                                   ) from exc
 
 
 def probe_table(url: str, key: str) -> None:
-    """Open the table at ``url`` and read its first bytes (a URL is probed by opening it).
+    """Open the table at ``url`` as :func:`~pipeline.survey.tables.read_table` will read it, and
+    read its first bytes (a vector file's metadata, a Parquet file's footer).
 
     Raises:
-        MissingArtifactError: it cannot be opened; the URL, the reason and the key named.
+        MissingArtifactError: it cannot be opened; the URL, the reason and the key named, or
+            the Python package that reads the URL's protocol (``s3fs``) when it is missing.
     """
     import urllib.request
+    from urllib.parse import urlparse
 
     import fsspec
+    import pyarrow.parquet as pq
+    import pyogrio
 
-    try:  # http(s) as pandas reads it (urllib: fsspec's http needs aiohttp); others by fsspec
-        opened = urllib.request.urlopen(url, timeout=30) if url.startswith(("http://", "https://")) \
-            else fsspec.open(url, "rb").open()
-        with opened as handle:
-            handle.read(1)
-    except (OSError, ImportError, ValueError) as exc:
+    suffix = Path(urlparse(url).path).suffix.lower()
+    try:  # http(s) as pandas reads it (urllib: fsspec's http needs aiohttp); vector files by
+        # GDAL and Parquet by pyarrow, as read_table reads them (no fsspec backend for s3://)
+        if url.startswith(("http://", "https://")):
+            with urllib.request.urlopen(url, timeout=30) as handle:
+                handle.read(1)
+        elif suffix in VECTOR_SUFFIXES:
+            pyogrio.read_info(url)
+        elif suffix == ".parquet":
+            pq.read_schema(url)
+        else:
+            with fsspec.open(url, "rb").open() as handle:
+                handle.read(1)
+    except ImportError as exc:
+        raise MissingArtifactError(missing_backend(url, key)) from exc
+    except (OSError, ValueError, pyogrio.errors.DataSourceError) as exc:
         reason = " ".join(str(exc).split())
-        raise MissingArtifactError(f"{url}: cannot open it ({reason}); check {key} (and the "
-                                   "network, or credentials for s3://).") from exc
+        raise MissingArtifactError(f"{url}: cannot open it ({reason}); {_what_to_check(url, key)}"
+                                   ) from exc
+
+
+def _what_to_check(url: str, key: str) -> str:
+    if url.startswith(("s3://", "/vsis3/")):
+        return (f"check {key} (bucket and key), the credentials, and for a store other than AWS "
+                "AWS_S3_ENDPOINT, AWS_HTTPS and AWS_VIRTUAL_HOSTING (docs/data.md).")
+    return f"check {key} (and the network, or the credentials of the store)."
 
 
 def check_prediction_inputs(config: Config) -> dict[str, object]:

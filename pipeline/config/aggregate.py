@@ -6,14 +6,16 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from pipeline.config.base import RelPath, Section
+from pipeline.config.base import Location, RelPath, Section
 
 
 class DistrictsConfig(Section):
     """Polygons (GeoPackage, shapefile, GeoJSON, GeoParquet) that group clusters into districts."""
 
-    path: RelPath = Field(description=(
-        "The polygon file (GeoPackage, shapefile, GeoJSON or GeoParquet; any CRS)."))
+    path: Location = Field(description=(
+        "The polygon file (GeoPackage, shapefile, GeoJSON or GeoParquet; any CRS), local or a "
+        "URL read through GDAL (`https://`, `s3://`, `/vsicurl/...`; not GeoParquet), kept as "
+        "written."))
     id: str = Field("district", description="Its column that names each district.")
 
 

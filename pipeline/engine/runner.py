@@ -241,7 +241,7 @@ def _run_one(session: RunSession, stage: Stage, forced: bool) -> StageOutcome:
     seconds = round(time.perf_counter() - t0, 3)
     out_dir = run.stage_dir(stage.name)
     outputs = {name: (out_dir / name).stat().st_size for name in stage.outputs}
-    files = output_fingerprints(out_dir, stage.outputs)
+    files = output_fingerprints(out_dir, (*stage.outputs, *stage.optional_outputs))
     session.output_ids[stage.name] = output_id(files)
     manifest.update(stage.name, status=DONE, fingerprint=fp, payload=new, started=started,
                     output_id=session.output_ids[stage.name], output_files=files,

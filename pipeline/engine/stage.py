@@ -37,6 +37,10 @@ class Stage:
         version: hand-bumped when the stage's code changes what it writes (reruns it).
         inputs: the upstream stages whose outputs it may read (earlier stages).
         outputs: the files (or folders) it must write into its folder.
+        optional_outputs: the files it writes under some configs only (ingest's
+            ``acquisition.json`` for a STAC source). When present they count as outputs: their
+            content is part of the stage's output id (downstream stages rerun when it changes)
+            and an edit or deletion reruns the stage; their absence is no error.
         config: the dotted config keys it reads (``aggregate``, ``model.backbone``, ``seed``).
         run: does the work: ``run(ctx) -> counts`` (a JSON-able mapping for the manifest).
         input_files: the files outside the run directory it reads under a config.
@@ -51,6 +55,7 @@ class Stage:
     config: tuple[str, ...]
     run: Callable[[StageContext], Mapping[str, Any] | None]
     input_files: Callable[[Config], list[Path]] = no_files
+    optional_outputs: tuple[str, ...] = ()
     inputs_for: Callable[[Config], tuple[str, ...]] | None = None
     config_for: Callable[[Config], tuple[str, ...]] | None = None
 

@@ -63,12 +63,13 @@ def nightlight_stats(radiance: np.ndarray, groups: np.ndarray) -> tuple[np.ndarr
     return mean, peak
 
 
-def assign_districts(points: gpd.GeoDataFrame, path: Path, id_column: str) -> pd.Series:
+def assign_districts(points: gpd.GeoDataFrame, path: Path | str, id_column: str) -> pd.Series:
     """The id of the district polygon holding each point (NaN outside every polygon).
 
     Args:
         points: GeoDataFrame of points (any CRS).
-        path: a polygon file geopandas reads (GeoPackage, shapefile, GeoJSON, GeoParquet).
+        path: a polygon file geopandas reads (GeoPackage, shapefile, GeoJSON, GeoParquet), or a
+            URL as :func:`~pipeline.geo.polygons.read_features` takes it.
         id_column: the column naming each district (config ``aggregate.districts.id``).
 
     Raises:

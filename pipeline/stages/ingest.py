@@ -222,4 +222,5 @@ STAGE = Stage(
             "regression.log_columns"),
     run=run,
     input_files=input_files,
+    optional_outputs=("acquisition.json",),  # stac only; export's report shows it
 )

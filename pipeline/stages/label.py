@@ -175,4 +175,5 @@ STAGE = Stage(
     config=("labels", "data.nightlights", "seed"),
     run=run,
     input_files=input_files,
+    optional_outputs=(ACQUIRED, "nightlights.json"),  # source: stac only; the report shows them
 )

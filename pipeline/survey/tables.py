@@ -60,11 +60,26 @@ def read_table(path: Path | str, columns: Sequence[str] | None = None) -> pd.Dat
                              "Re-save it as UTF-8.") from exc
     except pd.errors.EmptyDataError as exc:
         raise InputDataError(f"{path}: the survey file is empty.") from exc
+    except ImportError as exc:  # fsspec's backend of the URL's protocol (s3fs for s3://)
+        raise InputDataError(missing_backend(str(path), "data.survey.path")) from exc
     except (pd.errors.ParserError, DataSourceError, OSError, ValueError) as exc:
         where = " (check data.survey.path and the network)" if url else ""
         raise InputDataError(f"{path}: cannot read the survey table ({exc}){where}.") from exc
     raise InputDataError(f"{path}: unsupported survey format {suffix!r}; use .csv, .dta, .gpkg, "
                          ".shp, .geojson or .parquet.")
+
+
+def missing_backend(url: str, key: str) -> str:
+    """The one-line error for a URL whose fsspec backend is not installed (``s3fs`` for
+    ``s3://``, ``gcsfs`` for ``gs://``): the URL, the package to install, the config key."""
+    from fsspec.core import split_protocol
+    from fsspec.registry import known_implementations
+
+    protocol = split_protocol(url)[0] or "file"
+    package = known_implementations.get(protocol, {}).get("class", "fsspec").split(".")[0]
+    return (f"{url}: reading {protocol}:// needs the Python package {package}, which is not "
+            f"installed ({key}); pip install {package}, or give the URL of a .parquet, .gpkg or "
+            ".geojson file (read without it), or download the file.")
 
 
 def _read_parquet(path: Path | str) -> pd.DataFrame:

@@ -183,6 +183,44 @@ def test_a_rerun_upstream_stage_reruns_its_downstream_only_when_its_output_chang
         ("b", "last status failed"), ("c", "upstream b changed")]
 
 
+def test_an_optional_output_is_part_of_the_output_id_and_checked_for_edits(tmp_path, graph):
+    """As ingest's acquisition.json (STAC runs only, read by export's report): a stage that now
+    writes an optional output beside the same required ones reruns what reads it; an edit or a
+    deletion of it reruns the stage."""
+    side: dict[str, str] = {}
+
+    def run_a(ctx):
+        CALLS.append("a")
+        (ctx.out / "out.txt").write_text("a")
+        if "text" in side:
+            (ctx.out / "acquisition.json").write_text(side["text"])
+
+    graph[0] = dataclasses.replace(graph[0], run=run_a, optional_outputs=("acquisition.json",))
+    run_pipeline(config(tmp_path), graph, quiet=True)  # no optional output: no error
+    assert CALLS == ["a", "b", "c"]
+    side["text"] = '{"items": 3}'  # an upgrade: a's code (version) now writes it too
+    graph[0] = dataclasses.replace(graph[0], version=2)
+    CALLS.clear()
+    outcomes = run_pipeline(config(tmp_path), graph, quiet=True)
+    assert [(o.name, o.reason) for o in outcomes if o.status == "done"] == [
+        ("a", "version changed (1 -> 2)"), ("b", "upstream a changed")]  # c: b's output equal
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert set(manifest["stages"]["a"]["output_files"]) == {"out.txt", "acquisition.json"}
+    CALLS.clear()
+    run_pipeline(config(tmp_path), graph, quiet=True)
+    assert CALLS == []
+    (tmp_path / "run" / "a" / "acquisition.json").write_text('{"items": 4}')
+    outcomes = run_pipeline(config(tmp_path), graph, quiet=True)
+    assert outcomes[0].reason.startswith("outputs changed after the stage finished: "
+                                         "acquisition.json")
+    assert CALLS == ["a"]  # rewritten as it was: b's input is unchanged
+    (tmp_path / "run" / "a" / "acquisition.json").unlink()
+    outcomes = run_pipeline(config(tmp_path), graph, quiet=True)
+    assert outcomes[0].reason == ("outputs changed after the stage finished: "
+                                  "acquisition.json deleted")
+    assert (tmp_path / "run" / "a" / "acquisition.json").read_text() == '{"items": 3}'
+
+
 def keyed_like(stage):
     """The real ``stage`` (its inputs, config keys, input files, hooks) with a fake body
     writing ``out.txt``."""
@@ -215,7 +253,7 @@ def test_seed_reruns_only_the_stages_that_draw_random_numbers(tmp_path, real_gra
         "extract": "upstream train changed", "baselines": "config seed changed",
         "aggregate": "upstream label, extract, baselines changed", "fit": "config seed changed",
         "predict": "upstream extract, fit changed",
-        "export": "upstream train, aggregate, fit, predict changed"}
+        "export": "upstream label, train, aggregate, fit, predict changed"}
 
 
 

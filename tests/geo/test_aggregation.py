@@ -1,5 +1,7 @@
 """Weighted means, nightlight statistics, tile weights and districts, against hand computations."""
 
+from types import SimpleNamespace
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from pipeline.geo.aggregation import (
     weight_files,
     weighted_means,
 )
+from pipeline.stages.aggregate import input_files
 
 
 def test_weighted_means_by_hand():
@@ -60,6 +63,23 @@ def test_districts_are_joined_by_polygon(tmp_path):
         assign_districts(points, path, "district")
     with pytest.raises(InputDataError, match="not found"):
         assign_districts(points, tmp_path / "missing.gpkg", "name")
+
+
+def test_districts_read_by_url(file_server):
+    folder, url = file_server
+    gpd.GeoDataFrame({"name": ["north", "south"]}, geometry=[box(0, 0, 1, 1), box(0, -1, 1, 0)],
+                     crs="EPSG:4326").to_crs("EPSG:32736").to_file(folder / "districts.gpkg")
+    cfg = AggregateConfig(districts={"path": f"{url}/districts.gpkg", "id": "name"})
+    assert cfg.districts.path == f"{url}/districts.gpkg"  # kept as written, not joined to a folder
+    points = gpd.GeoDataFrame(geometry=[Point(0.5, 0.5), Point(0.5, -0.5), Point(3, 3)],
+                              crs="EPSG:4326")
+    ids = assign_districts(points, cfg.districts.path, cfg.districts.id)
+    assert ids.iloc[:2].tolist() == ["north", "south"] and ids.isna().iloc[2]
+    # the stage fingerprints the URL itself (no file test)
+    assert input_files(SimpleNamespace(aggregate=cfg)) == [f"{url}/districts.gpkg"]
+    with pytest.raises(InputDataError, match=rf"{url}/gone\.gpkg: cannot read the polygon file "
+                                             r"given as aggregate\.districts\.path .*check the URL"):
+        assign_districts(points, f"{url}/gone.gpkg", "name")
 
 
 def test_population_weight_needs_a_raster():

@@ -48,6 +48,7 @@ def test_names_unique_inputs_earlier_outputs_unique_and_config_keys_exist(tmp_pa
         assert set(stage.inputs) <= set(seen), stage.name
         assert set(stage.upstream(config)) <= set(stage.inputs), stage.name
         assert len(set(stage.outputs)) == len(stage.outputs), stage.name
+        assert not set(stage.optional_outputs) & set(stage.outputs), stage.name
         assert set(stage.config_keys(config)) <= set(stage.config), stage.name
         for key in stage.config:
             config.section(key)
@@ -55,6 +56,15 @@ def test_names_unique_inputs_earlier_outputs_unique_and_config_keys_exist(tmp_pa
         seen.append(stage.name)
     assert seen == stage_names() == ["ingest", "label", "train", "extract", "baselines",
                                      "aggregate", "fit", "predict", "export"]
+
+
+def test_the_acquisition_records_the_report_shows_are_outputs():
+    """export's report reads them: as outputs they are part of their stage's output id, so a
+    changed record reruns export (tests/engine/test_runner.py shows the mechanism)."""
+    stages = {stage.name: stage for stage in PIPELINE}
+    assert "acquisition.json" in stages["ingest"].optional_outputs
+    assert {"nightlights.tif", "nightlights.json"} <= set(stages["label"].optional_outputs)
+    assert {"ingest", "label"} <= set(stages["export"].inputs)
 
 
 def test_extract_reads_train_only_for_finetuned_features(tmp_path):
