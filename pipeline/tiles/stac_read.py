@@ -151,8 +151,10 @@ def load_windows(request: StacRequest, bounds: Sequence[float], crs: str,
             # the scheduler as a function: named, Dask imports `distributed` to look for a client
             return data.compute(scheduler=dask.threaded.get)
         except Exception as exc:  # GDAL/rasterio errors after GDAL's own retries
-            if attempt < query.retries:  # GDAL retries HTTP errors, not a body cut midway
-                time.sleep(query.retry_delay_s * 2 ** attempt)
+            if attempt < query.retries:  # GDAL retries HTTP errors, not a body cut midway,
+                time.sleep(query.retry_delay_s * 2 ** attempt)  # whose bytes it may keep:
+                odc.stac.configure_rio(**gdal_options(query),  # so bypass its range cache
+                                       CPL_VSIL_CURL_NON_CACHED="/vsicurl/")
                 continue
             urls = [i["assets"][b]["href"] for i in items for b in bands if b in i["assets"]]
             culprit = failing_url(urls, request_headers(query), query.timeout_s) or one_line(exc)
