@@ -37,10 +37,10 @@ demo-stac: install
 	$(BIN)/poverty-pipeline runs table runs/demo_stac --vs runs/demo
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"
 
 # docs/configuration.md from the config's field descriptions (a test fails when it is stale).
 docs: install

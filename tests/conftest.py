@@ -187,7 +187,7 @@ def s3_store(monkeypatch: pytest.MonkeyPatch):
     import sys
 
     boto3 = pytest.importorskip("boto3")
-    pytest.importorskip("moto.server", reason="moto[server] (the dev extra) is not installed")
+    pytest.importorskip("moto.server", reason="moto (the dev extra) is not installed")
     code = ("import time; from moto.server import ThreadedMotoServer; "
             "s = ThreadedMotoServer('127.0.0.1', 0, verbose=False); s.start(); "
             "print(s.get_host_and_port()[1], flush=True); time.sleep(300)")
