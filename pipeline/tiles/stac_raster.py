@@ -122,7 +122,7 @@ def load_steps(request: RasterRequest, items: list[dict[str, Any]]
     import pystac
     from odc.geo.geom import box
 
-    from pipeline.tiles.stac_read import gdal_options
+    from pipeline.tiles.stac_read import computed, gdal_options
 
     query, asset = request.query, request.query.assets[0]
     stac_items = [pystac.Item.from_dict(i) for i in items]
@@ -131,9 +131,10 @@ def load_steps(request: RasterRequest, items: list[dict[str, Any]]
         native = odc.stac.parse_item(stac_items[0]).geoboxes([asset])[0]
         area = box(*request.bbox, "EPSG:4326").to_crs(native.crs) & native.extent
         geobox = native.enclosing(area)
-        data = odc.stac.load(stac_items, bands=[asset], geobox=geobox, groupby="solar_day",
-                             resampling="nearest", chunks={}).compute(scheduler="threads")
-    except Exception as exc:  # GDAL/rasterio errors after GDAL's own retries, bad metadata
+        data = computed(query, lambda: odc.stac.load(
+            stac_items, bands=[asset], geobox=geobox, groupby="solar_day",
+            resampling="nearest", chunks={}))
+    except Exception as exc:  # GDAL/rasterio errors after every retry, bad metadata
         urls = [i["assets"][asset]["href"] for i in items if asset in i.get("assets", {})]
         culprit = failing_url(urls, request_headers(query), query.timeout_s) or one_line(exc)
         raise InputDataError(f"{query.settings}: reading asset {asset!r} of {len(items)} "

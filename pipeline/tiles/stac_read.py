@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -129,7 +129,6 @@ def load_windows(request: StacRequest, bounds: Sequence[float], crs: str,
                  items: list[dict[str, Any]], where: str) -> Any:
     """The windows over ``bounds`` (``crs`` units) of every item's assets, one time step per
     solar day (a computed xarray Dataset); ``where`` names the tiles in errors."""
-    import dask.threaded
     import odc.stac
     import pystac
     from odc.geo.geobox import GeoBox
@@ -143,25 +142,38 @@ def load_windows(request: StacRequest, bounds: Sequence[float], crs: str,
     if query.cloud_mask != "none":
         resampling[query.mask_asset] = "nearest"
     stac_items = [pystac.Item.from_dict(i) for i in items]
+    try:
+        return computed(query, lambda: odc.stac.load(
+            stac_items, bands=bands, geobox=geobox, groupby="solar_day", resampling=resampling,
+            chunks={}, patch_url=_url_signer(query.sign)))
+    except Exception as exc:  # GDAL/rasterio errors after every retry
+        urls = [i["assets"][b]["href"] for i in items for b in bands if b in i["assets"]]
+        culprit = failing_url(urls, request_headers(query), query.timeout_s) or one_line(exc)
+        raise InputDataError(f"{where}: reading the items' COGs failed after "
+                             f"{query.retries} retries ({culprit}; {one_line(exc)}); raise "
+                             f"{query.settings}.retries or try again later (finished tiles "
+                             "are kept).") from exc
+
+
+def computed(query: StacQuery, load: Callable[[], Any]) -> Any:
+    """``load()`` (a lazy odc-stac Dataset) computed on Dask's threads, retried with backoff up
+    to ``query.retries`` times; the last failure is raised.
+
+    GDAL retries HTTP errors itself, but not a body cut midway, whose bytes it may keep in its
+    range cache: a retry therefore bypasses that cache.
+    """
+    import dask.threaded
+    import odc.stac
+
     for attempt in itertools.count():
         try:
-            data = odc.stac.load(stac_items, bands=bands, geobox=geobox, groupby="solar_day",
-                                 resampling=resampling, chunks={},
-                                 patch_url=_url_signer(query.sign))
             # the scheduler as a function: named, Dask imports `distributed` to look for a client
-            return data.compute(scheduler=dask.threaded.get)
-        except Exception as exc:  # GDAL/rasterio errors after GDAL's own retries
-            if attempt < query.retries:  # GDAL retries HTTP errors, not a body cut midway,
-                time.sleep(query.retry_delay_s * 2 ** attempt)  # whose bytes it may keep:
-                odc.stac.configure_rio(**gdal_options(query),  # so bypass its range cache
-                                       CPL_VSIL_CURL_NON_CACHED="/vsicurl/")
-                continue
-            urls = [i["assets"][b]["href"] for i in items for b in bands if b in i["assets"]]
-            culprit = failing_url(urls, request_headers(query), query.timeout_s) or one_line(exc)
-            raise InputDataError(f"{where}: reading the items' COGs failed after "
-                                 f"{query.retries} retries ({culprit}; {one_line(exc)}); raise "
-                                 f"{query.settings}.retries or try again later (finished tiles "
-                                 "are kept).") from exc
+            return load().compute(scheduler=dask.threaded.get)
+        except Exception:
+            if attempt >= query.retries:
+                raise
+            time.sleep(query.retry_delay_s * 2 ** attempt)
+            odc.stac.configure_rio(**gdal_options(query), CPL_VSIL_CURL_NON_CACHED="/vsicurl/")
 
 
 def gdal_options(query: StacQuery) -> dict[str, Any]:
