@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import statistics
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -53,6 +52,7 @@ from pipeline.tiles.reading import (
     read_tile,
 )
 from pipeline.tiles.scaling import sample_indices
+from pipeline.tiles.records import cached_record, write_record
 from pipeline.tiles.stac_api import search_items
 from pipeline.tiles.stac_read import (
     GroupRead,
@@ -153,8 +153,8 @@ class StacSource:
         pending = []
         for tile in tiles:
             job = self.job(tile)
-            cached = _cached(job.path, job.key) or (
-                self.reuse and _cached(self.reuse / job.path.name, job.key, copy_to=job.path))
+            cached = cached_record(job.path, job.key) or (
+                self.reuse and cached_record(self.reuse / job.path.name, job.key, copy_to=job.path))
             if cached:
                 outcomes[tile.tile_id] = job.path, cached.get("rejected")
             elif not job.items:
@@ -273,28 +273,10 @@ def _clear_scene_counts(mask: np.ndarray | None, kind: str, n: int) -> list[int]
 
 
 def _record(path: Path, key: str, provenance: dict[str, Any]) -> str | None:
-    """Write the tile's provenance JSON (atomically, last, so it marks a finished tile)."""
-    tmp = path.with_name(f".{path.stem}.json.tmp")
-    tmp.write_text(json.dumps({"key": key, **provenance}, indent=1))
-    os.replace(tmp, path.with_suffix(".json"))
+    """Write the tile's provenance record (last, so it marks a finished tile); the reason the
+    tile is rejected, if any."""
+    write_record(path, key, provenance)
     return provenance.get("rejected")
-
-
-def _cached(path: Path, key: str, copy_to: Path | None = None) -> dict[str, Any] | None:
-    """The provenance of a finished tile acquired with ``key`` (copied to ``copy_to``)."""
-    record_file = path.with_suffix(".json")
-    try:
-        record = json.loads(record_file.read_text())
-    except (OSError, ValueError):
-        return None
-    if record.get("key") != key or ("rejected" not in record and not path.is_file()):
-        return None
-    if copy_to is not None and copy_to != path:
-        copy_to.parent.mkdir(parents=True, exist_ok=True)
-        if path.is_file():
-            shutil.copy2(path, copy_to)
-        shutil.copy2(record_file, copy_to.with_suffix(".json"))
-    return record
 
 
 def provenance_table(paths: list[str]) -> list[dict[str, Any]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import statistics
 import warnings
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy as np
 from pipeline.errors import InputDataError
 from pipeline.geo.cog import write_cog
 from pipeline.tiles.composite import scaled
+from pipeline.tiles.records import cached_record, write_record
 from pipeline.tiles.stac_api import StacQuery, failing_url, one_line, request_headers, search_items
 
 REDUCERS = {"median": np.nanmedian, "mean": np.nanmean, "max": np.nanmax}
@@ -65,14 +65,9 @@ def acquire_raster(request: RasterRequest, path: Path, reuse: Path | None = None
     """
     items = search_items(request.query, request.bbox)
     key = cache_key(request, [i["id"] for i in items])
-    for candidate in (path, reuse):
-        record = _finished(candidate, key) if candidate is not None else None
-        if record is not None:
-            if candidate != path:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(candidate, path)
-                shutil.copy2(candidate.with_suffix(".json"), path.with_suffix(".json"))
-            return record
+    record = cached_record(path, key) or (reuse and cached_record(reuse, key, copy_to=path))
+    if record:
+        return record
     stack, geobox, nodata = load_steps(request, items)
     raster = reduce_steps(stack, request.reducer)
     years = [int(str(i["properties"].get("datetime") or "0000")[:4]) for i in items]
@@ -91,7 +86,7 @@ def acquire_raster(request: RasterRequest, path: Path, reuse: Path | None = None
                     "STAC_ITEMS": ",".join(record["items"]), "STAC_KEY": key,
                     "REDUCER": request.reducer})
     os.replace(tmp, path)
-    _write_record(path, record)
+    write_record(path, key, record)
     return record
 
 
@@ -159,18 +154,3 @@ def reduce_steps(stack: np.ndarray, reducer: str) -> np.ndarray:
     with warnings.catch_warnings():  # pixels with no value in any step stay NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         return REDUCERS[reducer](stack, axis=0).astype(np.float32)
-
-
-def _finished(path: Path, key: str) -> dict[str, Any] | None:
-    """The provenance of the COG at ``path`` when it was acquired with ``key``."""
-    try:
-        record = json.loads(path.with_suffix(".json").read_text())
-    except (OSError, ValueError):
-        return None
-    return record if record.get("key") == key and path.is_file() else None
-
-
-def _write_record(path: Path, record: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.stem}.json.tmp")
-    tmp.write_text(json.dumps(record, indent=1))
-    os.replace(tmp, path.with_suffix(".json"))
