@@ -211,8 +211,15 @@ def read_tile(path: Path, bands: tuple[int, ...], size_px: int, scale: Any,
     base = spec or ReadSpec(bands, size_px)
     spec = ReadSpec(bands, size_px, ranges, base.crs, base.date_tags, base.year_pattern)
     with open_raster(path) as src:
-        date = acquisition_date(src.tags(), path.name, spec.date_tags, spec.year_pattern)
-        pixels, meta = read_window(src, path, (0, 0, src.width, src.height), spec, date)
+        return read_whole(src, path, spec)
+
+
+def read_whole(src: rasterio.DatasetReader, path: Path, spec: ReadSpec
+               ) -> tuple[np.ndarray, TileMeta]:
+    """The whole of the open raster ``src`` as a tile (see :func:`read_tile`; ``spec.ranges``
+    set); ``path`` is the file it is or will be, named in errors and in the metadata."""
+    date = acquisition_date(src.tags(), path.name, spec.date_tags, spec.year_pattern)
+    pixels, meta = read_window(src, path, (0, 0, src.width, src.height), spec, date)
     return pixels, with_checked_footprint(meta, path)
 
 

@@ -39,7 +39,7 @@ from affine import Affine
 from shapely.geometry import box, shape
 
 from pipeline.errors import InputDataError
-from pipeline.geo.cog import write_cog
+from pipeline.geo.cog import copy_as_cog, raster_in_memory
 from pipeline.tiles.area import TileBox, search_geometry
 from pipeline.tiles.composite import clear_pixels, median_composite, scaled
 from pipeline.tiles.inspect import TilesInfo
@@ -50,6 +50,7 @@ from pipeline.tiles.reading import (
     in_shards,
     read_or_reject,
     read_tile,
+    read_whole,
 )
 from pipeline.tiles.scaling import sample_indices
 from pipeline.tiles.records import cached_record, write_record
@@ -65,8 +66,22 @@ from pipeline.tiles.stac_read import (
 
 COUNT_BAND = "clear_count"
 TOO_FEW_CLEAR = "too few clear observations"
+WRITERS = 2
+"""Tiles composited and written at a time: while one thread writes a COG (GDAL, without
+Python's lock), another composites (numpy, mostly without it)."""
 PROVENANCE_COLUMNS = ("stac_items", "stac_datetimes", "stac_cloud_cover", "clear_count_mean",
                       "clear_share")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A tile's acquisition: its COG (or where it would be), why it is rejected, and, when it
+    was composited just now for a read, the tile as read from the composite in memory (the
+    values a read of the COG gives, without reading it back)."""
+
+    path: Path
+    error: str | None = None
+    read: TileRead | None = None
 
 
 @dataclass(frozen=True)
@@ -129,42 +144,49 @@ class StacSource:
         return out
 
     def read(self, shard: TileShard, spec: ReadSpec) -> Iterator[TileRead]:
-        outcomes = self.acquire_many(shard.items)
+        outcomes = self.outcomes(shard.items, spec)
         for tile in shard.items:
-            path, error = outcomes[tile.tile_id]
-            if error is not None:
-                yield TileRead(f"stac/{tile.tile_id}", path, error=error)
-                continue
-            yield read_or_reject(f"stac/{tile.tile_id}", path, lambda p=path: read_tile(
-                p, spec.bands, spec.size_px, spec.ranges, spec))
+            got = outcomes[tile.tile_id]
+            if got.read is not None:
+                yield got.read
+            elif got.error is not None:
+                yield TileRead(f"stac/{tile.tile_id}", got.path, error=got.error)
+            else:  # cached by an earlier run
+                yield read_or_reject(f"stac/{tile.tile_id}", got.path, lambda p=got.path: read_tile(
+                    p, spec.bands, spec.size_px, spec.ranges, spec))
 
     def acquire(self, tile: TileBox) -> tuple[Path, str | None]:
         """The tile's composite COG (acquired unless cached), or why it is rejected."""
         return self.acquire_many([tile])[tile.tile_id]
 
     def acquire_many(self, tiles: Sequence[TileBox]) -> dict[str, tuple[Path, str | None]]:
-        """Each tile's composite COG, or why it is rejected, by tile id.
+        """Each tile's composite COG, or why it is rejected, by tile id (see :meth:`outcomes`)."""
+        return {tile_id: (got.path, got.error) for tile_id, got in self.outcomes(tiles).items()}
+
+    def outcomes(self, tiles: Sequence[TileBox], spec: ReadSpec | None = None
+                 ) -> dict[str, Outcome]:
+        """Each tile's acquisition, by tile id; tiles composited now are also read by ``spec``.
 
         Cached tiles (here or in ``reuse``) are not read again; the others are read in groups
         of neighbours that meet the same items (:func:`tile_groups`), one read per group.
         """
         self.path.mkdir(parents=True, exist_ok=True)
-        outcomes: dict[str, tuple[Path, str | None]] = {}
+        outcomes: dict[str, Outcome] = {}
         pending = []
         for tile in tiles:
             job = self.job(tile)
             cached = cached_record(job.path, job.key) or (
                 self.reuse and cached_record(self.reuse / job.path.name, job.key, copy_to=job.path))
             if cached:
-                outcomes[tile.tile_id] = job.path, cached.get("rejected")
+                outcomes[tile.tile_id] = Outcome(job.path, cached.get("rejected"))
             elif not job.items:
-                outcomes[tile.tile_id] = job.path, _record(
-                    job.path, job.key, {"rejected": "no item of the search covers the tile"})
+                outcomes[tile.tile_id] = Outcome(job.path, _record(
+                    job.path, job.key, {"rejected": "no item of the search covers the tile"}))
             else:
                 pending.append(job)
         groups = tile_groups(pending, self.request.resolution_m, self.request.group_px)
-        for job, error in acquire_groups(self.request, groups):
-            outcomes[job.tile.tile_id] = job.path, error
+        for job, outcome in acquire_groups(self.request, groups, spec):
+            outcomes[job.tile.tile_id] = outcome
         return outcomes
 
     def job(self, tile: TileBox) -> TileJob:
@@ -185,47 +207,47 @@ def cache_key(request: StacRequest, tile: TileBox, item_ids: list[str]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:20]
 
 
-def write_group(request: StacRequest, jobs: Sequence[TileJob], read: GroupRead
-                ) -> list[str | None]:
-    """Each tile cut out of its group's read, composited and written (:func:`composite_tile`).
-
-    Returns:
-        per tile, None when written, else the reason it is rejected.
-    """
-    out = []
-    for job in jobs:
+def write_group(request: StacRequest, jobs: Sequence[TileJob], read: GroupRead,
+                spec: ReadSpec | None, writers: ThreadPoolExecutor) -> list[Outcome]:
+    """Each tile cut out of its group's read, composited and written (:func:`composite_tile`)
+    on the ``writers`` threads, and read by ``spec`` when given; in the order of ``jobs``."""
+    def one(job: TileJob) -> Outcome:
         transform, (rows, cols) = tile_window(read.origin, job.tile.bounds, request.resolution_m)
         cut = {name: (values[:, rows, cols], nodata)
                for name, (values, nodata) in read.bands.items()}
-        out.append(composite_tile(request, job, cut, read.times, transform))
-    return out
+        return composite_tile(request, job, cut, read.times, transform, spec)
+
+    return list(writers.map(one, jobs))
 
 
-def acquire_groups(request: StacRequest, groups: Sequence[Sequence[TileJob]]
-                   ) -> Iterator[tuple[TileJob, str | None]]:
+def acquire_groups(request: StacRequest, groups: Sequence[Sequence[TileJob]],
+                   spec: ReadSpec | None = None) -> Iterator[tuple[TileJob, Outcome]]:
     """Every group read and written, the next group's read running while the current one is
-    composited and written (two groups in memory at most)."""
-    with ThreadPoolExecutor(max_workers=1) as reader:
+    composited and written (two groups in memory at most), :data:`WRITERS` tiles at a time."""
+    with ThreadPoolExecutor(max_workers=1) as reader, ThreadPoolExecutor(WRITERS) as writers:
         pending = reader.submit(read_group, request, groups[0]) if groups else None
         for n, group in enumerate(groups):
             read = pending.result()
             pending = reader.submit(read_group, request, groups[n + 1]) \
                 if n + 1 < len(groups) else None
-            yield from zip(group, write_group(request, group, read), strict=True)
+            yield from zip(group, write_group(request, group, read, spec, writers),
+                           strict=True)
 
 
 def composite_tile(request: StacRequest, job: TileJob,
                    bands: dict[str, tuple[np.ndarray, float | None]], times: list[str],
-                   transform: Affine) -> str | None:
+                   transform: Affine, spec: ReadSpec | None = None) -> Outcome:
     """Mask, scale and composite a tile's scenes, write its COG and provenance.
 
     Args:
         bands: asset name -> (integer (time, h, w) values of the tile, the asset's nodata).
         times: the scenes' dates (``YYYY-MM-DD``), one per time step.
         transform: the tile's geotransform.
+        spec: when given, the tile is also read as ingest reads it, from the composite in
+            memory: no read back of the COG just written (a fifth of a 64 px tile's time).
 
     Returns:
-        None when written, else the reason the tile is rejected (too few clear observations).
+        the COG, or the reason the tile is rejected (too few clear observations).
     """
     query, items, path = request.query, list(job.items), job.path
     scenes = np.stack([_physical(*bands[a], items, a) for a in query.assets], axis=1)
@@ -245,17 +267,22 @@ def composite_tile(request: StacRequest, job: TileJob,
                   f"{request.min_clear_observations} clear observation(s) in {len(times)} "
                   f"scene(s), below data.tiles.stac.min_clear_share {request.min_clear_share}; "
                   "widen data.tiles.stac.datetime or raise data.tiles.stac.max_cloud_cover")
-        return _record(path, job.key, {**provenance, "rejected": reason})
+        return Outcome(path, _record(path, job.key, {**provenance, "rejected": reason}))
     clear_dates = [t for t, n in zip(times, _clear_scene_counts(mask, query.cloud_mask, len(times)))
                    if n]
     date = statistics.median_low(clear_dates or times)
-    tmp = path.with_name(f".{path.name}.tmp")
-    write_cog(tmp, np.concatenate([composite, count[None].astype(np.float32)]), job.tile.crs,
-              transform, [*query.assets, COUNT_BAND],
-              tags={"ACQUISITION_DATE": date, "STAC_COLLECTION": query.collection,
-                    "STAC_ITEMS": ",".join(provenance["items"]), "STAC_KEY": job.key})
+    tmp, read = path.with_name(f".{path.name}.tmp"), None
+    with raster_in_memory(np.concatenate([composite, count[None].astype(np.float32)]),
+                          job.tile.crs, transform, [*query.assets, COUNT_BAND],
+                          tags={"ACQUISITION_DATE": date, "STAC_COLLECTION": query.collection,
+                                "STAC_ITEMS": ",".join(provenance["items"]),
+                                "STAC_KEY": job.key}) as src:
+        copy_as_cog(src, tmp)
+        if spec is not None:
+            read = read_or_reject(f"stac/{job.tile.tile_id}", path,
+                                  lambda: read_whole(src, path, spec))
     os.replace(tmp, path)
-    return _record(path, job.key, provenance)
+    return Outcome(path, _record(path, job.key, provenance), read)
 
 
 def _physical(values: np.ndarray, nodata: float | None, items: list[dict[str, Any]],

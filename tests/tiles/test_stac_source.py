@@ -247,3 +247,25 @@ def test_nan_median_is_numpys_nanmedian_bit_for_bit(scenes):
         expected = np.nanmedian(values, axis=0).astype(np.float32)
     got = nan_median(values, count)
     np.testing.assert_array_equal(got[:, count > 0], expected[:, count > 0])
+
+
+@pytest.mark.parametrize("size_px", [32, 20])  # the tiles' own size, and resampled (bilinear)
+def test_a_tile_read_as_it_is_composited_equals_a_read_of_its_cog(stac_world, tmp_path,
+                                                                  size_px):
+    from pipeline.tiles.reading import ReadSpec, TileShard, read_tile
+
+    source = s2_source(stac_world, tmp_path)
+    spec = ReadSpec((1, 2, 3), size_px, np.array([[0.0, 0.3]] * 3))
+    shard = TileShard(0, source.request.tiles)
+    fresh = list(source.read(shard, spec))  # composited now: read from memory
+    assert sum(t.error is None for t in fresh) >= 4
+    for tile in fresh:
+        if tile.error is not None:
+            assert not tile.path.is_file() and "too few clear" in tile.error
+            continue
+        pixels, meta = read_tile(tile.path, spec.bands, spec.size_px, spec.ranges, spec)
+        np.testing.assert_array_equal(tile.pixels, pixels)
+        assert tile.meta == meta and tile.pixels.shape == (size_px, size_px, 3)
+    again = list(source.read(shard, spec))  # cached: read from the COGs
+    assert [t.error for t in again] == [t.error for t in fresh]
+    assert all(a.meta == f.meta for a, f in zip(again, fresh, strict=True))
