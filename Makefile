@@ -10,7 +10,7 @@ POVERTY_PIPELINE_WEIGHTS_DIR ?= $(wildcard ../shared/data/weights)
 export POVERTY_PIPELINE_WEIGHTS_DIR
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: demo demo-stac test test-fast install docs bench bench-scale bench-ingest bench-acquire clean
+.PHONY: demo demo-stac test test-fast install pgstac-deps docs bench bench-scale bench-ingest bench-acquire clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,17 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed
+
+# PostgreSQL and PostGIS from the OS packages (Debian/Ubuntu; as root, else through sudo) for
+# the tests against stac-fastapi-pgstac, a STAC API that filters cloud cover on the server
+# (tests/tiles/test_stac_pgstac.py; without them those tests skip). `make install` brings the
+# Python side (stac-fastapi-pgstac, pypgstac, uvicorn). PG_MAJOR: 15 on Debian 12, 16 on Ubuntu 24.04.
+PG_MAJOR ?= 15
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+pgstac-deps:
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3
 
 demo: install
 	$(BIN)/poverty-pipeline demo data/demo

@@ -4,9 +4,11 @@ Forwards ``GET``, ``HEAD`` and ``POST`` to the API and rewrites the API's own ad
 answers to the proxy's, so links (``search``, ``next``) lead back through it. On demand, each a
 bounded number of times (see :class:`~pipeline.demo.cog_server.FaultyServer`): ``500``, ``429``
 with ``Retry-After``, or an answer cut off in the middle of its body. It records every request
-body (:attr:`StacProxy.bodies`), so a test observes on the network what the client sent; and it
-can make the API declare conformance classes it lacks (``declare``) while dropping the body keys
-it would mishandle (``ignore``): an API that says it filters and then ignores the filter.
+body and the API's JSON answer to it (:attr:`StacProxy.bodies`, :attr:`StacProxy.answers`), so a
+test observes on the network what the client sent and what the API sent back; and it can make
+the API declare conformance classes it lacks (``declare``) while dropping the body keys it would
+mishandle (``ignore``): an API that says it filters and then ignores the filter; or hide classes
+it has (``withhold``), so a client takes another path (the query extension, not CQL2).
 Used by the tests of :mod:`pipeline.tiles.stac_api`.
 """
 
@@ -32,14 +34,18 @@ class StacProxy(FaultyServer):
         upstream: the API's root, e.g. ``http://127.0.0.1:7822``.
         declare: conformance class URIs added to the landing page and ``/conformance``.
         ignore: JSON body keys removed before a request reaches the API (after recording).
+        withhold: conformance classes holding any of these strings are removed from the landing
+            page and ``/conformance`` (e.g. ``#filter``).
     """
 
     def __init__(self, upstream: str, declare: Sequence[str] = (),
-                 ignore: Sequence[str] = ()) -> None:
+                 ignore: Sequence[str] = (), withhold: Sequence[str] = ()) -> None:
         self.upstream = upstream.rstrip("/")
         self.declare = list(declare)
         self.ignore = tuple(ignore)
+        self.withhold = tuple(withhold)
         self.bodies: list[tuple[str, dict]] = []
+        self.answers: list[tuple[str, dict]] = []
         super().__init__(_ProxyHandler)
 
     def __enter__(self) -> StacProxy:
@@ -60,9 +66,14 @@ class StacProxy(FaultyServer):
         except urllib.error.HTTPError as exc:
             status, answer, data = exc.code, dict(exc.headers), exc.read()
         data = data.replace(self.upstream.encode(), self.url.encode())
-        if self.declare and path.split("?")[0].rstrip("/") in ("", "/conformance"):
+        if body and "json" in answer.get("Content-Type", answer.get("content-type", "")):
+            self.answers.append((path, json.loads(data)))
+        if (self.declare or self.withhold) \
+                and path.split("?")[0].rstrip("/") in ("", "/conformance"):
             document = json.loads(data)
-            document["conformsTo"] = [*document.get("conformsTo", []), *self.declare]
+            document["conformsTo"] = [
+                *(c for c in document.get("conformsTo", [])
+                  if not any(w in c for w in self.withhold)), *self.declare]
             data = json.dumps(document).encode()
         return status, answer, data
 

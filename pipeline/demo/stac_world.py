@@ -137,6 +137,18 @@ def rustac_command() -> str:
     return found
 
 
+def answering(url: str, process: subprocess.Popen, deadline: float) -> bool:
+    """Whether the server ``process`` answered a GET of ``url`` before ``deadline`` (False as
+    soon as it exits)."""
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
 class StacApi:
     """``rustac serve`` on 127.0.0.1 (at ``port``, default a free one) with ``hrefs`` loaded,
     until :meth:`close`."""
@@ -147,15 +159,10 @@ class StacApi:
         self.process = subprocess.Popen(
             [rustac_command(), "serve", *map(str, hrefs), "--addr", self.url.removeprefix("http://")],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + start_timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"rustac serve exited: {self.process.stderr.read().decode()}")
-            try:
-                urllib.request.urlopen(self.url, timeout=1).read()
-                return
-            except OSError:
-                time.sleep(0.1)
+        if answering(self.url, self.process, time.monotonic() + start_timeout_s):
+            return
+        if self.process.poll() is not None:
+            raise RuntimeError(f"rustac serve exited: {self.process.stderr.read().decode()}")
         self.close()
         raise RuntimeError(f"rustac serve did not answer at {self.url} in {start_timeout_s} s")
 

@@ -1,5 +1,6 @@
 """Real servers for the STAC tile source: a COG server answering range requests (with faults on
-demand) and ``rustac serve`` holding items that mimic Sentinel-2 L2A and Landsat C2 L2.
+demand) and ``rustac serve`` holding items that mimic Sentinel-2 L2A and Landsat C2 L2; the same
+items in stac-fastapi-pgstac (``pgstac_world``), a STAC API that filters on the server.
 
 The scenes are small seeded arrays on a 10 m (Sentinel-2) and a 30 m (Landsat) UTM 36S grid,
 with clouds, shadows and nodata where the tests expect them; the tests compare the composites
@@ -9,7 +10,7 @@ with a numpy reference computed from these arrays.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,7 @@ class StacWorld:
     cogs: CogServer
     s2: list[Scene]
     landsat: list[Scene]
+    hrefs: tuple[Path, ...] = ()  # the collection and items files the API loaded
 
 
 def s2_scenes(seed: int = 7) -> list[Scene]:
@@ -92,7 +94,22 @@ def stac_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StacWorld]:
         hrefs = publish(s2, root / "s2", f"{cogs.url}/s2", "s2-test")
         hrefs += publish(landsat, root / "landsat", f"{cogs.url}/landsat", "landsat-test")
         with StacApi(hrefs) as api:
-            yield StacWorld(api.url, cogs, s2, landsat)
+            yield StacWorld(api.url, cogs, s2, landsat, tuple(hrefs))
+
+
+@pytest.fixture(scope="session")
+def pgstac_world(stac_world: StacWorld) -> Iterator[StacWorld]:
+    """``stac_world`` with its collections and items in stac-fastapi-pgstac (PostgreSQL + PostGIS
+    + pgstac) instead of ``rustac serve``: the same COGs, an API that filters on the server.
+    Skips, naming the fix, where PostgreSQL, PostGIS or the Python packages are missing."""
+    from pgstac_server import PgstacApi, PgstacUnavailable
+
+    try:
+        api = PgstacApi(stac_world.hrefs)
+    except PgstacUnavailable as exc:
+        pytest.skip(f"stac-fastapi-pgstac cannot start: {exc}")
+    with api:
+        yield replace(stac_world, api_url=api.url)
 
 
 @pytest.fixture
