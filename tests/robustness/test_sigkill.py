@@ -49,7 +49,10 @@ def kill_inside(config: Path, run_dir: Path, stage: str, delay_s: float, *args: 
         while not ((entry := manifest(run_dir).get(stage, {})).get("status") == "running"
                    and entry.get("started") != before
                    and (run_dir / f".tmp-{stage}").exists()):
-            assert proc.poll() is None and time.time() < end, f"{stage} never started"
+            if proc.poll() is not None:  # the stage came and went between two looks
+                assert proc.returncode == 0, f"the run failed (exit {proc.returncode})"
+                return False
+            assert time.time() < end, f"{stage} never started"
             time.sleep(0.005)
         time.sleep(delay_s)
     finally:
@@ -112,7 +115,9 @@ def test_sigkill_inside_every_stage_then_resume(finished_run, make_tiny_config, 
     for index, stage in enumerate(STAGES):
         delay = rng.uniform(0.0, 0.5) * seconds[stage]
         inside = kill_inside(config, run_dir, stage, delay)
-        if not inside:  # finished before the kill landed: run it again, kill at once
+        for _ in range(3):  # finished before the kill landed: run it again, kill at once
+            if inside:
+                break
             inside = kill_inside(config, run_dir, stage, 0.0, "--from", stage)
         assert inside, f"could not kill inside {stage}"
         state = manifest(run_dir)

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import yaml
 from affine import Affine
-from conftest import CRS
+from stac_scenes import CRS
 from pyproj import Transformer
 
 from pipeline.cli.checks import check_inputs

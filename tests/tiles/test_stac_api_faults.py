@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from conftest import S2_ASSETS
+from stac_scenes import S2_ASSETS
 
 from pipeline.demo.stac_proxy import StacProxy
 from pipeline.errors import InputDataError, StageError

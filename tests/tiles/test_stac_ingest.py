@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import CRS, S2_ASSETS
+from stac_scenes import CRS, S2_ASSETS
 from pyproj import Transformer
 
 from pipeline.cli.checks import check_inputs

@@ -15,7 +15,7 @@ import rasterio
 from affine import Affine
 from rasterio.windows import from_bounds
 
-from conftest import clear_gdal_http_cache
+from stac_scenes import clear_gdal_http_cache
 
 from pipeline.config.data import NightlightsConfig
 from pipeline.demo.cog_server import CogServer

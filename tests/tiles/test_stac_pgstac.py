@@ -17,7 +17,7 @@ from test_stac_source import composite_of, s2_source
 from pipeline.demo.stac_proxy import StacProxy
 from pipeline.tiles.stac_api import search_items
 
-COVER = {"S2-0": 10.0, "S2-1": 20.0, "S2-2": 35.0, "S2-3": 60.0}  # conftest.s2_scenes
+COVER = {"S2-0": 10.0, "S2-1": 20.0, "S2-2": 35.0, "S2-3": 60.0}  # stac_scenes.s2_scenes
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
-from conftest import (
+from stac_scenes import (
     CRS, LS_ASSETS, LS_RASTER, S2_ASSETS, S2_RASTER, clear_gdal_http_cache, landsat_clear,
     reference_composite, s2_clear,
 )
