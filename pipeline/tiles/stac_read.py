@@ -2,10 +2,10 @@
 odc-stac load (Dask, GDAL's ``/vsicurl/``, HTTP range requests) of their area, and each tile's
 place in it.
 
-Tiles are grouped by block of the fixed grid (at most ``group_px`` pixels on a side), CRS, size
-and the items meeting them, so that a group's read holds, for each tile, exactly the scenes a
-read of the tile alone would: the same items, grouped by the same solar days, on the same
-pixel grid. :mod:`pipeline.tiles.stac` composites and writes each tile.
+Tiles are grouped by block of the fixed grid (at most ``group_px`` pixels on a side), CRS, size,
+pixel lattice and the items meeting them, so that a group's read holds, for each tile, exactly
+the scenes a read of the tile alone would: the same items, grouped by the same solar days, on
+the same pixels. :mod:`pipeline.tiles.stac` composites and writes each tile.
 """
 
 from __future__ import annotations
@@ -66,29 +66,38 @@ class TileJob:
 
 def tile_groups(jobs: Sequence[TileJob], resolution_m: float, group_px: int
                 ) -> list[list[TileJob]]:
-    """``jobs`` in groups read together: tiles of one CRS and size meeting the same items, in
-    one block of ``group_px`` x ``group_px`` pixels of the fixed grid, in their given order.
+    """``jobs`` in groups read together: tiles of one CRS and size meeting the same items, on
+    one pixel lattice, in one block of ``group_px`` x ``group_px`` pixels of the grid, in their
+    given order.
 
-    A tile whose bounds are not on the pixel grid (``resolution_m``) is a group of its own:
-    only tiles on the grid are cut from a group's read without resampling anything.
+    One lattice: the tiles' corners lie the same fraction of a pixel (``resolution_m``) from
+    the CRS origin, as on a grid anchored at any ``grid_origin``; a group's read is anchored at
+    its first tile's corner, so each tile is cut from it without resampling anything. A tile
+    whose side is not a whole number of pixels is a group of its own.
     """
     groups: dict[tuple[Any, ...], list[TileJob]] = {}
     for n, job in enumerate(jobs):
-        minx, miny, maxx, _ = job.tile.bounds
+        minx, miny, maxx, maxy = job.tile.bounds
         side_m = maxx - minx
         per_group = max(1, int(group_px * resolution_m // side_m))
-        if not _on_pixel_grid(job.tile.bounds, resolution_m):
+        if not (_whole(side_m / resolution_m) and _whole((maxy - miny) / resolution_m)):
             key: tuple[Any, ...] = ("alone", n)
         else:
             key = (job.tile.crs, side_m, tuple(i["id"] for i in job.items),
+                   _phase(minx / resolution_m), _phase(maxy / resolution_m),
                    math.floor(round(minx / side_m) / per_group),
                    math.floor(round(miny / side_m) / per_group))
         groups.setdefault(key, []).append(job)
     return list(groups.values())
 
 
-def _on_pixel_grid(bounds: Sequence[float], resolution_m: float) -> bool:
-    return all(abs(v / resolution_m - round(v / resolution_m)) < 1e-6 for v in bounds)
+def _whole(pixels: float) -> bool:
+    return abs(pixels - round(pixels)) < 1e-6
+
+
+def _phase(pixels: float) -> float:
+    """Where ``pixels`` falls within its pixel, in [0, 1), to 1e-6."""
+    return round(pixels - math.floor(pixels), 6) % 1.0
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import rasterio
 from stac_scenes import (
-    CRS, LS_ASSETS, LS_RASTER, S2_ASSETS, S2_RASTER, clear_gdal_http_cache, landsat_clear,
-    reference_composite, s2_clear,
+    CRS, LS_ASSETS, LS_RASTER, S2_ASSETS, S2_ORIGIN, S2_RASTER, clear_gdal_http_cache,
+    landsat_clear, reference_composite, s2_clear,
 )
 from pyproj import Transformer
 
@@ -185,13 +185,17 @@ def test_a_cog_server_that_keeps_failing_gives_one_clear_line(stac_world, cog_fa
     assert "500" in message and "/s2/" in message
 
 
-@pytest.mark.parametrize("resolution_m", [10.0, 15.0])
+@pytest.mark.parametrize("resolution_m, origin", [
+    (10.0, (0.0, 0.0)), (15.0, (0.0, 0.0)),
+    (15.0, S2_ORIGIN),  # a grid_origin off the 15 m lattice of the CRS origin (as make demo-stac)
+])
 def test_tiles_read_in_groups_equal_tiles_read_alone_bit_for_bit(stac_world, cog_faults, tmp_path,
-                                                                 monkeypatch, resolution_m):
+                                                                 monkeypatch, resolution_m, origin):
     tile_m = 32 * resolution_m
     q = StacQuery(stac_world.api_url, "s2-test", "2020-01-01/2020-12-31", S2_ASSETS,
                   max_cloud_cover=50.0, retries=1)
-    tiles = tuple(area_tiles([TO_LONLAT.transform(800_480, 9_783_520)], 0.3, None, tile_m, CRS))
+    tiles = tuple(area_tiles([TO_LONLAT.transform(800_480, 9_783_520)], 0.3, None, tile_m, CRS,
+                             origin))
     grouped = StacSource(StacRequest(q, tiles, resolution_m), tmp_path / "grouped")
     alone = StacSource(StacRequest(q, tiles, resolution_m, group_px=1), tmp_path / "alone")
     reads = []
@@ -231,7 +235,10 @@ def test_tile_groups_are_blocks_of_the_grid_meeting_the_same_items(tmp_path):
         ["e0_n3", "e1_n3", "e0_n2", "e1_n2"], ["e2_n3", "e3_n3", "e2_n2", "e3_n2"]]
     assert len(groups) == 4 and sum(map(len, groups)) == 16
     assert len(tile_groups(jobs[:1] + [job(1, 3, items=("a", "b"))], 10.0, 64)) == 2
-    assert len(tile_groups([job(0, 0, offset=5.0), job(1, 0, offset=5.0)], 10.0, 640)) == 2
+    # a lattice half a pixel off the CRS origin (a grid_origin) groups as well; two lattices don't
+    assert len(tile_groups([job(0, 0, offset=5.0), job(1, 0, offset=5.0)], 10.0, 640)) == 1
+    assert len(tile_groups([job(0, 0, offset=5.0), job(2, 0)], 10.0, 640)) == 2
+    assert len(tile_groups([job(0, 0, side=325.0), job(1, 0, side=325.0)], 10.0, 640)) == 2
     assert len(tile_groups(jobs, 10.0, 32)) == 16  # the tile size: tile by tile
 
 
