@@ -48,7 +48,7 @@ demo-stac: install
 	$(BIN)/poverty-pipeline runs table runs/demo_stac --vs runs/demo
 
 test: install
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --no-loadscope-reorder
 
 test-fast: install
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow"

@@ -15,6 +15,26 @@ SHARED_WEIGHTS = REPO.parent / "shared" / "data" / "weights"
 MOBILENET_FILE = "mobilenet_2_5_224_tf_no_top.h5"
 
 
+# The test files that take a minute or more of one worker (pytest --durations, 2026-12-03: the
+# demo run's fixture 226 s, the kill in every stage 153 s, ...), run first. `make test` gives
+# whole files to two xdist workers in collection order (--no-loadscope-reorder; xdist's own
+# order puts files with many tests first, which left these few-test files to the end, one
+# worker busy for minutes while the other waited).
+LONGEST_FIRST = (
+    "test_demo_run.py", "robustness/test_sigkill.py", "stages/test_train_extract.py",
+    "test_notebooks.py", "engine/test_dask_end_to_end.py", "cli/test_cli.py",
+    "benchmarks/test_extract_bench.py", "models/test_training.py",
+    "runs/test_bundle_predict_change.py", "test_end_to_end.py", "outputs/test_export.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    tests = Path(__file__).resolve().parent
+    items.sort(key=lambda item: rank.get(item.path.relative_to(tests).as_posix(),
+                                         len(LONGEST_FIRST)))
+
+
 @pytest.fixture(scope="session")
 def weights_dir() -> Path:
     """The folder with MobileNet 0.25's real ImageNet weights (../shared/data/weights)."""
