@@ -40,8 +40,24 @@ def test_notebooks_are_committed_without_outputs():
         assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code"), name
 
 
-def test_quickstart_runs_the_pipeline_and_draws_the_map(finished_run, monkeypatch):
-    monkeypatch.setenv("POVERTY_PIPELINE_CONFIG", str(finished_run / "config.yaml"))
+@pytest.fixture
+def own_copy(finished_run: Path, tmp_path: Path) -> Path:
+    """A copy of the finished run whose config writes into the copy: the quickstart reruns the
+    pipeline, which records its stages as skipped, and the shared run must stay as it was."""
+    import shutil
+
+    import yaml
+
+    copy = tmp_path / "run"
+    shutil.copytree(finished_run, copy, symlinks=True)
+    config = yaml.safe_load((copy / "config.yaml").read_text())
+    config["run_dir"] = str(copy)
+    (copy / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return copy
+
+
+def test_quickstart_runs_the_pipeline_and_draws_the_map(own_copy, monkeypatch):
+    monkeypatch.setenv("POVERTY_PIPELINE_CONFIG", str(own_copy / "config.yaml"))
     notebook = execute("01_quickstart.ipynb")
     text = text_of(notebook)
     assert "'skipped'" in text and "'done'" not in text.split("('ingest'")[1].split("]")[0]
