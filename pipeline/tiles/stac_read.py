@@ -72,7 +72,8 @@ def tile_groups(jobs: Sequence[TileJob], resolution_m: float, group_px: int
 
     One lattice: the tiles' corners lie the same fraction of a pixel (``resolution_m``) from
     the CRS origin, as on a grid anchored at any ``grid_origin``; a group's read is anchored at
-    its first tile's corner, so each tile is cut from it without resampling anything. A tile
+    the top-left corner of its tiles' bounding box, a corner on that lattice, so each tile is
+    cut from it without resampling anything. A tile
     whose side is not a whole number of pixels is a group of its own.
     """
     groups: dict[tuple[Any, ...], list[TileJob]] = {}
