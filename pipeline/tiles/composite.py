@@ -68,7 +68,8 @@ def median_composite(scenes: np.ndarray, clear: np.ndarray | None,
     usable = np.isfinite(scenes).all(axis=1)
     if clear is not None:
         usable &= clear
-    masked = np.where(usable[:, None], scenes, np.nan).astype(np.float32)
+    masked = scenes.astype(np.float32, copy=True)
+    np.copyto(masked, np.nan, where=~usable[:, None])  # in place: np.where took 4x as long
     count = usable.sum(axis=0).astype(np.uint16)
     composite = nan_median(masked, count)
     composite[:, count < max(min_observations, 1)] = np.nan

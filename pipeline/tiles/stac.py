@@ -252,8 +252,8 @@ def composite_tile(request: StacRequest, job: TileJob,
     query, items, path = request.query, list(job.items), job.path
     scenes = np.stack([_physical(*bands[a], items, a) for a in query.assets], axis=1)
     mask = bands[query.mask_asset][0] if query.cloud_mask != "none" else None
-    composite, count = median_composite(scenes, clear_pixels(mask, query.cloud_mask),
-                                        request.min_clear_observations)
+    clear = clear_pixels(mask, query.cloud_mask)
+    composite, count = median_composite(scenes, clear, request.min_clear_observations)
     share = float((count >= request.min_clear_observations).mean())
     provenance = {
         "items": [i["id"] for i in items],
@@ -268,8 +268,7 @@ def composite_tile(request: StacRequest, job: TileJob,
                   f"scene(s), below data.tiles.stac.min_clear_share {request.min_clear_share}; "
                   "widen data.tiles.stac.datetime or raise data.tiles.stac.max_cloud_cover")
         return Outcome(path, _record(path, job.key, {**provenance, "rejected": reason}))
-    clear_dates = [t for t, n in zip(times, _clear_scene_counts(mask, query.cloud_mask, len(times)))
-                   if n]
+    clear_dates = [t for t, n in zip(times, _clear_scene_counts(clear, len(times))) if n]
     date = statistics.median_low(clear_dates or times)
     tmp, read = path.with_name(f".{path.name}.tmp"), None
     with raster_in_memory(np.concatenate([composite, count[None].astype(np.float32)]),
@@ -294,8 +293,7 @@ def _physical(values: np.ndarray, nodata: float | None, items: list[dict[str, An
     return scaled(values, nodata, info.get("scale", 1.0), info.get("offset", 0.0))
 
 
-def _clear_scene_counts(mask: np.ndarray | None, kind: str, n: int) -> list[int]:
-    clear = clear_pixels(mask, kind)
+def _clear_scene_counts(clear: np.ndarray | None, n: int) -> list[int]:
     return [1] * n if clear is None else [int(c.sum()) for c in clear]
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 from affine import Affine
+from rasterio.errors import NotGeoreferencedWarning
 
 from pipeline.errors import InputDataError
 from pipeline.tiles.area import TileBox
@@ -177,8 +179,14 @@ def computed(query: StacQuery, load: Callable[[], Any]) -> Any:
 
     for attempt in itertools.count():
         try:
-            # the scheduler as a function: named, Dask imports `distributed` to look for a client
-            return load().compute(scheduler=dask.threaded.get)
+            with warnings.catch_warnings():
+                # spurious: rasterio's reproject into an array warns of its own in-memory
+                # destination (odc-geo issue 131); the reads are checked against numpy
+                warnings.filterwarnings("ignore", "Dataset has no geotransform",
+                                        NotGeoreferencedWarning)
+                # the scheduler as a function: named, Dask imports `distributed` to look for
+                # a client
+                return load().compute(scheduler=dask.threaded.get)
         except Exception:
             if attempt >= query.retries:
                 raise
