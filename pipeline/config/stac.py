@@ -9,7 +9,7 @@ here: the config names the environment variables that hold them.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -26,6 +26,34 @@ RetryDelay = Annotated[float, Field(ge=0, le=60, json_schema_extra=COSMETIC, des
     "The first backoff delay; it doubles with each retry."))]
 Timeout = Annotated[float, Field(gt=0, le=600, json_schema_extra=COSMETIC, description=(
     "Seconds to wait for a connection or a response."))]
+TokenEnv = Annotated[str | None, Field(description=(
+    "Name of an environment variable holding a bearer token sent with every request, e.g. an "
+    "Earthdata token for NASA's catalogs (the token itself never belongs in the config, and is "
+    "never logged or stored)."))]
+HeadersEnv = Annotated[dict[str, str], Field(description=(
+    "Extra request headers, header name -> name of the environment variable holding its "
+    "value, e.g. `{X-Api-Key: MY_API_KEY}`."))]
+
+
+class StacAccess(Section):
+    """What both STAC sections check of how they reach their API (``url``, ``token_env``,
+    ``headers_env``, declared by each): an http(s) root, secrets named, never given."""
+
+    key: ClassVar[str]
+    """The section's place in the config, named in errors."""
+    if TYPE_CHECKING:  # declared by each section, in its own order and words
+        url: str
+        headers_env: dict[str, str]
+
+    @field_validator("token_env", check_fields=False)
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        return env_name(f"{cls.key}.token_env", value)
+
+    @model_validator(mode="after")
+    def _access(self) -> StacAccess:
+        check_access(self.key, self.url, self.headers_env)
+        return self
 
 
 class RegionConfig(Section):
@@ -58,8 +86,10 @@ class RegionConfig(Section):
         return self
 
 
-class StacConfig(Section):
+class StacConfig(StacAccess):
     """A STAC API search turned into cloud-masked median composites around the clusters."""
+
+    key: ClassVar[str] = "data.tiles.stac"
 
     url: str = Field(description=(
         "The STAC API root, e.g. `https://planetarycomputer.microsoft.com/api/stac/v1` or "
@@ -116,12 +146,8 @@ class StacConfig(Section):
         "with the reason `too few clear observations` in `ingest/rejected.csv`."))
     max_items: int = Field(2000, ge=1, le=100_000, description=(
         "At most this many items are fetched by the search (paged)."))
-    token_env: str | None = Field(None, description=(
-        "Name of an environment variable holding a bearer token sent with every request "
-        "(the token itself never belongs in the config, and is never logged or stored)."))
-    headers_env: dict[str, str] = Field(default_factory=dict, description=(
-        "Extra request headers, header name -> name of the environment variable holding its "
-        "value, e.g. `{X-Api-Key: MY_API_KEY}`."))
+    token_env: TokenEnv = None
+    headers_env: HeadersEnv = {}
     sign: Literal["none", "planetary_computer"] = Field("none", description=(
         "`planetary_computer`: sign asset URLs with Planetary Computer's SAS tokens (needs "
         "the `planetary-computer` package)."))
@@ -129,14 +155,8 @@ class StacConfig(Section):
     retry_delay_s: RetryDelay = 1.0
     timeout_s: Timeout = 60.0
 
-    @field_validator("token_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        return env_name("data.tiles.stac.token_env", value)
-
     @model_validator(mode="after")
     def _consistent(self) -> StacConfig:
-        check_access("data.tiles.stac", self.url, self.headers_env)
         if self.region_bbox is not None:
             west, south, east, north = self.region_bbox
             if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
@@ -170,8 +190,10 @@ def check_access(section: str, url: str, headers_env: dict[str, str]) -> None:
         raise ValueError(f"{section}.url: an http(s) URL; got {url!r}")
 
 
-class NightlightsStacConfig(Section):
+class NightlightsStacConfig(StacAccess):
     """One night-light raster from a STAC collection: its items over the area, reduced in time."""
+
+    key: ClassVar[str] = "data.nightlights.stac"
 
     url: str = Field(description=(
         "The STAC API root, e.g. `https://cmr.earthdata.nasa.gov/stac/LAADS` (NASA's CMR-STAC "
@@ -188,22 +210,8 @@ class NightlightsStacConfig(Section):
         "(nodata left out): `median` (robust to a month of fires or clouds), `mean`, `max`."))
     max_items: int = Field(500, ge=1, le=100_000, description=(
         "At most this many items are fetched by the search (paged)."))
-    token_env: str | None = Field(None, description=(
-        "Name of an environment variable holding a bearer token (e.g. an Earthdata token for "
-        "NASA's catalogs) sent with every request; never the token itself."))
-    headers_env: dict[str, str] = Field(default_factory=dict, description=(
-        "Extra request headers, header name -> name of the environment variable holding its "
-        "value."))
+    token_env: TokenEnv = None
+    headers_env: HeadersEnv = {}
     retries: Retries = 5
     retry_delay_s: RetryDelay = 1.0
     timeout_s: Timeout = 60.0
-
-    @field_validator("token_env")
-    @classmethod
-    def _env_name(cls, value: str | None) -> str | None:
-        return env_name("data.nightlights.stac.token_env", value)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> NightlightsStacConfig:
-        check_access("data.nightlights.stac", self.url, self.headers_env)
-        return self
