@@ -68,7 +68,9 @@ COUNT_BAND = "clear_count"
 TOO_FEW_CLEAR = "too few clear observations"
 WRITERS = 2
 """Tiles composited and written at a time: while one thread writes a COG (GDAL, without
-Python's lock), another composites (numpy, mostly without it)."""
+Python's lock), another composites (numpy, mostly without it). Five interleaved pairs of
+``make bench-acquire``'s 400 tiles: median 9.66 s with two, 10.43 s with one (two faster in
+four pairs)."""
 PROVENANCE_COLUMNS = ("stac_items", "stac_datetimes", "stac_cloud_cover", "clear_count_mean",
                       "clear_share")
 
