@@ -23,13 +23,22 @@ from pipeline.models.classifier import (
     set_backbone_trainable,
 )
 from pipeline.models.multiband import expand_first_conv, transfer_rgb_weights
-from pipeline.models.preprocess import ImagenetPreprocess
 from pipeline.models.weights import (
     WEIGHTS_DIR_ENV,
     Weights,
     default_keras_cache_dir,
     resolve_weights,
 )
+
+
+def __getattr__(name: str) -> object:
+    """:class:`ImagenetPreprocess` on first use: its module defines a Keras layer, and TensorFlow
+    takes seconds to load (``validate`` and ``status`` never need it)."""
+    if name == "ImagenetPreprocess":
+        from pipeline.models.preprocess import ImagenetPreprocess
+
+        return ImagenetPreprocess
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "BACKBONES",

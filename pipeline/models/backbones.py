@@ -22,12 +22,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import keras
 import numpy as np
 
 from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:  # TensorFlow takes seconds to load: imported where used
+    import keras
 
 PREPROCESSING_MODES = ("tf", "caffe", "torch", "none")
 
@@ -100,6 +102,8 @@ def _mobilenet(alpha: float) -> BackboneFactory:
     def factory(
         input_shape: tuple[int, int, int], weights: str | Path | None, name: str | None = None
     ) -> keras.Model:
+        import keras
+
         return keras.applications.MobileNet(
             input_shape=input_shape, alpha=alpha, include_top=False,
             weights=_weights_arg(weights), pooling=None, **_name_kwargs(name),
@@ -108,11 +112,15 @@ def _mobilenet(alpha: float) -> BackboneFactory:
     return factory
 
 
-def _plain(constructor: Callable[..., keras.Model], **extra: object) -> BackboneFactory:
+def _plain(constructor: str, **extra: object) -> BackboneFactory:
+    """A factory calling ``keras.applications.<constructor>`` (Keras imported when it builds)."""
+
     def factory(
         input_shape: tuple[int, int, int], weights: str | Path | None, name: str | None = None
     ) -> keras.Model:
-        return constructor(
+        import keras
+
+        return getattr(keras.applications, constructor)(
             input_shape=input_shape, include_top=False, weights=_weights_arg(weights),
             pooling=None, **extra, **_name_kwargs(name),
         )
@@ -120,7 +128,7 @@ def _plain(constructor: Callable[..., keras.Model], **extra: object) -> Backbone
     return factory
 
 
-def _efficientnet(constructor: Callable[..., keras.Model]) -> BackboneFactory:
+def _efficientnet(constructor: str) -> BackboneFactory:
     plain = _plain(constructor)
 
     def factory(
@@ -141,6 +149,8 @@ def _match_imagenet_stem(model: keras.Model) -> None:
     the stem ``Normalization``; with a weights *path* it does not. Folding that factor into the
     normalisation variance (``var * std``) gives the identical function without a new layer.
     """
+    import keras
+
     norm = next(layer for layer in model.layers if isinstance(layer, keras.layers.Normalization))
     variance = next(var for var in norm.weights if var.name == "variance")
     value = np.asarray(keras.ops.convert_to_numpy(variance))
@@ -194,27 +204,27 @@ _SPECS = (
     _spec("mobilenet_1.0", _mobilenet(1.0), "tf", _mobilenet_filename("1_0"), _MOBILENET_URL,
           folds_upsampling=True),
     _spec(
-        "mobilenet_v2_1.0", _plain(keras.applications.MobileNetV2, alpha=1.0), "tf",
+        "mobilenet_v2_1.0", _plain("MobileNetV2", alpha=1.0), "tf",
         _mobilenet_v2_filename, _KERAS_GCS + "mobilenet_v2/", folds_upsampling=True,
     ),
     _spec(
-        "resnet50", _plain(keras.applications.ResNet50), "caffe",
+        "resnet50", _plain("ResNet50"), "caffe",
         _fixed("resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"), _KERAS_GCS + "resnet/",
     ),
     _spec(
-        "vgg16", _plain(keras.applications.VGG16), "caffe",
+        "vgg16", _plain("VGG16"), "caffe",
         _fixed("vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"), _KERAS_GCS + "vgg16/",
     ),
     _spec(
-        "efficientnet_b0", _efficientnet(keras.applications.EfficientNetB0), "none",
+        "efficientnet_b0", _efficientnet("EfficientNetB0"), "none",
         _fixed("efficientnetb0_notop.h5"), _EFFICIENTNET_URL,
     ),
     _spec(
-        "efficientnet_b3", _efficientnet(keras.applications.EfficientNetB3), "none",
+        "efficientnet_b3", _efficientnet("EfficientNetB3"), "none",
         _fixed("efficientnetb3_notop.h5"), _EFFICIENTNET_URL, default_input_px=300,
     ),
     _spec(
-        "convnext_tiny", _plain(keras.applications.ConvNeXtTiny, include_preprocessing=False),
+        "convnext_tiny", _plain("ConvNeXtTiny", include_preprocessing=False),
         "torch", _fixed("convnext_tiny_notop.h5"), _KERAS_GCS + "convnext/",
     ),
 )

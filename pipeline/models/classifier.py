@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 
 from pipeline.errors import ConfigError, InputDataError
 from pipeline.models.backbones import BackboneSpec, get_backbone
 from pipeline.models.multiband import transfer_rgb_weights
-from pipeline.models.preprocess import ImagenetPreprocess
-from pipeline.models.upsampled_stem import fold_upsampling
+
+if TYPE_CHECKING:  # TensorFlow takes seconds to load: imported where used
+    import keras
 
 BACKBONE_LAYER = "backbone"
 FEATURES_LAYER = "features"
@@ -79,6 +80,11 @@ def build_classifier(
         ConfigError: An argument is out of range or the backbone is unknown.
         InputDataError: ``weights_path`` does not fit the backbone.
     """
+    import keras
+
+    from pipeline.models.preprocess import ImagenetPreprocess
+    from pipeline.models.upsampled_stem import fold_upsampling
+
     spec = backbone if isinstance(backbone, BackboneSpec) else get_backbone(backbone)
     _check_arguments(spec, input_px, n_bands, n_classes if objective == "classes" else 2,
                      dropout)
@@ -153,6 +159,18 @@ def _load(
         ) from exc
 
 
+def load_classifier(path: Path, compile: bool = True) -> keras.Model:
+    """A classifier saved as ``.keras``, loaded with ``safe_mode=True`` (no code runs from the
+    file) after registering this package's own layers; ``compile=False`` leaves out the loss
+    and the optimizer's state."""
+    import keras
+
+    import pipeline.models.preprocess  # noqa: F401 - registers ImagenetPreprocess
+    import pipeline.models.upsampled_stem  # noqa: F401 - registers UpsampledStemConv
+
+    return keras.saving.load_model(path, safe_mode=True, compile=compile)
+
+
 def backbone_layer(model: keras.Model) -> keras.Model:
     """The nested backbone model of a classifier built by :func:`build_classifier`."""
     return _layer(model, BACKBONE_LAYER)
@@ -160,6 +178,8 @@ def backbone_layer(model: keras.Model) -> keras.Model:
 
 def feature_model(model: keras.Model) -> keras.Model:
     """A model sharing ``model``'s weights that outputs the ``(batch, feature_dim)`` features."""
+    import keras
+
     return keras.Model(model.input, _layer(model, FEATURES_LAYER).output, name="features")
 
 
@@ -201,6 +221,8 @@ def set_backbone_trainable(model: keras.Model, n_top_layers: int) -> int:
 
 
 def _is_bn(layer: keras.layers.Layer) -> bool:
+    import keras
+
     return isinstance(layer, keras.layers.BatchNormalization)
 
 

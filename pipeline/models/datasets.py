@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import tensorflow as tf
 
 from pipeline.errors import MissingArtifactError
 from pipeline.tiles.cache import TileShape, shard_file
+
+if TYPE_CHECKING:  # TensorFlow takes seconds to load: imported where used
+    import tensorflow as tf
 
 
 class TileCache:
@@ -128,6 +131,8 @@ def flip_rotate(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         images: (batch, h, w, bands) with h == w.
         seed: int64 (2,), stateless seed.
     """
+    import tensorflow as tf
+
     shape = tf.shape(images)
     n, size, bands = shape[0], images.shape[1], shape[3]
     s_flip, s_rot = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
@@ -145,6 +150,8 @@ def colour_jitter(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
         images: float32 (batch, h, w, bands), raw 0..255 values.
         seed: int64 (2,), stateless seed.
     """
+    import tensorflow as tf
+
     shape = tf.shape(images)
     jitter = tf.random.stateless_uniform([shape[0], 1, 1, shape[3]], seed, 0.93, 1.07)
     return tf.minimum(images * jitter, 255.0)
@@ -160,6 +167,8 @@ def augment(images: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     Returns:
         float32, the same shape, values in 0..255.
     """
+    import tensorflow as tf
+
     s_geometry, s_colour = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     return colour_jitter(flip_rotate(images, s_geometry), s_colour)
 
@@ -192,6 +201,8 @@ def tile_dataset(cache: TileCache, shards: np.ndarray, offsets: np.ndarray,
     function of ``(shuffle_seed, epoch)``; call it once per epoch. Without, tiles come in the
     given order, unaugmented.
     """
+    import tensorflow as tf
+
     shape = cache.tile_shape(int(shards[0]))
     size, bands = shape.size_px, shape.bands
 

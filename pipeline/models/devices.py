@@ -20,9 +20,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import keras
-import tensorflow as tf
+if TYPE_CHECKING:  # TensorFlow takes seconds to load: imported where used
+    import keras
+    import tensorflow as tf
 
 
 @dataclass(frozen=True)
@@ -63,11 +65,15 @@ def plan_devices(gpus: Sequence[str]) -> DevicePlan:
 
 def detect_devices() -> DevicePlan:
     """The plan for the GPUs TensorFlow sees in this process."""
+    import tensorflow as tf
+
     return plan_devices([device.name for device in tf.config.list_physical_devices("GPU")])
 
 
 def make_strategy(plan: DevicePlan) -> tf.distribute.Strategy:
     """The ``tf.distribute`` strategy of a plan."""
+    import tensorflow as tf
+
     if plan.strategy == "mirrored":
         logical = [f"/gpu:{i}" for i in range(len(plan.gpus))]
         return tf.distribute.MirroredStrategy(devices=logical)
@@ -80,6 +86,9 @@ def training_devices(plan: DevicePlan, seed: int) -> Iterator[tf.distribute.Stra
 
     Build, load and compile models inside the ``with`` block.
     """
+    import keras
+    import tensorflow as tf
+
     keras.utils.set_random_seed(seed)
     if plan.deterministic:
         tf.config.experimental.enable_op_determinism()

@@ -27,18 +27,21 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
 from pipeline.errors import ConfigError
 from pipeline.models.backbones import BackboneSpec
-from pipeline.models.classifier import build_classifier, feature_model
+from pipeline.models.classifier import build_classifier, feature_model, load_classifier
 from pipeline.models.datasets import TileCache
 from pipeline.models.weights import Weights, resolve_weights
 from pipeline.tiles.cache import TileShape
+
+if TYPE_CHECKING:  # TensorFlow takes seconds to load: imported where used
+    import keras
+    import tensorflow as tf
 
 MODES = ("finetuned", "frozen")
 
@@ -99,9 +102,11 @@ def imagenet_source(spec: BackboneSpec, weights: Weights, input_px: int,
 
 def load_feature_model(source: FeatureSource) -> keras.Model:
     """The model mapping float32 raw pixels at its input size to ``(batch, feature_dim)``."""
+    import keras
+
     if source.mode == "finetuned":
         # compile=False: extraction needs neither the loss nor the optimizer's saved state
-        model = keras.saving.load_model(source.model_path, safe_mode=True, compile=False)
+        model = load_classifier(source.model_path, compile=False)
     elif source.mode == "frozen":
         keras.utils.set_random_seed(source.seed)
         model = build_classifier(str(source.backbone), int(source.input_px), source.bands, 2,
@@ -118,6 +123,8 @@ CHUNK_TILES = 64
 
 def chunk_count(n_tiles: int, chunk_tiles: int | None = CHUNK_TILES) -> int:
     """Slices a batch of ``n_tiles`` is cut into: 1 with ``chunk_tiles`` None or on a GPU."""
+    import tensorflow as tf
+
     if chunk_tiles is None or tf.config.list_physical_devices("GPU"):
         return 1
     return max(1, -(-n_tiles // chunk_tiles))
@@ -131,6 +138,8 @@ def in_chunks(fn: Callable[[tf.Tensor], tf.Tensor], batch: tf.Tensor, parts: int
     (MobileNet's depthwise convolutions) split badly across cores, and it lets one slice's
     resize overlap another's network. Measured by ``make bench``, (a) and (b) alike.
     """
+    import tensorflow as tf
+
     if parts == 1:
         return fn(batch)
     n = tf.shape(batch)[0]
@@ -147,6 +156,8 @@ def compile_forward(extractor: keras.Model, tile_px: int, bands: int,
     :func:`pipeline.models.classifier.build_classifier`), inside the graph, in slices of about
     ``chunk_tiles`` on a CPU (:func:`in_chunks`).
     """
+    import tensorflow as tf
+
     input_px = int(extractor.inputs[0].shape[1])
     spec = tf.TensorSpec([None, tile_px, tile_px, bands], tf.uint8)
 

@@ -10,10 +10,14 @@ of 0.25, which after the stem's ``x / 255`` maps 0..255 to -1..1 (the ``"tf"`` s
 
 from __future__ import annotations
 
-import keras
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from pipeline.errors import StageError
+
+if TYPE_CHECKING:  # TensorFlow takes seconds to load: imported where used
+    import keras
 
 _EXTRA_BAND_STATS = {"mean": 0.5, "variance": 0.25}
 
@@ -56,6 +60,8 @@ def transfer_rgb_weights(rgb: keras.Model, multiband: keras.Model, n_bands: int)
 
 
 def _copy_layer(source: keras.layers.Layer, target: keras.layers.Layer, n_bands: int) -> None:
+    import keras
+
     if type(source) is not type(target) or len(source.weights) != len(target.weights):
         raise StageError(
             f"cannot transfer weights: layer {source.name!r} ({type(source).__name__}) does not "
@@ -71,6 +77,8 @@ def _copy_layer(source: keras.layers.Layer, target: keras.layers.Layer, n_bands:
 
 
 def _widen(layer: keras.layers.Layer, var_name: str, value: np.ndarray, n_bands: int) -> np.ndarray:
+    import keras
+
     if value.ndim == 4 and value.shape[2] == 3:
         return expand_first_conv(value, n_bands)
     if isinstance(layer, keras.layers.Normalization) and var_name in _EXTRA_BAND_STATS:

@@ -22,14 +22,21 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from pipeline.errors import StageError
-from pipeline.models.classifier import OUTPUT_LAYER, RADIANCE_LAYER, set_backbone_trainable
+from pipeline.models.classifier import (
+    OUTPUT_LAYER,
+    RADIANCE_LAYER,
+    load_classifier,
+    set_backbone_trainable,
+)
+
+if TYPE_CHECKING:  # TensorFlow takes seconds to load: imported where used
+    import keras
+    import tensorflow as tf
 
 PATIENCE = 2
 STATE_FILE = "state.json"
@@ -107,7 +114,7 @@ class Checkpoints:
             return None, TrainState()
         try:
             state = TrainState(**json.loads(path.read_text()))
-            model = keras.saving.load_model(self.folder / str(state.model_file), safe_mode=True)
+            model = load_classifier(self.folder / str(state.model_file))
         except (OSError, ValueError, TypeError) as exc:
             raise StageError(
                 f"{self.folder}: cannot resume from this training checkpoint ({exc}). Delete "
@@ -150,6 +157,8 @@ LOSSES = {
 
 
 def _compile(model: keras.Model, phase: Phase) -> None:
+    import keras
+
     set_backbone_trainable(model, phase.unfreeze_layers)
     loss, metrics = LOSSES[model.layers[-1].name]
     model.compile(optimizer=keras.optimizers.Adam(phase.learning_rate), loss=loss,
@@ -230,6 +239,8 @@ def write_scalars(folder: Path, row: Mapping[str, Any]) -> None:
     The tags are those of ``keras.callbacks.TensorBoard`` (``epoch_loss``, ``epoch_accuracy``),
     at step ``row["epoch"]``. Reading them needs ``pip install tensorboard``; writing does not.
     """
+    import tensorflow as tf
+
     meta = _scalar_metadata()
     for run, prefix in (("train", ""), ("validation", "val_")):
         values = {key.removeprefix(prefix): value for key, value in row.items()

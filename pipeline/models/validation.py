@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 from scipy.stats import spearmanr
 from sklearn.metrics import confusion_matrix, r2_score
@@ -12,6 +11,9 @@ from sklearn.model_selection import GroupShuffleSplit
 
 from pipeline.errors import InputDataError
 from pipeline.geo.blocks import block_ids
+
+if TYPE_CHECKING:  # TensorFlow takes seconds to load: imported where used
+    import keras
 
 
 def split_train_val(lon: np.ndarray, lat: np.ndarray, block_km: float, validation_share: float,

@@ -17,13 +17,13 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-import keras
-from keras.src.backend import config as keras_backend_config
+from typing import TYPE_CHECKING, Literal
 
 from pipeline.errors import MissingArtifactError
 from pipeline.models.backbones import BackboneSpec
+
+if TYPE_CHECKING:  # TensorFlow takes seconds to load: imported where used
+    import keras
 
 _LOG = logging.getLogger(__name__)
 WEIGHTS_DIR_ENV = "POVERTY_PIPELINE_WEIGHTS_DIR"
@@ -64,6 +64,8 @@ def default_keras_cache_dir() -> Path:
     Keras reads ``$KERAS_HOME`` (default ``~/.keras``) when it is first imported and falls back to
     ``/tmp/.keras`` when that folder is not writable; this mirrors it.
     """
+    from keras.src.backend import config as keras_backend_config
+
     base = os.path.expanduser(keras_backend_config.keras_home())
     if not os.access(base, os.W_OK):
         base = os.path.join("/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir(), ".keras")
@@ -72,6 +74,8 @@ def default_keras_cache_dir() -> Path:
 
 def _download(filename: str, url: str, cache_dir: Path) -> Path:
     """Download ``url`` into ``cache_dir/filename`` with Keras (tests patch this function)."""
+    import keras
+
     path = keras.utils.get_file(
         filename, url, cache_dir=str(cache_dir.parent), cache_subdir=cache_dir.name
     )

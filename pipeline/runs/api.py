@@ -145,11 +145,9 @@ class Run:
         It takes raw 0..255 pixels at ``model.inputs[0].shape[1]`` a side: the cached tile size
         when the upsampling is folded into its stem (MobileNets at twice the tile size), else
         ``model.input_size_px``; its layer ``features`` is the feature layer."""
-        import keras  # imported here: TensorFlow takes seconds to load
+        from pipeline.models.classifier import load_classifier  # TensorFlow: seconds to load
 
-        import pipeline.models  # noqa: F401 - registers the model's own layers for loading
-
-        return keras.saving.load_model(self.dir.artifact("train", "model.keras"), safe_mode=True)
+        return load_classifier(self.dir.artifact("train", "model.keras"))
 
     def with_export(self, **changes: Any) -> Config:
         """The run's config with ``export`` keys replaced (e.g. ``grid={"kind": "h3"}``)."""

@@ -41,6 +41,18 @@ def test_validate_ok(make_tiny_config, tmp_path):
     assert "valid" in result.stdout and "tiles: 100" in result.stdout
 
 
+def test_validate_and_status_do_not_load_tensorflow(make_tiny_config, tmp_path):
+    """A health check (`validate` in a CronJob, `status` of a run) answers in a few seconds:
+    TensorFlow, which takes several to load, is imported by the stages that run a network."""
+    code = ("import sys; from pipeline.cli.main import main; "
+            "codes = [main(['validate', sys.argv[1]]), main(['status', sys.argv[2]])]; "
+            "print('codes', codes, 'loaded', sorted({'keras', 'tensorflow'} & set(sys.modules)))")
+    result = subprocess.run([sys.executable, "-c", code, make_tiny_config(tmp_path),
+                             tmp_path / "no_run"], capture_output=True, text=True, env=ENV,
+                            timeout=300)
+    assert "codes [0, 2] loaded []" in result.stdout, result.stdout + result.stderr
+
+
 @pytest.mark.slow
 def test_typo_key_fails_validate_and_run(make_tiny_config, tmp_path):
     path = edit(make_tiny_config(tmp_path), lambda d: d["aggregate"].update(radius_kn=3))

@@ -8,7 +8,6 @@ import json
 import shutil
 from pathlib import Path
 
-import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,6 +17,7 @@ from pipeline.config.schema import load_config, parse_config
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.engine.executor import LocalExecutor
 from pipeline.models import build_classifier, feature_model, get_backbone
+from pipeline.models.classifier import load_classifier
 from pipeline.models.training import Checkpoints
 from pipeline.engine.runner import run_pipeline
 from pipeline.stages import PIPELINE
@@ -46,7 +46,7 @@ def reference(make_tiny_config, tmp_path_factory) -> Path:
 
 
 def weights_of(run_dir: Path) -> list[np.ndarray]:
-    return keras.saving.load_model(run_dir / "train" / "model.keras").get_weights()
+    return load_classifier(run_dir / "train" / "model.keras").get_weights()
 
 
 @pytest.mark.slow
@@ -73,7 +73,7 @@ def test_extract_features_are_the_models_feature_layer(reference: Path) -> None:
     features = np.load(reference / "extract" / "features.npy")
     cache = [np.load(p) for p in sorted((reference / "ingest" / "cache").glob("shard_*.npy"))]
     tiles = np.stack([cache[s][o] for s, o in zip(catalog["shard"], catalog["offset"])])
-    model = feature_model(keras.saving.load_model(reference / "train" / "model.keras"))
+    model = feature_model(load_classifier(reference / "train" / "model.keras"))
     assert model.inputs[0].shape[1:] == tiles.shape[1:]  # 32 px tiles for a 64 px network
     np.testing.assert_allclose(features, model(tiles.astype(np.float32)).numpy(), rtol=1e-4,
                                atol=1e-5)
@@ -279,7 +279,7 @@ def test_radiance_objective_regresses_standardised_log_radiance(make_tiny_config
     path = make_tiny_config(tmp_path, model={**MODEL, "objective": "radiance"})
     run_until(path, "train")
     run_dir, config = tmp_path / "run", load_config(path, env={})
-    model = keras.saving.load_model(run_dir / "train" / "model.keras", safe_mode=True)
+    model = load_classifier(run_dir / "train" / "model.keras")
     assert model.layers[-1].name == "nightlight_radiance" and model.output_shape == (None, 1)
     assert "val_mean_absolute_error" in pd.read_csv(run_dir / "train" / "history.csv")
     metrics = json.loads((run_dir / "train" / "metrics.json").read_text())
