@@ -2,7 +2,7 @@
 per tile, and peak memory at 1x and 4x the area.
 
     python benchmarks/acquire.py [--side 20] [--dates 6] [--shard-size 512] [--repeats 3]
-                                 [--latency-ms 20] [--quick]
+                                 [--latency-ms 20] [--read-threads 4] [--quick]
 
 1. Publishes Sentinel-2 L2A-like scenes (``--dates`` dates; bands B04, B03, B02, B08 as uint16
    with scale 0.0001, offset -0.1 and nodata 0; ``SCL`` with clouds and their shadows) as COGs
@@ -38,6 +38,9 @@ The figures:
 - ``mem_4x_over_1x`` = peak RSS of (a) / peak RSS of (c) (target <= 1.15);
 - ``acquire_vs_rasterio_<ms>ms``: (a) / (b) again, one round, with ``--latency-ms`` before each
   answer of the COG server (an object store's time to first byte; assumed, not measured).
+  Printed, not in the RESULT line: (a) once more with that latency and ``--read-threads``
+  (``data.tiles.stac.read_threads``; the default reads with one thread per core), and the most
+  requests the server answered at once.
 
 The last line is machine-readable::
 
@@ -128,11 +131,11 @@ def area_tiles_of(side_tiles: int, area: str) -> list:
     return tiles if area == "4x" else quarter(tiles, side_tiles)
 
 
-def query_of(api_url: str):
+def query_of(api_url: str, read_threads: int | None = None):
     from pipeline.tiles.stac_api import StacQuery
 
     return StacQuery(api_url, COLLECTION, "2021-01-01/2021-12-31", ASSETS, max_cloud_cover=100.0,
-                     retries=2, retry_delay_s=0.1, timeout_s=30)
+                     retries=2, retry_delay_s=0.1, timeout_s=30, read_threads=read_threads)
 
 
 def child_acquire(args: argparse.Namespace) -> dict:
@@ -141,7 +144,9 @@ def child_acquire(args: argparse.Namespace) -> dict:
     from pipeline.tiles.stac import StacRequest, StacSource
 
     tiles = area_tiles_of(args.side, args.area)
-    source = StacSource(StacRequest(query_of(args.api), tuple(tiles), RES_M), args.workdir)
+    threads = args.read_threads or None  # 0: the default
+    source = StacSource(StacRequest(query_of(args.api, threads), tuple(tiles), RES_M),
+                        args.workdir)
     spec = ReadSpec((1, 2, 3), TILE_PX, np.array([[0.0, 0.3]] * 3))
     baseline_kb = peak_rss_kib()
     cpu0, start = cpu_seconds(), time.perf_counter()
@@ -152,7 +157,8 @@ def child_acquire(args: argparse.Namespace) -> dict:
         for tile in source.read(shard, spec):
             read += tile.error is None
             rejected += tile.error is not None
-    return {"tiles": len(tiles), "read": read, "rejected": rejected, "search_s": search_s,
+    return {"tiles": len(tiles), "read_threads": args.read_threads, "read": read,
+            "rejected": rejected, "search_s": search_s,
             "seconds": time.perf_counter() - start, "cpu": cpu_seconds() - cpu0,
             "baseline_kb": baseline_kb, "peak_kb": peak_rss_kib()}
 
@@ -221,11 +227,13 @@ def window_bytes(folder: Path, tiles: list) -> tuple[int, int]:
     return compressed, raw
 
 
-def run_child(mode: str, args: argparse.Namespace, api: str, workdir: Path, area: str) -> dict:
+def run_child(mode: str, args: argparse.Namespace, api: str, workdir: Path, area: str,
+              read_threads: int | None = None) -> dict:
     workdir.mkdir(parents=True, exist_ok=True)
     result = subprocess.run([sys.executable, __file__, "--child", mode, "--api", api,
                              "--workdir", str(workdir), "--side", str(args.side), "--area", area,
-                             "--shard-size", str(args.shard_size)],
+                             "--shard-size", str(args.shard_size),
+                             "--read-threads", str(read_threads or 0)],
                             capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise SystemExit(f"{mode} subprocess failed:\n{result.stderr}")
@@ -256,10 +264,15 @@ def measure(args: argparse.Namespace, work: Path) -> dict:
                     for name, mode in (("bare", "bare"), ("x4", "acquire"))]
             runs += [("x1", "acquire", "1x", 0), ("bare_late", "bare", "4x", args.latency_ms),
                      ("x4_late", "acquire", "4x", args.latency_ms)]
-            for name, mode, area, latency in runs:
+            runs = [(*run, None) for run in runs]
+            if args.read_threads:
+                runs.append(("x4_threads", "acquire", "4x", args.latency_ms, args.read_threads))
+            for name, mode, area, latency, threads in runs:
                 cogs.latency_s = latency / 1000
                 before = served(cogs.log)
-                figures[name] = run_child(mode, args, api.url, work / name, area)
+                cogs.log.most_in_flight = 0
+                figures[name] = run_child(mode, args, api.url, work / name, area, threads)
+                figures[name]["most_in_flight"] = cogs.log.most_in_flight
                 after = served(cogs.log)
                 figures[name].update(requests=after[0] - before[0], bytes=after[1] - before[1])
             for k in range(args.repeats):  # interleaved, so a slow spell of the machine hits both
@@ -299,8 +312,14 @@ def report(f: dict, dates: int, latency_ms: float) -> str:
     print(f"peak RSS: (a) 4x {x4['peak_kb'] * mib:.0f} MiB, (c) 1x ({x1['tiles']} tiles, "
           f"{x1['seconds']:.2f} s) {x1['peak_kb'] * mib:.0f} MiB (after imports "
           f"{x4['baseline_kb'] * mib:.0f} / {x1['baseline_kb'] * mib:.0f} MiB)")
-    print(f"with {latency_ms:g} ms before each answer: (a) {f['x4_late']['seconds']:.2f} s, (b) "
+    print(f"with {latency_ms:g} ms before each answer: (a) {f['x4_late']['seconds']:.2f} s "
+          f"({f['x4_late']['most_in_flight']} requests at once at most), (b) "
           f"{f['bare_late']['seconds']:.2f} s; (a)/(b) tiles/s {late:.3f}")
+    if "x4_threads" in f:
+        more = f["x4_threads"]
+        print(f"(a) with read_threads {more['read_threads']} and {latency_ms:g} ms: "
+              f"{more['seconds']:.2f} s ({more['most_in_flight']} requests at once at most); "
+              f"(a)/(b) tiles/s {f['bare_late']['seconds'] / more['seconds']:.3f}")
     return (f"RESULT acquire_vs_rasterio={rate / bare_rate:.3f} "
             f"bytes_per_tile={x4['bytes'] / f['compressed']:.3f} "
             f"mem_4x_over_1x={x4['peak_kb'] / x1['peak_kb']:.3f} "
@@ -314,6 +333,9 @@ def main() -> None:
     parser.add_argument("--shard-size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3,
                         help="interleaved rounds of (b) then (a) with no latency (median kept)")
+    parser.add_argument("--read-threads", type=int, default=4,
+                        help="a last run of (a) with latency and this data.tiles.stac.read_threads"
+                             " (0: none)")
     parser.add_argument("--latency-ms", type=float, default=20.0,
                         help="the second round's time to first byte (an object store's)")
     parser.add_argument("--quick", action="store_true", help="a small run (tests)")

@@ -33,12 +33,15 @@ class Fault:
 
 @dataclass
 class ServerLog:
-    """What the server sent: requests and body bytes per path, faults injected."""
+    """What the server sent: requests and body bytes per path, faults injected, and the most
+    requests it was answering at once (of :class:`CogServer`)."""
 
     requests: Counter = field(default_factory=Counter)
     bytes_sent: Counter = field(default_factory=Counter)
     faults: Counter = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0
+    most_in_flight: int = 0
 
 
 class FaultyServer:
@@ -137,6 +140,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._serve(body=True)
 
     def _serve(self, body: bool) -> None:
+        log = self.server_ref.log
+        with log.lock:
+            log.in_flight += 1
+            log.most_in_flight = max(log.most_in_flight, log.in_flight)
+        try:
+            self._answer(body)
+        finally:
+            with log.lock:
+                log.in_flight -= 1
+
+    def _answer(self, body: bool) -> None:
         server = self.server_ref
         path = server.root / self.path.split("?")[0].lstrip("/")
         fault = server.take_fault(self.path)

@@ -99,7 +99,7 @@ def stac_request(tiles: TilesConfig, points: Sequence[tuple[float, float]]) -> S
     query = StacQuery(s.url, s.collection, s.datetime, s.assets, s.cloud_mask, s.mask_asset,
                       s.max_cloud_cover, s.cloud_filter, s.max_items, s.token_env,
                       tuple(s.headers_env.items()), s.sign, s.retries, s.retry_delay_s,
-                      s.timeout_s)
+                      s.timeout_s, read_threads=s.read_threads)
     tile_m = (tiles.window_px or tiles.tile_size_px) * s.resolution_m
     region = s.region_bbox if s.region is None else read_region(
         s.region.path, "data.tiles.stac.region.path", s.region.column, s.region.values)

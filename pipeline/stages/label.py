@@ -78,7 +78,8 @@ def nightlight_raster(ctx: StageContext, catalog: gpd.GeoDataFrame) -> Path | st
     query = StacQuery(s.url, s.collection, s.datetime, (s.asset,), "none", None, 100.0,
                       "client", s.max_items, s.token_env, tuple(s.headers_env.items()),
                       "none", s.retries, s.retry_delay_s, s.timeout_s,
-                      settings="data.nightlights.stac", area="the tiles of ingest")
+                      settings="data.nightlights.stac", area="the tiles of ingest",
+                      read_threads=s.read_threads)
     margin_km = (ctx.config.labels.context_km or 0.0) / 2 + 2.0  # context squares + a pixel
     request = RasterRequest(query, padded_bbox(tuple(catalog.total_bounds), margin_km), s.reducer)
     record = acquire_raster(request, ctx.out / ACQUIRED, ctx.run.output("label", ACQUIRED))

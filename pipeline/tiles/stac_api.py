@@ -49,6 +49,7 @@ class StacQuery:
         retries: attempts after the first, for API calls and COG reads.
         retry_delay_s: first backoff delay; it doubles with each retry.
         timeout_s: seconds to wait for a connection or a response.
+        read_threads: COG windows read at once; None: one per CPU core.
         settings: the config section named in messages (``data.tiles.stac``).
         area: the settings that decide the searched area, named when nothing is found.
     """
@@ -70,6 +71,7 @@ class StacQuery:
     timeout_s: float = 60.0
     settings: str = "data.tiles.stac"
     area: str = "data.survey, data.tiles.stac.region_bbox"
+    read_threads: int | None = None
 
     def search_terms(self) -> dict[str, Any]:
         """What decides which items a search returns (keys the acquisition cache)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -168,8 +169,9 @@ def load_windows(request: StacRequest, bounds: Sequence[float], crs: str,
 
 
 def computed(query: StacQuery, load: Callable[[], Any]) -> Any:
-    """``load()`` (a lazy odc-stac Dataset) computed on Dask's threads, retried with backoff up
-    to ``query.retries`` times; the last failure is raised.
+    """``load()`` (a lazy odc-stac Dataset) computed on ``query.read_threads`` of Dask's threads
+    (:func:`default_read_threads` when None), retried with backoff up to ``query.retries``
+    times; the last failure is raised.
 
     GDAL retries HTTP errors itself, but not a body cut midway, whose bytes it may keep in its
     range cache: a retry therefore bypasses that cache.
@@ -186,12 +188,23 @@ def computed(query: StacQuery, load: Callable[[], Any]) -> Any:
                                         NotGeoreferencedWarning)
                 # the scheduler as a function: named, Dask imports `distributed` to look for
                 # a client
-                return load().compute(scheduler=dask.threaded.get)
+                threads = query.read_threads or default_read_threads()
+                return load().compute(scheduler=dask.threaded.get, num_workers=threads)
         except Exception:
             if attempt >= query.retries:
                 raise
             time.sleep(query.retry_delay_s * 2 ** attempt)
             odc.stac.configure_rio(**gdal_options(query), CPL_VSIL_CURL_NON_CACHED="/vsicurl/")
+
+
+def default_read_threads() -> int:
+    """One per CPU core this process may use (as Dask's default pool). Four threads on two
+    cores read 1.45x faster from a server 20 ms away, but twice in about a hundred runs of the
+    STAC tests a read then stalled for two HTTP timeouts before its retry passed (cause not
+    found), so more is a setting (``read_threads``), not the default."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def gdal_options(query: StacQuery) -> dict[str, Any]:

@@ -185,6 +185,23 @@ def test_a_cog_server_that_keeps_failing_gives_one_clear_line(stac_world, cog_fa
     assert "500" in message and "/s2/" in message
 
 
+def test_read_threads_bound_the_reads_at_once_and_change_no_value(stac_world, cog_faults,
+                                                                 tmp_path, monkeypatch):
+    monkeypatch.setattr(stac_world.cogs, "latency_s", 0.02)  # reads that can overlap do
+    composites = {}
+    for threads in (1, 2):
+        clear_gdal_http_cache()
+        stac_world.cogs.log.most_in_flight = 0
+        source = s2_source(stac_world, tmp_path / str(threads), read_threads=threads)
+        outcomes = source.acquire_many(source.request.tiles)
+        assert stac_world.cogs.log.most_in_flight == threads
+        composites[threads] = [composite_of(path) for path, error in outcomes.values()
+                               if error is None]
+    assert len(composites[1]) >= 2
+    for one, two in zip(composites[1], composites[2], strict=True):
+        np.testing.assert_array_equal(one, two)
+
+
 @pytest.mark.parametrize("resolution_m, origin", [
     (10.0, (0.0, 0.0)), (15.0, (0.0, 0.0)),
     (15.0, S2_ORIGIN),  # a grid_origin off the 15 m lattice of the CRS origin (as make demo-stac)
