@@ -69,7 +69,7 @@ def median_composite(scenes: np.ndarray, clear: np.ndarray | None,
     if clear is not None:
         usable &= clear
     masked = scenes.astype(np.float32, copy=True)
-    np.copyto(masked, np.nan, where=~usable[:, None])  # in place: np.where took 4x as long
+    np.copyto(masked, np.nan, where=~usable[:, None])  # in place: np.where took 3x as long
     count = usable.sum(axis=0).astype(np.uint16)
     composite = nan_median(masked, count)
     composite[:, count < max(min_observations, 1)] = np.nan
