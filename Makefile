@@ -1,6 +1,6 @@
 # make demo: run the pipeline on the embedded demo world (offline). make demo-stac: the same world
 # published as a local STAC API + COG server and acquired from it. make test: the whole test suite;
-# make test-fast: the unit tier (tests not marked slow), under a minute.
+# make test-fast: the unit tier (tests not marked slow), about a minute.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin

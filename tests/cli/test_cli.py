@@ -41,6 +41,7 @@ def test_validate_ok(make_tiny_config, tmp_path):
     assert "valid" in result.stdout and "tiles: 100" in result.stdout
 
 
+@pytest.mark.slow
 def test_validate_and_status_do_not_load_tensorflow(make_tiny_config, tmp_path):
     """A health check (`validate` in a CronJob, `status` of a run) answers in a few seconds:
     TensorFlow, which takes several to load, is imported by the stages that run a network."""

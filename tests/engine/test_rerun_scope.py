@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 
 from pipeline.config.schema import Config, load_config
@@ -27,6 +28,7 @@ def changed_copy(finished_run: Path, folder: Path, **sections: dict) -> Config:
     return load_config(folder / "c.yaml", env={})
 
 
+@pytest.mark.slow  # a finished tiny run, then stages rerun
 def test_renaming_the_run_reruns_only_export_and_retitles_map_and_report(
         finished_run, tmp_path, spied_pipeline):
     stages, calls = spied_pipeline
@@ -40,6 +42,7 @@ def test_renaming_the_run_reruns_only_export_and_retitles_map_and_report(
     assert (export / "map.png").read_bytes() != (finished_run / "export" / "map.png").read_bytes()
 
 
+@pytest.mark.slow  # a finished tiny run, then stages rerun
 def test_min_tiles_reruns_what_its_usable_clusters_change_and_no_more(finished_run, tmp_path,
                                                                      spied_pipeline):
     stages, calls = spied_pipeline
