@@ -199,8 +199,8 @@ def computed(query: StacQuery, load: Callable[[], Any]) -> Any:
 
 def default_read_threads() -> int:
     """One per CPU core this process may use (as Dask's default pool). Four threads on two
-    cores read 1.45x faster from a server 20 ms away, but twice in about a hundred runs of the
-    STAC tests a read then stalled for two HTTP timeouts before its retry passed (cause not
+    cores read 1.45x faster from a server 20 ms away, but in about 65 runs of the STAC source
+    tests a read then twice stalled for two HTTP timeouts before its retry passed (cause not
     found), so more is a setting (``read_threads``), not the default."""
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0))
