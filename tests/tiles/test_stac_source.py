@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -200,6 +202,32 @@ def test_read_threads_bound_the_reads_at_once_and_change_no_value(stac_world, co
     assert len(composites[1]) >= 2
     for one, two in zip(composites[1], composites[2], strict=True):
         np.testing.assert_array_equal(one, two)
+
+
+def test_a_compute_runs_on_read_threads_and_leaves_no_task_running():
+    import dask
+
+    running, most, lock = set(), [0], threading.Lock()
+
+    def task(i, fail):
+        with lock:
+            running.add(i)
+            most[0] = max(most[0], len(running))
+        time.sleep(0.02 if fail else 0.3)
+        with lock:
+            running.discard(i)
+        if fail:
+            raise OSError("a read failed")
+        return i
+
+    q = StacQuery("http://127.0.0.1:1", "c", "2020", ("B04",), retries=1, retry_delay_s=0.0,
+                  read_threads=3)
+    load = lambda: dask.delayed(list)([dask.delayed(task)(i, False) for i in range(3)])
+    assert stac_read.computed(q, load) == [0, 1, 2] and most[0] == 3
+    failing = lambda: dask.delayed(list)([dask.delayed(task)(i, i == 0) for i in range(3)])
+    with pytest.raises(OSError, match="a read failed"):
+        stac_read.computed(q, failing)
+    assert running == set()
 
 
 @pytest.mark.parametrize("resolution_m, origin", [
